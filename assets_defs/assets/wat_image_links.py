@@ -1,0 +1,54 @@
+"""``wat_image_links`` (hop 1): every ``IMG@/src`` link of a partition's WAT files."""
+
+import pyarrow.compute as pc
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+
+from assets_defs.assets.crawl_manifest import crawl_manifest
+from assets_defs.metadata import counts_metadata, table_metadata
+from assets_defs.partitions import wat_slices
+from assets_defs.resources import CrawlSourceResource, LakeResource
+from pipeline.crawls import crawl_of_partition
+from pipeline.wat import IMAGE_LINK_SCHEMA, RECORD_ERRORS, ExtractStats, iter_image_link_batches
+
+
+@asset(partitions_def=wat_slices, deps=[crawl_manifest], group_name="crawl", kinds={"parquet"})
+def wat_image_links(
+    context: AssetExecutionContext, lake: LakeResource, crawl_source: CrawlSourceResource
+) -> MaterializeResult:
+    """Stream the partition's WAT files and write their image links to the lake."""
+    key = context.partition_key
+    lake_ = lake.lake()
+    manifest = lake_.read("crawl_manifest")
+    if manifest is None:
+        raise Failure("crawl_manifest has not been materialized")
+    mine = manifest.filter(pc.equal(manifest.column("partition_key"), key))
+    if mine.num_rows == 0:
+        raise Failure(f"partition {key!r} is not in the current crawl_manifest")
+    uris = mine.column("wat_uri").to_pylist()
+    stats = ExtractStats()
+    with lake_.partition_writer("wat_image_links", key, IMAGE_LINK_SCHEMA) as writer:
+        for uri in uris:
+            for batch in iter_image_link_batches(
+                uri,
+                crawl_of_partition(key),
+                stats=stats,
+                storage_options=crawl_source.storage_options,
+            ):
+                writer.write_batch(batch)
+    context.log.info(f"{key}: {stats.as_dict()}")
+    summary = stats.as_dict()
+    return MaterializeResult(
+        metadata={
+            **table_metadata(
+                IMAGE_LINK_SCHEMA, stats.image_links, lake_.partition_uri("wat_image_links", key)
+            ),
+            "wat_uris": MetadataValue.json(uris),
+            "files_read": MetadataValue.int(stats.files_read),
+            "bytes_read": MetadataValue.int(stats.bytes_read),
+            "records_read": MetadataValue.int(stats.records_read),
+            "records_with_html": MetadataValue.int(stats.records_with_html),
+            "records_failed": MetadataValue.int(summary["records_failed"]),
+            **counts_metadata("records_failed", stats.records_failed, RECORD_ERRORS),
+            "duration_s": MetadataValue.float(round(stats.seconds, 3)),
+        }
+    )

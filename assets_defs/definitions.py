@@ -1,0 +1,65 @@
+"""The code location: assets, resources and jobs, with resources chosen by profile.
+
+``CRAWL2DIFFUSION_PROFILE=demo`` (the default) uses the generated synthetic web under
+``$CRAWL2DIFFUSION_DATA`` (default ``./data``); ``commoncrawl`` reads real Common Crawl
+(``CRAWL2DIFFUSION_CC_ROOT``, default ``https://data.commoncrawl.org``; ``s3://commoncrawl``
+reads anonymously) for the crawls in ``CRAWL2DIFFUSION_CRAWLS`` (comma-separated ids).
+The lake root is ``CRAWL2DIFFUSION_LAKE`` (default ``$CRAWL2DIFFUSION_DATA/lake``; may be
+``s3://bucket/prefix``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import Definitions
+
+from assets_defs.assets.alt_text_pairs import alt_text_pairs
+from assets_defs.assets.crawl_manifest import crawl_manifest
+from assets_defs.assets.wat_image_links import wat_image_links
+from assets_defs.jobs import crawl_manifest_job, wat_to_pairs_job
+from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+
+
+def build_resources(profile: str, data_dir: str | Path) -> dict:
+    """Resources for a profile (``demo`` or ``commoncrawl``) with data under ``data_dir``."""
+    data = Path(data_dir).resolve()
+    lake = LakeResource(root=os.environ.get("CRAWL2DIFFUSION_LAKE", str(data / "lake")))
+    if profile == "demo":
+        web = data / "web"
+        return {
+            "lake": lake,
+            "crawl_source": CrawlSourceResource(
+                data_root=str(web), collinfo_uri=str(web / "collinfo.json")
+            ),
+            "synthetic_web": SyntheticWebResource(root=str(web)),
+        }
+    if profile == "commoncrawl":
+        root = os.environ.get("CRAWL2DIFFUSION_CC_ROOT", "https://data.commoncrawl.org")
+        crawls = [c for c in os.environ.get("CRAWL2DIFFUSION_CRAWLS", "").split(",") if c]
+        return {
+            "lake": lake,
+            "crawl_source": CrawlSourceResource(
+                data_root=root,
+                collinfo_uri="https://index.commoncrawl.org/collinfo.json",
+                crawl_ids=crawls,
+                storage_options={"anon": True} if root.startswith("s3://") else {},
+            ),
+            "synthetic_web": SyntheticWebResource(enabled=False),
+        }
+    raise ValueError(f"unknown profile {profile!r} (expected 'demo' or 'commoncrawl')")
+
+
+def build_definitions(profile: str = "demo", data_dir: str | Path = "data") -> Definitions:
+    return Definitions(
+        assets=[crawl_manifest, wat_image_links, alt_text_pairs],
+        jobs=[crawl_manifest_job, wat_to_pairs_job],
+        resources=build_resources(profile, data_dir),
+    )
+
+
+defs = build_definitions(
+    os.environ.get("CRAWL2DIFFUSION_PROFILE", "demo"),
+    os.environ.get("CRAWL2DIFFUSION_DATA", "data"),
+)

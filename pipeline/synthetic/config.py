@@ -1,0 +1,169 @@
+"""Configuration of the synthetic web: every size, rate and seed lives here."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+# Bump when the generator's output changes for an unchanged config, so that
+# `generate_web` regenerates webs written by an older generator.
+GENERATOR_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class SyntheticWebConfig:
+    """What the synthetic web contains. Equal configs give byte-identical webs."""
+
+    seed: int = 2026
+    crawl_ids: tuple[str, ...] = ("SYNTH-2026-10", "SYNTH-2026-20")
+    wat_files_per_crawl: int = 4
+    segments_per_crawl: int = 2
+    pages_per_crawl: int = 1100
+    sites: int = 40
+    # Share of a crawl's pages that re-crawl pages of the previous crawl (same HTML).
+    recrawl_share: float = 0.4
+    # Languages of captions and alts; every one needs tables in `vocab.py`.
+    languages: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl")
+    # Weights of the site languages (same order as `languages`).
+    site_language_weights: tuple[float, ...] = (0.55, 0.12, 0.1, 0.1, 0.07, 0.06)
+    # Share of "match" alts that use the site's language instead of the drawn one.
+    alt_follows_site_language: float = 0.5
+    https_share: float = 0.6
+
+    # <img> tags per page (inclusive range), and the page slots that are not content images.
+    imgs_per_page: tuple[int, int] = (4, 8)
+    logo_site_share: float = 0.7
+    pixel_page_share: float = 0.15
+    special_page_share: float = 0.3
+    base_href_page_share: float = 0.08
+    noai_meta_page_share: float = 0.06
+    redirect_record_share: float = 0.02
+    # Where a content <img> points: a new image, an image of the same site, or the CDN.
+    new_image_share: float = 0.45
+    cdn_image_share: float = 0.12
+    cdn_new_image_share: float = 0.3
+
+    # Alt kinds of content images and their weights (match_<lang> for each language).
+    alt_kind_weights: tuple[tuple[str, float], ...] = (
+        ("match_en", 0.30),
+        ("match_de", 0.05),
+        ("match_fr", 0.05),
+        ("match_es", 0.05),
+        ("match_it", 0.03),
+        ("match_nl", 0.03),
+        ("mismatch", 0.06),
+        ("boilerplate", 0.08),
+        ("filename", 0.06),
+        ("empty", 0.05),
+        ("missing", 0.08),
+        ("long", 0.02),
+        ("entity", 0.03),
+        ("whitespace", 0.03),
+        ("mojibake", 0.02),
+        ("short", 0.02),
+    )
+    # How a content <img> writes its URL.
+    ref_kind_weights: tuple[tuple[str, float], ...] = (
+        ("absolute", 0.3),
+        ("root_relative", 0.3),
+        ("relative", 0.32),
+        ("protocol_relative", 0.08),
+    )
+    # Special <img> tags (slots that are not images of the synthetic web).
+    special_kind_weights: tuple[tuple[str, float], ...] = (
+        ("data", 0.25),
+        ("javascript", 0.1),
+        ("private", 0.35),
+        ("dead_host", 0.15),
+        ("lazy", 0.15),
+    )
+    # Image URL styles: a plain path, a cache-busting query, non-ASCII characters.
+    path_style_weights: tuple[tuple[str, float], ...] = (
+        ("plain", 0.9),
+        ("query", 0.06),
+        ("unicode", 0.04),
+    )
+
+    # Image sizes: (class, weight, min side, max side).
+    size_classes: tuple[tuple[str, float, int, int], ...] = (
+        ("icon", 0.12, 16, 48),
+        ("small", 0.25, 64, 128),
+        ("medium", 0.56, 128, 384),
+        ("large", 0.065, 512, 768),
+        ("xl", 0.005, 1024, 1024),
+    )
+    format_weights: tuple[tuple[str, float], ...] = (
+        ("JPEG", 0.45),
+        ("PNG", 0.3),
+        ("WEBP", 0.15),
+        ("GIF", 0.1),
+    )
+    background_weights: tuple[tuple[str, float], ...] = (
+        ("plain", 0.3),
+        ("gradient", 0.25),
+        ("stripes", 0.15),
+        ("dots", 0.12),
+        ("noise", 0.18),
+    )
+    max_shape_count: int = 5
+    watermark_share: float = 0.1
+    unsafe_share: float = 0.05
+    jpeg_quality: int = 88
+
+    # Faults of served images (each kind appears at least once).
+    fault_shares: tuple[tuple[str, float], ...] = (
+        ("not_found", 0.03),
+        ("server_error", 0.015),
+        ("slow", 0.004),
+        ("truncated", 0.015),
+        ("wrong_content_type", 0.015),
+        ("not_image", 0.015),
+        ("redirect", 0.02),
+        ("redirect_blocked", 0.008),
+        ("oversized", 0.004),
+    )
+    oversized_bytes: int = 24_000_000
+    bomb_side: int = 20_000
+    host_noai_share: float = 0.1
+    image_noai_share: float = 0.01
+
+    # Runtime only (how, not what): not part of the fingerprint.
+    workers: int = field(default=2, metadata={"content": False})
+
+    def __post_init__(self) -> None:
+        """Reject configs the generator cannot honour."""
+        from .vocab import LANGUAGES
+
+        unknown = [lang for lang in self.languages if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"no caption tables for languages {unknown}")
+        if len(self.site_language_weights) != len(self.languages):
+            raise ValueError("site_language_weights must match languages")
+        if not self.crawl_ids or len(set(self.crawl_ids)) != len(self.crawl_ids):
+            raise ValueError("crawl_ids must be non-empty and unique")
+        lo, hi = self.imgs_per_page
+        if not 2 <= lo <= hi:
+            raise ValueError("imgs_per_page must satisfy 2 <= min <= max")
+        if self.sites < 1 or self.pages_per_crawl < 1 or self.wat_files_per_crawl < 1:
+            raise ValueError("sites, pages_per_crawl and wat_files_per_crawl must be >= 1")
+        if self.segments_per_crawl < 1:
+            raise ValueError("segments_per_crawl must be >= 1")
+        for kind, _ in self.alt_kind_weights:
+            if kind.startswith("match_") and kind[6:] not in self.languages:
+                raise ValueError(f"alt kind {kind} names a language not in languages")
+
+    def content_dict(self) -> dict[str, object]:
+        """The fields that decide the generated bytes."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.metadata.get("content", True)
+        }
+
+    def fingerprint(self) -> str:
+        """Stable hash of the content fields and the generator version."""
+        payload = {"generator": GENERATOR_VERSION, "config": self.content_dict()}
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()

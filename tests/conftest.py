@@ -1,0 +1,134 @@
+"""Shared fixtures: environment for offline libraries, and WAT-building helpers."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import orjson
+import pytest
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+REAL_WAT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-wat"
+
+
+def gzip_member(raw: bytes) -> bytes:
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return comp.compress(raw) + comp.flush()
+
+
+def warc_record(
+    body: bytes,
+    *,
+    record_id: str = "1",
+    warc_type: str = "metadata",
+    content_length: int | None = None,
+    newline: bytes = b"\r\n",
+) -> bytes:
+    """One WARC record (uncompressed), optionally with a wrong Content-Length or LF lines."""
+    length = len(body) if content_length is None else content_length
+    lines = [
+        b"WARC/1.0",
+        b"WARC-Type: " + warc_type.encode(),
+        b"WARC-Target-URI: http://site.test/page.html",
+        b"WARC-Date: 2024-05-18T01:58:10Z",
+        b"WARC-Record-ID: <urn:uuid:" + record_id.encode() + b">",
+        b"Content-Type: application/json",
+        b"Content-Length: " + str(length).encode(),
+    ]
+    return newline.join(lines) + newline + newline + body + newline + newline
+
+
+def wat_payload(
+    links: list[dict],
+    *,
+    page_url: str = "http://site.test/dir/page.html",
+    base: str | None = None,
+    metas: list[dict] | None = None,
+    warc_offset: str = "1234",
+) -> bytes:
+    """A response-metadata WAT JSON payload in Common Crawl's layout."""
+    head: dict = {"Title": "t", "Metas": metas or []}
+    if base is not None:
+        head["Base"] = base
+    return orjson.dumps(
+        {
+            "Container": {
+                "Filename": "SYN-00000.warc.gz",
+                "Compressed": True,
+                "Offset": warc_offset,
+            },
+            "Envelope": {
+                "Format": "WARC",
+                "WARC-Header-Metadata": {
+                    "WARC-Type": "response",
+                    "WARC-Date": "2024-05-18T01:58:10Z",
+                    "WARC-Record-ID": "<urn:uuid:resp-1>",
+                    "WARC-Target-URI": page_url,
+                },
+                "Payload-Metadata": {
+                    "HTTP-Response-Metadata": {
+                        "HTML-Metadata": {"Head": head, "Links": links},
+                    }
+                },
+            },
+        }
+    )
+
+
+@pytest.fixture
+def write_wat(tmp_path: Path):
+    """Write a list of raw member bytes to a .warc.wat.gz file and return its path."""
+
+    def _write(members: list[bytes], name: str = "test.warc.wat.gz") -> str:
+        path = tmp_path / name
+        path.write_bytes(b"".join(members))
+        return str(path)
+
+    return _write
+
+
+def page_links(page: int, n_images: int = 4) -> list[dict]:
+    """Links of one synthetic page: images with varied alts, plus an anchor."""
+    out: list[dict] = [{"path": "A@/href", "url": "/index.html", "text": "home"}]
+    for i in range(n_images):
+        link = {"path": "IMG@/src", "url": f"/img/{page}-{i}.png"}
+        if i % 4 != 3:
+            link["alt"] = ["a green triangle on white", "logo", "", "unused"][i % 4] + (
+                f" number {page}" if i % 4 == 0 else ""
+            )
+        out.append(link)
+    out.append({"path": "IMG@/src", "url": "/img/shared.png", "alt": "the shared site banner"})
+    return out
+
+
+@pytest.fixture
+def mini_crawl(tmp_path: Path) -> Path:
+    """A tiny Common-Crawl-shaped tree: collinfo.json, wat.paths.gz, 4 WAT files in one crawl."""
+    import gzip
+
+    root = tmp_path / "web"
+    crawl = "MINI-2026-01"
+    wat_dir = root / "crawl-data" / crawl / "segments" / "1" / "wat"
+    wat_dir.mkdir(parents=True)
+    paths = []
+    for f in range(4):
+        # the last file's last page re-crawls the first file's first page (a cross-slice repeat)
+        pages = [(f * 10 + p, f"http://site{f}.test/p{p}.html") for p in range(5)]
+        if f == 3:
+            pages[-1] = (0, "http://site0.test/p0.html")
+        members = [
+            gzip_member(warc_record(wat_payload(page_links(n), page_url=url), record_id=f"{f}-{p}"))
+            for p, (n, url) in enumerate(pages)
+        ]
+        name = f"MINI-{f:05d}.warc.wat.gz"
+        (wat_dir / name).write_bytes(b"".join(members))
+        paths.append(f"crawl-data/{crawl}/segments/1/wat/{name}")
+    with gzip.open(root / "crawl-data" / crawl / "wat.paths.gz", "wt") as handle:
+        handle.write("\n".join(paths) + "\n")
+    (root / "collinfo.json").write_bytes(orjson.dumps([{"id": crawl, "name": "mini"}]))
+    return root

@@ -1,0 +1,208 @@
+"""Hop 2: every URL, opt-out, text and dedup rule, language tagging, and row conservation."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from pipeline.alt_text import (
+    ALT_TEXT_SCHEMA,
+    AltTextRules,
+    clean_alt,
+    detect_languages,
+    is_page_opted_out,
+    parse_alt_texts,
+)
+from pipeline.keys import pair_id, url_id
+from pipeline.urls import HostPolicy, check_url, normalize_url
+from pipeline.wat import IMAGE_LINK_SCHEMA
+
+
+def links(rows: list[dict]) -> pa.Table:
+    """A hop-1 table from partial rows (the rest filled with plausible values)."""
+    full = []
+    for i, row in enumerate(rows):
+        url = row.get("url", "http://site.test/a.png")
+        alt = row.get("alt", "a red circle on white")
+        full.append(
+            {
+                "pair_id": pair_id(url, alt),
+                "crawl_id": "SYN",
+                "wat_path": "w.gz",
+                "wat_record_offset": 0,
+                "wat_record_id": "<r>",
+                "warc_record_id": "<p>",
+                "page_url": "http://site.test/",
+                "page_date": "2024-01-01T00:00:00Z",
+                "warc_filename": "x.warc.gz",
+                "warc_offset": 0,
+                "base_url": None,
+                "page_robots": row.get("page_robots"),
+                "link_index": i,
+                "url_raw": url,
+                "url": url,
+                "alt": alt,
+            }
+        )
+    return pa.Table.from_pylist(full, schema=IMAGE_LINK_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("data:image/png;base64,iVBORw0KGgo=", "not_http"),
+        ("javascript:void(0)", "not_http"),
+        ("ftp://site.test/a.png", "not_http"),
+        ("", "bad_url"),
+        (None, "bad_url"),
+        ("http://", "bad_url"),
+        ("http://[::1", "bad_url"),
+        ("img/relative.png", "bad_url"),
+        ("http://127.0.0.1/a.png", "private_host"),
+        ("http://localhost:8080/a.png", "private_host"),
+        ("http://10.1.2.3/a.png", "private_host"),
+        ("http://192.168.0.5/a.png", "private_host"),
+        ("http://172.16.9.9/a.png", "private_host"),
+        ("http://169.254.169.254/latest/meta-data/", "private_host"),
+        ("http://metadata.google.internal/x", "private_host"),
+        ("http://[::1]/a.png", "private_host"),
+        ("http://[::ffff:127.0.0.1]/a.png", "private_host"),
+        ("http://2130706433/a.png", "private_host"),
+        ("http://0x7f000001/a.png", "private_host"),
+        ("http://printer.local/a.png", "private_host"),
+        ("http://0.0.0.0/a.png", "private_host"),
+    ],
+)
+def test_url_rules_drop_with_reason(url: str | None, reason: str) -> None:
+    assert check_url(url, HostPolicy()) == (False, reason)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://site.test/a.png", "https://cdn.example.org:8443/x.jpg?w=2", "http://8.8.8.8/a"]
+)
+def test_url_rules_keep_public_http(url: str) -> None:
+    assert check_url(url, HostPolicy()) == (True, None)
+
+
+def test_allowlist_admits_hosts_ports_and_cidrs() -> None:
+    policy = HostPolicy.from_list(["127.0.0.1:8123", "10.0.0.0/8", "localhost"])
+    assert check_url("http://127.0.0.1:8123/a.png", policy) == (True, None)
+    assert check_url("http://127.0.0.1:9999/a.png", policy) == (False, "private_host")
+    assert check_url("http://10.9.9.9/a.png", policy) == (True, None)
+    assert check_url("http://localhost/a.png", policy) == (True, None)
+    assert check_url("http://192.168.1.1/a.png", policy) == (False, "private_host")
+
+
+def test_normalize_url() -> None:
+    assert normalize_url("HTTP://Site.TEST:80/a.png#frag") == "http://site.test/a.png"
+    assert normalize_url("https://site.test:443") == "https://site.test/"
+    assert normalize_url("https://site.test:8443/a?b=1") == "https://site.test:8443/a?b=1"
+    assert url_id(normalize_url("HTTP://Site.TEST/a.png")) == url_id("http://site.test/a.png")
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  a   red\n\tcircle  ", "a red circle"),
+        ("cats &amp; dogs", "cats & dogs"),
+        ("cats &amp;amp; dogs", "cats & dogs"),
+        ("l&#39;image d&eacute;j&agrave; vue", "l'image déjà vue"),
+        ("cafÃ© au lait", "café au lait"),
+        ("tab\x00bed\x07 text", "tabbed text"),
+        ("non\u00a0breaking space", "non breaking space"),
+    ],
+)
+def test_clean_alt(raw: str, clean: str) -> None:
+    assert clean_alt(raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("robots", "opted_out"),
+    [
+        ("noai, noimageai", True),
+        ("NOIMAGEAI", True),
+        ("index,follow,noai", True),
+        ("index, follow", False),
+        ("noaiarchive", False),
+        (None, False),
+    ],
+)
+def test_page_opt_out(robots: str | None, opted_out: bool) -> None:
+    assert is_page_opted_out(robots) is opted_out
+
+
+def test_every_rule_and_conservation() -> None:
+    table = links(
+        [
+            {"alt": "three red circles on a blue background"},  # kept (en)
+            {"alt": None, "url": "http://site.test/b.png"},  # missing_alt
+            {"alt": "   ", "url": "http://site.test/c.png"},  # empty_alt
+            {"alt": "logo", "url": "http://site.test/d.png"},  # alt_too_short
+            {"url": "data:image/gif;base64,R0lGOD=="},  # not_http
+            {"url": "http://127.0.0.1/x.png"},  # private_host
+            {"url": "http:///nohost.png"},  # bad_url
+            {"url": "http://site.test/e.png", "page_robots": "noai"},  # page_noai
+            {"alt": "three red circles on a blue background"},  # duplicate (same url, text)
+            {"alt": "three  red circles on a blue background "},  # duplicate after cleaning
+            {"url": "HTTP://SITE.test/a.png", "alt": "three red circles on a blue background"},
+            {"url": "http://site.test/f.png", "alt": "drei rote Kreise auf blauem Hintergrund"},
+        ]
+    )
+    result = parse_alt_texts(table, AltTextRules())
+    out = result.table
+    assert out.schema == ALT_TEXT_SCHEMA
+    reasons = out.column("drop_reason").to_pylist()
+    assert reasons == [
+        None,
+        "missing_alt",
+        "empty_alt",
+        "alt_too_short",
+        "not_http",
+        "private_host",
+        "bad_url",
+        "page_noai",
+        "duplicate",
+        "duplicate",
+        "duplicate",
+        None,
+    ]
+    assert result.rows_in == table.num_rows == result.rows_kept + sum(result.dropped.values())
+    assert result.dropped["duplicate"] == 3
+    assert out.column("pair_id").to_pylist() == table.column("pair_id").to_pylist()
+    kept = out.filter(out.column("kept")).to_pylist()
+    assert [r["language"] for r in kept] == ["en", "de"]
+    assert all(r["language_detector"].startswith("lingua-") for r in kept)
+    assert all(0.5 <= r["language_score"] <= 1.0 for r in kept)
+    assert kept[0]["url_id"] == url_id("http://site.test/a.png")
+
+
+def test_dedup_against_earlier_partitions() -> None:
+    first = parse_alt_texts(links([{"alt": "a yellow star on green"}]))
+    keys = first.table.column("dedup_key").to_pylist()
+    second = parse_alt_texts(links([{"alt": "a yellow star on green"}]), already_kept=keys)
+    assert second.table.column("drop_reason").to_pylist() == ["duplicate"]
+
+
+def test_min_chars_is_configurable() -> None:
+    result = parse_alt_texts(links([{"alt": "logo"}]), AltTextRules(min_chars=3))
+    assert result.table.column("kept").to_pylist() == [True]
+
+
+def test_allowlist_from_rules() -> None:
+    rows = links([{"url": "http://127.0.0.1:8123/a.png", "alt": "a blue square on grey"}])
+    assert parse_alt_texts(rows).dropped["private_host"] == 1
+    allowed = parse_alt_texts(rows, AltTextRules(private_host_allowlist=("127.0.0.1:8123",)))
+    assert allowed.rows_kept == 1
+
+
+def test_languages_multilingual_and_unsure() -> None:
+    texts = [
+        "three red circles on a blue background",
+        "drei rote Kreise auf blauem Hintergrund",
+        "trois cercles rouges sur un fond bleu",
+        "tres círculos rojos sobre un fondo azul",
+    ]
+    codes = [code for code, _ in detect_languages(texts, AltTextRules())]
+    assert codes == ["en", "de", "fr", "es"]
+    unsure = detect_languages(["IMG_2041"], AltTextRules(min_language_score=0.99))
+    assert unsure[0][0] is None

@@ -1,0 +1,129 @@
+"""Dagster: the manifest registers partitions; both hops materialize and conserve rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, materialize
+
+from assets_defs.assets.alt_text_pairs import alt_text_pairs
+from assets_defs.assets.crawl_manifest import crawl_manifest
+from assets_defs.assets.wat_image_links import wat_image_links
+from assets_defs.definitions import build_definitions
+from assets_defs.partitions import wat_slices
+from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+from pipeline.lake import Lake
+
+
+@pytest.fixture
+def resources(mini_crawl: Path, tmp_path: Path) -> dict:
+    return {
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+        "crawl_source": CrawlSourceResource(
+            data_root=str(mini_crawl), collinfo_uri=str(mini_crawl / "collinfo.json")
+        ),
+        "synthetic_web": SyntheticWebResource(enabled=False),
+    }
+
+
+def latest_metadata(instance: DagsterInstance, asset: str, partition: str | None = None) -> dict:
+    from dagster import AssetKey
+
+    event = instance.get_latest_materialization_event(AssetKey(asset))
+    if partition is not None:
+        records = instance.fetch_materializations(AssetKey(asset), limit=100).records
+        event = next(r.event_log_entry for r in records if r.partition_key == partition)
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_definitions_load() -> None:
+    defs = build_definitions("demo", "data")
+    defs.validate_loadable(defs)
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {
+        "crawl_manifest_job",
+        "wat_to_pairs_job",
+    }
+    build_definitions("commoncrawl", "data").validate_loadable(
+        build_definitions("commoncrawl", "data")
+    )
+
+
+def test_two_partitions_conserve_rows(resources: dict, tmp_path: Path) -> None:
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [crawl_manifest],
+            instance=instance,
+            resources=resources,
+            run_config={"ops": {"crawl_manifest": {"config": {"slice_size": 2}}}},
+        )
+        assert result.success
+        keys = instance.get_dynamic_partitions(wat_slices.name)
+        assert keys == ["MINI-2026-01_00000", "MINI-2026-01_00001"]
+        manifest_meta = latest_metadata(instance, "crawl_manifest")
+        assert manifest_meta["partitions"] == 2 and manifest_meta["wat_files"] == 4
+
+        for key in keys:
+            run = materialize(
+                [crawl_manifest, wat_image_links, alt_text_pairs],
+                selection=[wat_image_links, alt_text_pairs],
+                partition_key=key,
+                instance=instance,
+                resources=resources,
+            )
+            assert run.success
+
+        lake = Lake(str(tmp_path / "lake"))
+        for key in keys:
+            links = lake.read("wat_image_links", [key])
+            pairs = lake.read("alt_text_pairs", [key])
+            # 2 WAT files x 5 pages x 5 image links
+            assert links.num_rows == 50
+            assert pairs.num_rows == links.num_rows
+            assert set(pairs.column("pair_id").to_pylist()) == set(
+                links.column("pair_id").to_pylist()
+            )
+            meta = latest_metadata(instance, "alt_text_pairs", key)
+            dropped = sum(v for k, v in meta.items() if k.startswith("dropped/"))
+            assert meta["rows_in"] == meta["rows_kept"] + dropped == 50
+            assert meta["dagster/row_count"] == 50
+            assert meta["dagster/uri"].endswith(f"partition={key}")
+            hop1 = latest_metadata(instance, "wat_image_links", key)
+            assert hop1["files_read"] == 2 and hop1["records_read"] == 10
+            assert hop1["records_failed"] == 0 and hop1["bytes_read"] > 0
+            assert [c.name for c in hop1["dagster/column_schema"].columns][:2] == [
+                "pair_id",
+                "crawl_id",
+            ]
+
+        first, second = (lake.read("alt_text_pairs", [k]).to_pylist() for k in keys)
+        banner = [r for r in first if r["alt"] == "the shared site banner" and r["kept"]]
+        assert len(banner) == 2  # sites 0 and 1 each host /img/shared.png
+        kept_first = {r["dedup_key"] for r in first if r["kept"]}
+        kept_second = {r["dedup_key"] for r in second if r["kept"]}
+        assert kept_first and kept_second and not kept_first & kept_second
+        repeats = [r for r in second if r["drop_reason"] == "duplicate"]
+        from_first = [r for r in repeats if r["dedup_key"] in kept_first]
+        assert {r["url"] for r in from_first} == {
+            "http://site0.test/img/0-0.png",
+            "http://site0.test/img/shared.png",
+        }
+        reasons = {r["drop_reason"] for r in first}
+        assert {"alt_too_short", "missing_alt", "empty_alt", None} <= reasons
+
+
+def test_partition_missing_from_manifest_fails_clearly(resources: dict) -> None:
+    with DagsterInstance.ephemeral() as instance:
+        materialize([crawl_manifest], instance=instance, resources=resources)
+        instance.add_dynamic_partitions(wat_slices.name, ["MINI-2026-01_00099"])
+        result = materialize(
+            [crawl_manifest, wat_image_links],
+            selection=[wat_image_links],
+            partition_key="MINI-2026-01_00099",
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
+        assert not result.success
+        failure = result.get_step_failure_events()[0]
+        assert "not in the current crawl_manifest" in str(failure.event_specific_data.error)

@@ -1,0 +1,172 @@
+"""Hop 1: WAT extraction on real Common Crawl samples and on every malformed-input case."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from pipeline.gzip_members import iter_members
+from pipeline.keys import pair_id
+from pipeline.wat import IMAGE_LINK_SCHEMA, WatOpenError, extract_image_links
+from tests.conftest import REAL_WAT, gzip_member, warc_record, wat_payload
+
+IMG = [
+    {"path": "IMG@/src", "url": "img/a.png", "alt": "a red circle"},
+    {"path": "A@/href", "url": "/about", "text": "about"},
+    {"path": "IMG@/src", "url": "https://cdn.test/b.jpg"},
+    {"path": "IMG@/src", "url": "/c.gif", "alt": ""},
+]
+
+
+def good(record_id: str = "1", **kwargs) -> bytes:
+    return gzip_member(warc_record(wat_payload(IMG, **kwargs), record_id=record_id))
+
+
+def test_real_2023_excerpt_lf_line_endings() -> None:
+    """The 2023 excerpt is a real record re-saved with LF: 27 IMG@/src links, verified by hand."""
+    table, stats = extract_image_links(str(REAL_WAT / "CC-MAIN-2023-06-excerpt.warc.wat.gz"), "CC")
+    assert table.num_rows == 27
+    assert stats.records_read == 1 and stats.records_with_html == 1
+    assert sum(stats.records_failed.values()) == 0
+    rows = table.to_pylist()
+    first = rows[0]
+    assert first["url_raw"] == "../1.gif"
+    assert first["url"] == "http://19august93.nsarchive.ru/1.gif"
+    assert first["alt"] is None
+    assert first["page_url"] == "http://19august93.nsarchive.ru/songs/875.html"
+    assert first["page_date"] == "2023-01-27T01:20:56Z"
+    assert first["warc_filename"] == "CC-MAIN-20230127001911-20230127031911-00743.warc.gz"
+    assert first["warc_offset"] == 92892
+    assert first["wat_record_offset"] == 0
+    assert first["wat_record_id"] == "<urn:uuid:cdcc0910-be89-483c-8767-31cd15a7631f>"
+    assert first["warc_record_id"] == "<urn:uuid:e5e13db1-eed1-4c4d-923c-7992e0c0cda0>"
+    urls = [r["url"] for r in rows]
+    assert urls.count("http://19august93.nsarchive.ru/img/empty.gif") == 18
+    assert urls.count("http://19august93.nsarchive.ru/img/target.gif") == 4
+    assert urls[-2] == "http://19august93.nsarchive.ru/ev_img1/user_f1/18_1549_ico.jpg"
+    assert all(r["alt"] is None for r in rows)
+    assert first["pair_id"] == pair_id(first["url"], None)
+
+
+def test_real_2024_request_only_has_no_links() -> None:
+    """warcinfo + one request-metadata record (second member at byte 443): no links, no errors."""
+    table, stats = extract_image_links(str(REAL_WAT / "CC-MAIN-2024-22-request-only.warc.wat.gz"))
+    assert table.num_rows == 0
+    assert stats.records_read == 2
+    assert stats.metadata_records == 1
+    assert stats.records_with_html == 0
+    assert stats.bytes_read == 1361
+    assert sum(stats.records_failed.values()) == 0
+
+
+def test_columns_resolution_and_alt(write_wat) -> None:
+    path = write_wat([good()])
+    table, stats = extract_image_links(path, "SYN")
+    assert table.schema == IMAGE_LINK_SCHEMA
+    rows = table.to_pylist()
+    assert [r["url"] for r in rows] == [
+        "http://site.test/dir/img/a.png",
+        "https://cdn.test/b.jpg",
+        "http://site.test/c.gif",
+    ]
+    assert [r["alt"] for r in rows] == ["a red circle", None, ""]
+    assert [r["link_index"] for r in rows] == [0, 2, 3]
+    assert {r["crawl_id"] for r in rows} == {"SYN"}
+    assert rows[0]["warc_offset"] == 1234
+    assert stats.image_links == 3
+
+
+def test_base_href_wins_over_page_url(write_wat) -> None:
+    path = write_wat([good(base="https://static.test/assets/")])
+    rows = extract_image_links(path)[0].to_pylist()
+    assert rows[0]["url"] == "https://static.test/assets/img/a.png"
+    assert rows[0]["base_url"] == "https://static.test/assets/"
+
+
+def test_robots_meta_is_carried(write_wat) -> None:
+    metas = [{"name": "ROBOTS", "content": "noai, noimageai"}, {"name": "x", "content": "y"}]
+    rows = extract_image_links(write_wat([good(metas=metas)]))[0].to_pylist()
+    assert rows[0]["page_robots"] == "noai, noimageai"
+
+
+def test_record_offsets_are_member_offsets(write_wat) -> None:
+    members = [good("1"), good("2"), good("3")]
+    rows = extract_image_links(write_wat(members))[0].to_pylist()
+    offsets = sorted({r["wat_record_offset"] for r in rows})
+    assert offsets == [0, len(members[0]), len(members[0]) + len(members[1])]
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (gzip_member(warc_record(b'{"Envelope": {', record_id="x")), "bad_json"),
+        (gzip_member(warc_record(wat_payload(IMG), content_length=10)), "content_length_mismatch"),
+        (
+            gzip_member(warc_record(wat_payload(IMG), content_length=99999)),
+            "content_length_mismatch",
+        ),
+        (good("x")[:40], "gzip_error"),
+        (b"this is not gzip at all" * 10, "gzip_error"),
+        (gzip_member(warc_record(b'{"alt": "\xff\xfe caf\xe9"}')), "not_utf8"),
+        (
+            gzip_member(
+                warc_record(
+                    b'{"Container": {}, "Envelope": {"WARC-Header-Metadata": {}, '
+                    b'"Payload-Metadata": {"HTTP-Response-Metadata": '
+                    b'{"HTML-Metadata": {"Links": []}}}}}'
+                )
+            ),
+            "missing_keys",
+        ),
+        (gzip_member(b"HELLO\r\nnot a warc header\r\n\r\n{}"), "bad_warc_header"),
+    ],
+)
+def test_malformed_record_is_counted_and_skipped(write_wat, bad: bytes, reason: str) -> None:
+    path = write_wat([good("1"), bad, good("3")])
+    table, stats = extract_image_links(path)
+    assert stats.records_failed[reason] == 1
+    assert sum(stats.records_failed.values()) == 1
+    assert table.num_rows == 6  # both good records, nothing lost around the bad one
+    assert sorted({r["wat_record_id"] for r in table.to_pylist()}) == [
+        "<urn:uuid:1>",
+        "<urn:uuid:3>",
+    ]
+
+
+def test_truncated_file_end_keeps_earlier_records(write_wat) -> None:
+    path = write_wat([good("1"), good("2")[:-15]])
+    table, stats = extract_image_links(path)
+    assert table.num_rows == 3
+    assert stats.records_failed["truncated_member"] == 1
+
+
+def test_lf_and_crlf_records_both_parse(write_wat) -> None:
+    lf = gzip_member(warc_record(wat_payload(IMG), record_id="lf", newline=b"\n"))
+    table, stats = extract_image_links(write_wat([good("crlf"), lf]))
+    assert table.num_rows == 6
+    assert sum(stats.records_failed.values()) == 0
+
+
+def test_unopenable_file_names_the_file(tmp_path) -> None:
+    missing = str(tmp_path / "nope.warc.wat.gz")
+    with pytest.raises(WatOpenError, match=r"nope\.warc\.wat\.gz"):
+        extract_image_links(missing)
+
+
+def test_member_splitter_resyncs_after_garbage_across_blocks() -> None:
+    members = [gzip_member(b"x" * 100), gzip_member(b"y" * 100)]
+    data = members[0] + b"\x00junk" * 3000 + members[1]
+    out = list(iter_members(io.BytesIO(data), chunk_size=64))
+    assert [m.data for m in out if m.error is None] == [b"x" * 100, b"y" * 100]
+    errors = [m for m in out if m.error]
+    assert len(errors) == 1 and errors[0].length == 5 * 3000
+    assert sum(m.length for m in out) == len(data)
+
+
+def test_batches_are_bounded(write_wat) -> None:
+    from pipeline.wat import iter_image_link_batches
+
+    path = write_wat([good(str(i)) for i in range(10)])
+    sizes = [b.num_rows for b in iter_image_link_batches(path, batch_size=4)]
+    assert sum(sizes) == 30 and max(sizes) <= 6
