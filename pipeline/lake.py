@@ -60,16 +60,16 @@ class Lake:
         self.fs.makedirs(directory, exist_ok=True)
         name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
         data_path = f"{directory}/{name}"
-        writer = None
         try:
             with self.fs.open(data_path, "wb") as handle:
                 writer = pq.ParquetWriter(handle, schema, compression="zstd")
-                yield writer
-                writer.close()
+                try:
+                    yield writer
+                finally:
+                    writer.close()
         except BaseException:
-            if writer is not None:
-                writer.close()
-            self.fs.rm(data_path) if self.fs.exists(data_path) else None
+            if self.fs.exists(data_path):
+                self.fs.rm(data_path)
             raise
         rows = pq.ParquetFile(self.fs.open(data_path, "rb")).metadata.num_rows
         self._publish(directory, name, rows, table, partition, extra)
