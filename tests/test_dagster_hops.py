@@ -127,3 +127,11 @@ def test_partition_missing_from_manifest_fails_clearly(resources: dict) -> None:
         assert not result.success
         failure = result.get_step_failure_events()[0]
         assert "not in the current crawl_manifest" in str(failure.event_specific_data.error)
+
+
+def test_production_instance_config_is_valid() -> None:
+    from dagster._core.instance.config import dagster_instance_config
+
+    config, _ = dagster_instance_config(str(Path(__file__).parents[1] / "infra"), "dagster.yaml")
+    assert "postgres" in config["storage"]
+    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
