@@ -224,7 +224,7 @@ def iter_image_link_batches(
                 continue
             stats.records_with_html += 1
             base = head.get("Base") if isinstance(head.get("Base"), str) else None
-            resolve_base = base or page_url
+            resolve_base = _resolve(base, page_url) if base else page_url
             robots = _robots(head)
             page_date = header.get("WARC-Date") or record.headers.get("WARC-Date")
             wat_record_id = record.record_id

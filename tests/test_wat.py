@@ -84,6 +84,11 @@ def test_base_href_wins_over_page_url(write_wat) -> None:
     assert rows[0]["base_url"] == "https://static.test/assets/"
 
 
+def test_relative_base_href_resolves_against_page(write_wat) -> None:
+    rows = extract_image_links(write_wat([good(base="/static/")]))[0].to_pylist()
+    assert rows[0]["url"] == "http://site.test/static/img/a.png"
+
+
 def test_robots_meta_is_carried(write_wat) -> None:
     metas = [{"name": "ROBOTS", "content": "noai, noimageai"}, {"name": "x", "content": "y"}]
     rows = extract_image_links(write_wat([good(metas=metas)]))[0].to_pylist()
