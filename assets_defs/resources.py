@@ -57,8 +57,9 @@ class SyntheticWebResource(ConfigurableResource):
         if not self.enabled:
             yield self
             return
-        from pipeline.synthetic.generate import generate_web
         from pipeline.synthetic.server import SyntheticWebServer
+
+        from pipeline.synthetic.generate import generate_web
 
         generate_web(self.root, self.web_config())
         if not self.serve:

@@ -12,6 +12,12 @@ from assets_defs.partitions import wat_slices
 from assets_defs.resources import LakeResource
 from pipeline.alt_text import DROP_REASONS, AltTextRules, parse_alt_texts
 from pipeline.crawls import crawl_of_partition
+from quality.checks import (
+    conservation_check_result,
+    conservation_check_spec,
+    suite_check_result,
+    suite_check_spec,
+)
 
 
 class AltTextConfig(Config):
@@ -34,7 +40,13 @@ class AltTextConfig(Config):
         )
 
 
-@asset(partitions_def=wat_slices, deps=[wat_image_links], group_name="crawl", kinds={"parquet"})
+@asset(
+    partitions_def=wat_slices,
+    deps=[wat_image_links],
+    group_name="crawl",
+    kinds={"parquet"},
+    check_specs=[suite_check_spec("alt_text_pairs"), conservation_check_spec("alt_text_pairs")],
+)
 def alt_text_pairs(
     context: AssetExecutionContext, config: AltTextConfig, lake: LakeResource
 ) -> MaterializeResult:
@@ -56,14 +68,18 @@ def alt_text_pairs(
         else []
     )
     result = parse_alt_texts(links, config.rules(), already_kept)
-    if result.rows_in != links.num_rows:
-        raise Failure(f"row conservation broken: {links.num_rows} in, {result.rows_in} decided")
     uri = lake_.write_partition("alt_text_pairs", result.table, key)
     kept = result.table.filter(result.table.column("kept"))
     languages = Counter(
         code or "nolang" for code in kept.column("language").to_pylist()
     ).most_common(20)
     return MaterializeResult(
+        check_results=[
+            suite_check_result("alt_text_pairs", result.table),
+            conservation_check_result(
+                "alt_text_pairs", links.num_rows, result.rows_kept, result.dropped
+            ),
+        ],
         metadata={
             **table_metadata(result.table.schema, result.rows_in, uri),
             "rows_in": MetadataValue.int(links.num_rows),
@@ -77,5 +93,5 @@ def alt_text_pairs(
             "dedup_against_partitions": MetadataValue.json(earlier),
             "upstream_partition": MetadataValue.text(key),
             "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
-        }
+        },
     )

@@ -7,6 +7,7 @@ from assets_defs.metadata import table_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
 from pipeline.crawls import MANIFEST_SCHEMA, SlicePlan, list_crawls, list_wat_paths, plan_slices
+from quality.checks import suite_check_result, suite_check_spec
 
 
 class CrawlManifestConfig(Config):
@@ -17,7 +18,7 @@ class CrawlManifestConfig(Config):
     sample_seed: int = 0
 
 
-@asset(group_name="crawl", kinds={"parquet"})
+@asset(group_name="crawl", kinds={"parquet"}, check_specs=[suite_check_spec("crawl_manifest")])
 def crawl_manifest(
     context: AssetExecutionContext,
     config: CrawlManifestConfig,
@@ -46,6 +47,7 @@ def crawl_manifest(
         context.instance.add_dynamic_partitions(wat_slices.name, new_keys)
     context.log.info(f"{len(keys)} partitions ({len(new_keys)} new) for crawls {crawl_ids}")
     return MaterializeResult(
+        check_results=[suite_check_result("crawl_manifest", table)],
         metadata={
             **table_metadata(table.schema, table.num_rows, uri),
             "crawls": MetadataValue.json(crawl_ids),
@@ -54,5 +56,5 @@ def crawl_manifest(
             "wat_files": MetadataValue.int(table.num_rows),
             "slice_size": MetadataValue.int(config.slice_size),
             "data_root": MetadataValue.text(crawl_source.data_root),
-        }
+        },
     )

@@ -9,9 +9,16 @@ from assets_defs.partitions import wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource
 from pipeline.crawls import crawl_of_partition
 from pipeline.wat import IMAGE_LINK_SCHEMA, RECORD_ERRORS, ExtractStats, iter_image_link_batches
+from quality.checks import suite_check_result, suite_check_spec
 
 
-@asset(partitions_def=wat_slices, deps=[crawl_manifest], group_name="crawl", kinds={"parquet"})
+@asset(
+    partitions_def=wat_slices,
+    deps=[crawl_manifest],
+    group_name="crawl",
+    kinds={"parquet"},
+    check_specs=[suite_check_spec("wat_image_links")],
+)
 def wat_image_links(
     context: AssetExecutionContext, lake: LakeResource, crawl_source: CrawlSourceResource
 ) -> MaterializeResult:
@@ -37,7 +44,9 @@ def wat_image_links(
                 writer.write_batch(batch)
     context.log.info(f"{key}: {stats.as_dict()}")
     summary = stats.as_dict()
+    written = lake_.read("wat_image_links", [key])
     return MaterializeResult(
+        check_results=[suite_check_result("wat_image_links", written)],
         metadata={
             **table_metadata(
                 IMAGE_LINK_SCHEMA, stats.image_links, lake_.partition_uri("wat_image_links", key)
@@ -50,5 +59,5 @@ def wat_image_links(
             "records_failed": MetadataValue.int(summary["records_failed"]),
             **counts_metadata("records_failed", stats.records_failed, RECORD_ERRORS),
             "duration_s": MetadataValue.float(round(stats.seconds, 3)),
-        }
+        },
     )

@@ -1,0 +1,84 @@
+"""Dagster asset-check results from great-expectations suites and row conservation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyarrow as pa
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
+
+from quality.gx_runner import run_suite
+from quality.suites import SUITES
+
+SUITE_CHECK = "gx_suite"
+CONSERVATION_CHECK = "rows_conserved"
+
+
+def suite_check_spec(asset: str) -> AssetCheckSpec:
+    """A blocking check that runs the table's great-expectations suite."""
+    return AssetCheckSpec(
+        SUITE_CHECK,
+        asset=AssetKey(asset),
+        blocking=True,
+        description=f"great-expectations suite '{asset}': schema, nulls, formats, ranges",
+    )
+
+
+def conservation_check_spec(asset: str) -> AssetCheckSpec:
+    return AssetCheckSpec(
+        CONSERVATION_CHECK,
+        asset=AssetKey(asset),
+        blocking=True,
+        description="rows in = rows kept + rows dropped, by reason",
+    )
+
+
+def suite_check_result(asset: str, table: pa.Table) -> AssetCheckResult:
+    """Validate ``table`` with its suite; failed expectations and examples go in metadata."""
+    result = run_suite(table, SUITES[asset]())
+    return AssetCheckResult(
+        check_name=SUITE_CHECK,
+        asset_key=AssetKey(asset),
+        passed=result.success,
+        severity=AssetCheckSeverity.ERROR,
+        description=result.summary()[:2000],
+        metadata={
+            "expectations": MetadataValue.int(len(result.outcomes)),
+            "failed": MetadataValue.int(len(result.failures)),
+            "rows_validated": MetadataValue.int(table.num_rows),
+            "failures": MetadataValue.json(
+                [
+                    {
+                        "expectation": o.expectation,
+                        "column": o.column,
+                        "unexpected_count": o.unexpected_count,
+                        "element_count": o.element_count,
+                        "unexpected_examples": o.unexpected_examples,
+                        "observed": o.observed,
+                        "error": o.error,
+                    }
+                    for o in result.failures
+                ]
+            ),
+        },
+    )
+
+
+def conservation_check_result(
+    asset: str, rows_in: int, rows_kept: int, dropped: Mapping[str, int]
+) -> AssetCheckResult:
+    """Pass when every input row is either kept or dropped with a reason."""
+    accounted = rows_kept + sum(dropped.values())
+    return AssetCheckResult(
+        check_name=CONSERVATION_CHECK,
+        asset_key=AssetKey(asset),
+        passed=rows_in == accounted,
+        severity=AssetCheckSeverity.ERROR,
+        description=f"{rows_in} in, {rows_kept} kept + {accounted - rows_kept} dropped",
+        metadata={
+            "rows_in": MetadataValue.int(rows_in),
+            "rows_kept": MetadataValue.int(rows_kept),
+            "rows_dropped": MetadataValue.int(accounted - rows_kept),
+            "unaccounted": MetadataValue.int(rows_in - accounted),
+        },
+    )

@@ -1,0 +1,106 @@
+"""Expectation suites, one per lake table: schema, nulls, formats, ranges, allowed values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline.alt_text import ALT_TEXT_SCHEMA, DROP_REASONS
+from pipeline.crawls import MANIFEST_SCHEMA
+from pipeline.wat import IMAGE_LINK_SCHEMA
+from quality.gx_runner import new_suite
+
+HEX16 = r"^[0-9a-f]{16}$"
+HTTP_URL = r"^https?://[^\s/?#]+"
+ISO_639_1 = r"^[a-z]{2}$"
+
+
+def _schema(gxe: Any, schema: pa.Schema) -> list:
+    return [gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(schema.names))]
+
+
+def _not_null(gxe: Any, *columns: str, **kw: Any) -> list:
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c, **kw) for c in columns]
+
+
+def crawl_manifest_suite() -> Any:
+    import great_expectations as gx
+
+    gxe = gx.expectations
+    suite = new_suite("crawl_manifest")
+    for expectation in [
+        *_schema(gxe, MANIFEST_SCHEMA),
+        *_not_null(gxe, *MANIFEST_SCHEMA.names),
+        gxe.ExpectColumnValuesToBeUnique(column="wat_uri"),
+        gxe.ExpectColumnValuesToMatchRegex(column="partition_key", regex=r"^.+_\d{5}$"),
+        gxe.ExpectColumnValuesToMatchRegex(column="wat_path", regex=r"\.warc\.wat\.gz$"),
+    ]:
+        suite.add_expectation(expectation)
+    return suite
+
+
+def wat_image_links_suite() -> Any:
+    import great_expectations as gx
+
+    gxe = gx.expectations
+    suite = new_suite("wat_image_links")
+    for expectation in [
+        *_schema(gxe, IMAGE_LINK_SCHEMA),
+        *_not_null(
+            gxe,
+            "pair_id",
+            "crawl_id",
+            "wat_path",
+            "wat_record_offset",
+            "page_url",
+            "warc_filename",
+            "warc_offset",
+            "link_index",
+            "url_raw",
+            "url",
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(column="pair_id", regex=HEX16),
+        gxe.ExpectColumnValuesToMatchRegex(column="page_url", regex=HTTP_URL),
+        gxe.ExpectColumnValuesToBeBetween(column="wat_record_offset", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="warc_offset", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="link_index", min_value=0),
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=["wat_path", "wat_record_offset", "link_index"]
+        ),
+    ]:
+        suite.add_expectation(expectation)
+    return suite
+
+
+def alt_text_pairs_suite() -> Any:
+    import great_expectations as gx
+
+    gxe = gx.expectations
+    kept = {"row_condition": "kept == True", "condition_parser": "pandas"}
+    dropped = {"row_condition": "kept == False", "condition_parser": "pandas"}
+    suite = new_suite("alt_text_pairs")
+    for expectation in [
+        *_schema(gxe, ALT_TEXT_SCHEMA),
+        *_not_null(gxe, "pair_id", "kept", "crawl_id", "page_url", "wat_path"),
+        *_not_null(gxe, "url_id", "url", "text", "dedup_key", "language_detector", **kept),
+        gxe.ExpectColumnValuesToNotBeNull(column="drop_reason", **dropped),
+        gxe.ExpectColumnValuesToBeNull(column="drop_reason", **kept),
+        gxe.ExpectColumnValuesToBeInSet(column="drop_reason", value_set=list(DROP_REASONS)),
+        gxe.ExpectColumnValuesToMatchRegex(column="pair_id", regex=HEX16),
+        gxe.ExpectColumnValuesToMatchRegex(column="url", regex=HTTP_URL, **kept),
+        gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1, **kept),
+        gxe.ExpectColumnValuesToMatchRegex(column="language", regex=ISO_639_1),
+        gxe.ExpectColumnValuesToBeBetween(column="language_score", min_value=0.0, max_value=1.0),
+        gxe.ExpectColumnValuesToBeUnique(column="dedup_key", **kept),
+    ]:
+        suite.add_expectation(expectation)
+    return suite
+
+
+SUITES = {
+    "crawl_manifest": crawl_manifest_suite,
+    "wat_image_links": wat_image_links_suite,
+    "alt_text_pairs": alt_text_pairs_suite,
+}
+"""Suite factory per lake table."""

@@ -1,0 +1,150 @@
+"""great-expectations suites on good and bad tables, conservation, and blocking in Dagster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from dagster import DagsterInstance, materialize
+
+from assets_defs.assets.alt_text_pairs import alt_text_pairs
+from assets_defs.assets.crawl_manifest import crawl_manifest
+from assets_defs.assets.wat_image_links import wat_image_links
+from assets_defs.partitions import wat_slices
+from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+from pipeline.alt_text import parse_alt_texts
+from quality.checks import conservation_check_result, suite_check_result
+from quality.gx_runner import run_suite
+from quality.suites import alt_text_pairs_suite, wat_image_links_suite
+from tests.test_alt_text import links
+
+
+@pytest.fixture(scope="module")
+def good_links() -> pa.Table:
+    return links(
+        [
+            {"alt": "a purple hexagon on a grey background"},
+            {"url": "http://site.test/b.png", "alt": None},
+            {"url": "javascript:void(0)"},
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def good_pairs(good_links: pa.Table) -> pa.Table:
+    return parse_alt_texts(good_links).table
+
+
+def replace(table: pa.Table, column: str, values: list) -> pa.Table:
+    index = table.schema.get_field_index(column)
+    return table.set_column(
+        index, table.schema.field(column), pa.array(values, table.schema.field(column).type)
+    )
+
+
+def test_good_tables_pass(good_links: pa.Table, good_pairs: pa.Table) -> None:
+    assert run_suite(good_links, wat_image_links_suite()).success
+    assert run_suite(good_pairs, alt_text_pairs_suite()).success
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "expectation", "example"),
+    [
+        (
+            "drop_reason",
+            [None, "missing_alt", "cosmic_rays"],
+            "expect_column_values_to_be_in_set",
+            "cosmic_rays",
+        ),
+        ("language", ["english", None, None], "expect_column_values_to_match_regex", "english"),
+        ("language_score", [1.5, None, None], "expect_column_values_to_be_between", 1.5),
+        ("url_id", [None, None, None], "expect_column_values_to_not_be_null", None),
+        (
+            "pair_id",
+            ["NOT-HEX", "0123456789abcdef", "0123456789abcdef"],
+            "expect_column_values_to_match_regex",
+            "NOT-HEX",
+        ),
+        ("drop_reason", [None, None, "not_http"], "expect_column_values_to_not_be_null", None),
+    ],
+)
+def test_bad_pairs_fail_with_useful_message(
+    good_pairs: pa.Table, column: str, values: list, expectation: str, example: object
+) -> None:
+    result = run_suite(replace(good_pairs, column, values), alt_text_pairs_suite())
+    assert not result.success
+    failure = next(
+        o for o in result.failures if o.expectation == expectation and o.column == column
+    )
+    assert failure.unexpected_count >= 1
+    if example is not None:
+        assert example in failure.unexpected_examples
+        assert str(example) in result.summary()
+
+
+def test_schema_drift_fails(good_links: pa.Table) -> None:
+    result = run_suite(good_links.drop_columns(["page_robots"]), wat_image_links_suite())
+    assert not result.success
+    assert any(
+        o.expectation == "expect_table_columns_to_match_ordered_list" for o in result.failures
+    )
+
+
+def test_duplicate_link_address_fails(good_links: pa.Table) -> None:
+    twice = pa.concat_tables([good_links, good_links])
+    result = run_suite(twice, wat_image_links_suite())
+    assert [o.expectation for o in result.failures] == ["expect_compound_columns_to_be_unique"]
+
+
+def test_check_results_carry_gx_metadata(good_pairs: pa.Table) -> None:
+    bad = replace(good_pairs, "language_score", [7.0, None, None])
+    check = suite_check_result("alt_text_pairs", bad)
+    assert not check.passed
+    failures = check.metadata["failures"].value
+    assert failures[0]["column"] == "language_score" and failures[0]["unexpected_examples"] == [7.0]
+
+
+def test_conservation_check() -> None:
+    assert conservation_check_result("alt_text_pairs", 10, 6, {"duplicate": 4}).passed
+    broken = conservation_check_result("alt_text_pairs", 10, 6, {"duplicate": 3})
+    assert not broken.passed and broken.metadata["unaccounted"].value == 1
+
+
+def test_failing_blocking_check_stops_downstream(mini_crawl: Path, tmp_path: Path) -> None:
+    """A WAT record whose page URL is not http(s) fails hop 1's suite; hop 2 does not run."""
+    import gzip
+
+    from tests.conftest import gzip_member, warc_record, wat_payload
+
+    wat = next((mini_crawl / "crawl-data").rglob("MINI-00000.warc.wat.gz"))
+    payload = wat_payload(
+        [{"path": "IMG@/src", "url": "/a.png", "alt": "a tiny red dot"}],
+        page_url="gopher://old.test/page",
+    )
+    wat.write_bytes(wat.read_bytes() + gzip_member(warc_record(payload, record_id="bad")))
+    del gzip
+    resources = {
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+        "crawl_source": CrawlSourceResource(
+            data_root=str(mini_crawl), collinfo_uri=str(mini_crawl / "collinfo.json")
+        ),
+        "synthetic_web": SyntheticWebResource(enabled=False),
+    }
+    with DagsterInstance.ephemeral() as instance:
+        assert materialize([crawl_manifest], instance=instance, resources=resources).success
+        key = instance.get_dynamic_partitions(wat_slices.name)[0]
+        result = materialize(
+            [crawl_manifest, wat_image_links, alt_text_pairs],
+            selection=[wat_image_links, alt_text_pairs],
+            partition_key=key,
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
+        checks = result.get_asset_check_evaluations()
+        failed = [c for c in checks if not c.passed]
+        assert [c.check_name for c in failed] == ["gx_suite"]
+        assert "gopher://old.test/page" in str(failed[0].metadata["failures"].value)
+        materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+        assert materialized == {"wat_image_links"}
