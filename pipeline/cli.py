@@ -35,6 +35,24 @@ def _cmd_wat_links(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from pipeline.lake import Lake
+    from pipeline.lineage import LineageIndex
+
+    index = LineageIndex(Lake(args.lake))
+    if args.by == "pair_id":
+        journey = index.trace_pair(args.value)
+    elif args.by == "page":
+        journey = index.trace_page(args.value)
+    else:
+        journey = index.trace(args.value)
+    if args.json:
+        print(orjson.dumps(journey.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(journey.story())
+    return 0
+
+
 def _web_config(args: argparse.Namespace):
     from pipeline.synthetic.config import SyntheticWebConfig
 
@@ -101,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     links.add_argument("--crawl-id", default="", help="value for the crawl_id column")
     links.add_argument("--anon", action="store_true", help="anonymous S3 (s3://commoncrawl/)")
     links.set_defaults(func=_cmd_wat_links)
+    trace = sub.add_parser("trace", help="the journey of one image URL through every hop")
+    trace.add_argument("value", help="image URL (or pair_id / page URL with --by)")
+    trace.add_argument("--by", choices=("url", "pair_id", "page"), default="url")
+    trace.add_argument("--json", action="store_true", help="print the journey as JSON")
+    trace.add_argument("--lake", default="data/lake", help="lake root (path or s3:// URL)")
+    trace.set_defaults(func=_cmd_trace)
     return parser
 
 
