@@ -20,6 +20,7 @@ from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.jobs import crawl_manifest_job, wat_to_pairs_job
 from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+from assets_defs.trace_job import trace_url
 
 
 def build_resources(profile: str, data_dir: str | Path) -> dict:
@@ -54,7 +55,7 @@ def build_resources(profile: str, data_dir: str | Path) -> dict:
 def build_definitions(profile: str = "demo", data_dir: str | Path = "data") -> Definitions:
     return Definitions(
         assets=[crawl_manifest, wat_image_links, alt_text_pairs],
-        jobs=[crawl_manifest_job, wat_to_pairs_job],
+        jobs=[crawl_manifest_job, wat_to_pairs_job, trace_url],
         resources=build_resources(profile, data_dir),
     )
 

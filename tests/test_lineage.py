@@ -72,3 +72,24 @@ def test_trace_cli_json(lake: Lake, capsys: pytest.CaptureFixture[str]) -> None:
     assert data["seen"] and data["decisions"][0]["drop_reason"] == "empty_alt"
     assert main(["trace", "http://site1.test/img/10-2.png", "--lake", lake.root]) == 0
     assert "dropped (empty_alt)" in capsys.readouterr().out
+
+
+def test_trace_url_job_shows_markdown(lake: Lake) -> None:
+    from dagster import DagsterInstance
+
+    from assets_defs.resources import LakeResource
+    from assets_defs.trace_job import trace_url
+
+    with DagsterInstance.ephemeral() as instance:
+        result = trace_url.execute_in_process(
+            instance=instance,
+            run_config={
+                "ops": {"trace_one_url": {"config": {"url": "http://site1.test/img/10-1.png"}}}
+            },
+            resources={"lake": LakeResource(root=lake.root)},
+        )
+    assert result.success and result.output_for_node("trace_one_url") is True
+    outputs = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = outputs[0].event_specific_data.metadata
+    assert "dropped (alt_too_short)" in metadata["journey"].value
+    assert metadata["journey_json"].value["decisions"][0]["drop_reason"] == "alt_too_short"

@@ -1,0 +1,40 @@
+"""``trace_url``: a job that shows one URL's journey as Markdown in the run's metadata."""
+
+from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
+
+from assets_defs.resources import LakeResource
+from pipeline.lineage import LineageIndex
+
+
+class TraceConfig(Config):
+    url: str
+    """Image URL to trace (as written in the page, resolved, or normalized)."""
+
+
+@op
+def trace_one_url(context: OpExecutionContext, config: TraceConfig, lake: LakeResource) -> Output:
+    journey = LineageIndex(lake.lake()).trace(config.url)
+    story = journey.story()
+    context.log.info(story)
+    return Output(
+        journey.seen,
+        metadata={
+            "journey": MetadataValue.md(f"```\n{story}\n```"),
+            "seen": MetadataValue.bool(journey.seen),
+            "sightings": MetadataValue.int(len(journey.sightings)),
+            "kept": MetadataValue.int(sum(1 for d in journey.decisions if d["kept"])),
+            "journey_json": MetadataValue.json(orjson_safe(journey.to_dict())),
+        },
+    )
+
+
+def orjson_safe(value: object) -> object:
+    """Round-trip through orjson so numpy/duckdb scalars become plain JSON values."""
+    import orjson
+
+    return orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=str))
+
+
+@job(description="Trace one image URL through every hop; the journey is in the op's metadata.")
+def trace_url() -> None:
+    trace_one_url()
