@@ -20,6 +20,7 @@ from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.jobs import crawl_manifest_job, wat_to_pairs_job
 from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+from assets_defs.sensors import new_crawl_sensor
 from assets_defs.trace_job import trace_url
 
 
@@ -56,6 +57,7 @@ def build_definitions(profile: str = "demo", data_dir: str | Path = "data") -> D
     return Definitions(
         assets=[crawl_manifest, wat_image_links, alt_text_pairs],
         jobs=[crawl_manifest_job, wat_to_pairs_job, trace_url],
+        sensors=[new_crawl_sensor],
         resources=build_resources(profile, data_dir),
     )
 

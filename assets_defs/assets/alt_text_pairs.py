@@ -4,7 +4,15 @@ import time
 from collections import Counter
 
 import pyarrow.compute as pc
-from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AutomationCondition,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.metadata import counts_metadata, table_metadata
@@ -46,6 +54,7 @@ class AltTextConfig(Config):
     group_name="crawl",
     kinds={"parquet"},
     check_specs=[suite_check_spec("alt_text_pairs"), conservation_check_spec("alt_text_pairs")],
+    automation_condition=AutomationCondition.eager(),
 )
 def alt_text_pairs(
     context: AssetExecutionContext, config: AltTextConfig, lake: LakeResource

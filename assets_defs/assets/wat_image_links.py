@@ -1,7 +1,14 @@
 """``wat_image_links`` (hop 1): every ``IMG@/src`` link of a partition's WAT files."""
 
 import pyarrow.compute as pc
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AutomationCondition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.metadata import counts_metadata, table_metadata
@@ -18,6 +25,8 @@ from quality.checks import suite_check_result, suite_check_spec
     group_name="crawl",
     kinds={"parquet"},
     check_specs=[suite_check_spec("wat_image_links")],
+    # only slices never materialized: a manifest refresh must not rebuild every slice
+    automation_condition=AutomationCondition.on_missing(),
 )
 def wat_image_links(
     context: AssetExecutionContext, lake: LakeResource, crawl_source: CrawlSourceResource

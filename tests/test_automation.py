@@ -1,0 +1,87 @@
+"""Sensors and automation conditions, evaluated with Dagster's own test APIs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from dagster import DagsterInstance, SkipReason, build_sensor_context
+
+from assets_defs.resources import CrawlSourceResource
+from assets_defs.sensors import new_crawl_sensor
+
+
+def source(root: Path) -> CrawlSourceResource:
+    return CrawlSourceResource(data_root=str(root), collinfo_uri=str(root / "collinfo.json"))
+
+
+def test_new_crawl_sensor_requests_manifest_once(mini_crawl: Path) -> None:
+    with DagsterInstance.ephemeral() as instance:
+        context = build_sensor_context(
+            instance=instance, resources={"crawl_source": source(mini_crawl)}
+        )
+        first = new_crawl_sensor(context)
+        assert [r.tags["crawl2diffusion/new_crawls"] for r in first.run_requests] == [
+            "MINI-2026-01"
+        ]
+        cursor = first.cursor
+        again = new_crawl_sensor(
+            build_sensor_context(
+                instance=instance, cursor=cursor, resources={"crawl_source": source(mini_crawl)}
+            )
+        )
+        assert isinstance(again, SkipReason)
+
+        # the crawl index publishes a new crawl
+        index = mini_crawl / "collinfo.json"
+        entries = orjson.loads(index.read_bytes())
+        index.write_bytes(orjson.dumps([{"id": "MINI-2026-02", "name": "new"}, *entries]))
+        later = new_crawl_sensor(
+            build_sensor_context(
+                instance=instance, cursor=cursor, resources={"crawl_source": source(mini_crawl)}
+            )
+        )
+        assert later.run_requests[0].tags["crawl2diffusion/new_crawls"] == "MINI-2026-02"
+        assert later.run_requests[0].run_key == "new-crawls:MINI-2026-02"
+        assert set(orjson.loads(later.cursor)) == {"MINI-2026-01", "MINI-2026-02"}
+
+
+def test_automation_materializes_new_slices_only(mini_crawl: Path, tmp_path: Path) -> None:
+    from dagster import AssetKey, Definitions, evaluate_automation_conditions, materialize
+
+    from assets_defs.assets.alt_text_pairs import alt_text_pairs
+    from assets_defs.assets.crawl_manifest import crawl_manifest
+    from assets_defs.assets.wat_image_links import wat_image_links
+    from assets_defs.resources import LakeResource, SyntheticWebResource
+
+    resources = {
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+        "crawl_source": source(mini_crawl),
+        "synthetic_web": SyntheticWebResource(enabled=False),
+    }
+    assets = [crawl_manifest, wat_image_links, alt_text_pairs]
+    defs = Definitions(assets=assets, resources=resources)
+    with DagsterInstance.ephemeral() as instance:
+        result = evaluate_automation_conditions(defs=defs, instance=instance)
+        assert result.total_requested == 0  # no partitions yet
+        materialize([crawl_manifest], instance=instance, resources=resources)
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor
+        )
+        keys = instance.get_dynamic_partitions("wat_slices")
+        assert result.get_num_requested(AssetKey("wat_image_links")) == len(keys) == 2
+        assert result.get_num_requested(AssetKey("alt_text_pairs")) == 2
+        for key in keys:
+            materialize(
+                assets,
+                selection=assets[1:],
+                partition_key=key,
+                instance=instance,
+                resources=resources,
+            )
+        # a manifest refresh must not rebuild slices already materialized
+        materialize([crawl_manifest], instance=instance, resources=resources)
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=result.cursor
+        )
+        assert result.get_num_requested(AssetKey("wat_image_links")) == 0
