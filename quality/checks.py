@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pyarrow as pa
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    MetadataValue,
+)
 
 from quality.gx_runner import run_suite
 from quality.suites import SUITES
@@ -80,5 +88,59 @@ def conservation_check_result(
             "rows_kept": MetadataValue.int(rows_kept),
             "rows_dropped": MetadataValue.int(accounted - rows_kept),
             "unaccounted": MetadataValue.int(rows_in - accounted),
+        },
+    )
+
+
+ROW_COUNT_CHECK = "row_count_change"
+
+
+def row_count_check_spec(asset: str) -> AssetCheckSpec:
+    return AssetCheckSpec(
+        ROW_COUNT_CHECK,
+        asset=AssetKey(asset),
+        description="row count moved by at most the configured fraction since the previous "
+        "materialization of the same partition (warning)",
+    )
+
+
+def previous_row_count(
+    instance: DagsterInstance,
+    asset: str,
+    partition: str | None,
+    metadata_key: str = "dagster/row_count",
+) -> int | None:
+    """An int metadata value (the row count by default) of the partition's latest
+    materialization so far, or None for a first materialization."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(
+            asset_key=AssetKey(asset), asset_partitions=[partition] if partition else None
+        ),
+        limit=1,
+    ).records
+    if not records:
+        return None
+    materialization = records[0].asset_materialization
+    value = materialization.metadata.get(metadata_key) if materialization else None
+    return int(value.value) if value is not None else None
+
+
+def row_count_check_result(
+    asset: str, previous: int | None, rows: int, max_change: float
+) -> AssetCheckResult:
+    """Warn when rows changed by more than ``max_change`` (a fraction) since last time."""
+    change = 0.0 if previous is None else abs(rows - previous) / max(previous, 1)
+    return AssetCheckResult(
+        check_name=ROW_COUNT_CHECK,
+        asset_key=AssetKey(asset),
+        passed=change <= max_change,
+        severity=AssetCheckSeverity.WARN,
+        description="first materialization"
+        if previous is None
+        else (f"{previous} -> {rows} rows ({change:+.1%} allowed ±{max_change:.0%})"),
+        metadata={
+            "previous_rows": MetadataValue.int(previous if previous is not None else -1),
+            "rows": MetadataValue.int(rows),
+            "change_fraction": MetadataValue.float(round(change, 4)),
         },
     )

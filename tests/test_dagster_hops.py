@@ -73,6 +73,19 @@ def test_two_partitions_conserve_rows(resources: dict, tmp_path: Path) -> None:
             )
             assert run.success
 
+        # a second run of a slice compares its row count with the first
+        rerun = materialize(
+            [crawl_manifest, wat_image_links, alt_text_pairs],
+            selection=[wat_image_links],
+            partition_key=keys[0],
+            instance=instance,
+            resources=resources,
+        )
+        change = next(
+            c for c in rerun.get_asset_check_evaluations() if c.check_name == "row_count_change"
+        )
+        assert change.passed and change.metadata["previous_rows"].value == 50
+
         lake = Lake(str(tmp_path / "lake"))
         for key in keys:
             links = lake.read("wat_image_links", [key])

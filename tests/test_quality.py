@@ -148,3 +148,13 @@ def test_failing_blocking_check_stops_downstream(mini_crawl: Path, tmp_path: Pat
         assert "gopher://old.test/page" in str(failed[0].metadata["failures"].value)
         materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
         assert materialized == {"wat_image_links"}
+
+
+def test_row_count_change_check() -> None:
+    from quality.checks import row_count_check_result
+
+    assert row_count_check_result("t", None, 100, 0.5).passed
+    assert row_count_check_result("t", 100, 140, 0.5).passed
+    moved = row_count_check_result("t", 100, 20, 0.5)
+    assert not moved.passed and moved.severity.value == "WARN"
+    assert moved.metadata["change_fraction"].value == 0.8

@@ -23,6 +23,9 @@ from pipeline.crawls import crawl_of_partition
 from quality.checks import (
     conservation_check_result,
     conservation_check_spec,
+    previous_row_count,
+    row_count_check_result,
+    row_count_check_spec,
     suite_check_result,
     suite_check_spec,
 )
@@ -37,6 +40,8 @@ class AltTextConfig(Config):
     languages: list[str] = []
     """ISO 639-1 codes the detector may answer; empty: every language lingua knows."""
     low_accuracy_language_mode: bool = False
+    max_row_change: float = 0.5
+    """Warn when a slice's kept pairs move more than this fraction between runs."""
 
     def rules(self) -> AltTextRules:
         return AltTextRules(
@@ -53,7 +58,11 @@ class AltTextConfig(Config):
     deps=[wat_image_links],
     group_name="crawl",
     kinds={"parquet"},
-    check_specs=[suite_check_spec("alt_text_pairs"), conservation_check_spec("alt_text_pairs")],
+    check_specs=[
+        suite_check_spec("alt_text_pairs"),
+        conservation_check_spec("alt_text_pairs"),
+        row_count_check_spec("alt_text_pairs"),
+    ],
     automation_condition=AutomationCondition.eager(),
 )
 def alt_text_pairs(
@@ -77,6 +86,7 @@ def alt_text_pairs(
         else []
     )
     result = parse_alt_texts(links, config.rules(), already_kept)
+    previous_kept = previous_row_count(context.instance, "alt_text_pairs", key, "rows_kept")
     uri = lake_.write_partition("alt_text_pairs", result.table, key)
     kept = result.table.filter(result.table.column("kept"))
     languages = Counter(
@@ -87,6 +97,9 @@ def alt_text_pairs(
             suite_check_result("alt_text_pairs", result.table),
             conservation_check_result(
                 "alt_text_pairs", links.num_rows, result.rows_kept, result.dropped
+            ),
+            row_count_check_result(
+                "alt_text_pairs", previous_kept, result.rows_kept, config.max_row_change
             ),
         ],
         metadata={

@@ -4,6 +4,7 @@ import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
     AutomationCondition,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -16,7 +17,20 @@ from assets_defs.partitions import wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource
 from pipeline.crawls import crawl_of_partition
 from pipeline.wat import IMAGE_LINK_SCHEMA, RECORD_ERRORS, ExtractStats, iter_image_link_batches
-from quality.checks import suite_check_result, suite_check_spec
+from quality.checks import (
+    previous_row_count,
+    row_count_check_result,
+    row_count_check_spec,
+    suite_check_result,
+    suite_check_spec,
+)
+
+
+class WatExtractConfig(Config):
+    batch_size: int = 65_536
+    """Rows per Arrow batch written (bounds memory)."""
+    max_row_change: float = 0.5
+    """Warn when a slice's link count moves more than this fraction between runs."""
 
 
 @asset(
@@ -24,12 +38,15 @@ from quality.checks import suite_check_result, suite_check_spec
     deps=[crawl_manifest],
     group_name="crawl",
     kinds={"parquet"},
-    check_specs=[suite_check_spec("wat_image_links")],
+    check_specs=[suite_check_spec("wat_image_links"), row_count_check_spec("wat_image_links")],
     # only slices never materialized: a manifest refresh must not rebuild every slice
     automation_condition=AutomationCondition.on_missing(),
 )
 def wat_image_links(
-    context: AssetExecutionContext, lake: LakeResource, crawl_source: CrawlSourceResource
+    context: AssetExecutionContext,
+    config: WatExtractConfig,
+    lake: LakeResource,
+    crawl_source: CrawlSourceResource,
 ) -> MaterializeResult:
     """Stream the partition's WAT files and write their image links to the lake."""
     key = context.partition_key
@@ -48,6 +65,7 @@ def wat_image_links(
                 uri,
                 crawl_of_partition(key),
                 stats=stats,
+                batch_size=config.batch_size,
                 storage_options=crawl_source.storage_options,
             ):
                 writer.write_batch(batch)
@@ -55,7 +73,15 @@ def wat_image_links(
     summary = stats.as_dict()
     written = lake_.read("wat_image_links", [key])
     return MaterializeResult(
-        check_results=[suite_check_result("wat_image_links", written)],
+        check_results=[
+            suite_check_result("wat_image_links", written),
+            row_count_check_result(
+                "wat_image_links",
+                previous_row_count(context.instance, "wat_image_links", key),
+                stats.image_links,
+                config.max_row_change,
+            ),
+        ],
         metadata={
             **table_metadata(
                 IMAGE_LINK_SCHEMA, stats.image_links, lake_.partition_uri("wat_image_links", key)
