@@ -24,18 +24,19 @@ from assets_defs.sensors import new_crawl_sensor
 from assets_defs.trace_job import trace_url
 
 
-def build_resources(profile: str, data_dir: str | Path) -> dict:
-    """Resources for a profile (``demo`` or ``commoncrawl``) with data under ``data_dir``."""
+def build_resources(profile: str, data_dir: str | Path, web: dict | None = None) -> dict:
+    """Resources for a profile (``demo`` or ``commoncrawl``) with data under ``data_dir``;
+    ``web`` overrides SyntheticWebResource fields (e.g. a smaller web for tests)."""
     data = Path(data_dir).resolve()
     lake = LakeResource(root=os.environ.get("CRAWL2DIFFUSION_LAKE", str(data / "lake")))
     if profile == "demo":
-        web = data / "web"
+        web_root = data / "web"
         return {
             "lake": lake,
             "crawl_source": CrawlSourceResource(
-                data_root=str(web), collinfo_uri=str(web / "collinfo.json")
+                data_root=str(web_root), collinfo_uri=str(web_root / "collinfo.json")
             ),
-            "synthetic_web": SyntheticWebResource(root=str(web)),
+            "synthetic_web": SyntheticWebResource(root=str(web_root), **(web or {})),
         }
     if profile == "commoncrawl":
         root = os.environ.get("CRAWL2DIFFUSION_CC_ROOT", "https://data.commoncrawl.org")
@@ -53,12 +54,14 @@ def build_resources(profile: str, data_dir: str | Path) -> dict:
     raise ValueError(f"unknown profile {profile!r} (expected 'demo' or 'commoncrawl')")
 
 
-def build_definitions(profile: str = "demo", data_dir: str | Path = "data") -> Definitions:
+def build_definitions(
+    profile: str = "demo", data_dir: str | Path = "data", web: dict | None = None
+) -> Definitions:
     return Definitions(
         assets=[crawl_manifest, wat_image_links, alt_text_pairs],
         jobs=[crawl_manifest_job, wat_to_pairs_job, trace_url],
         sensors=[new_crawl_sensor],
-        resources=build_resources(profile, data_dir),
+        resources=build_resources(profile, data_dir, web),
     )
 
 

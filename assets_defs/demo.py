@@ -60,11 +60,14 @@ def prepare_instance(data_dir: Path) -> DagsterInstance:
     return DagsterInstance.get()
 
 
-def run_demo(data_dir: str | Path = "data", slice_size: int = 2) -> DemoSummary:
+def run_demo(
+    data_dir: str | Path = "data", slice_size: int = 2, web: dict | None = None
+) -> DemoSummary:
+    """Run the main job; ``web`` overrides the synthetic web's size (see SyntheticWebResource)."""
     started = time.perf_counter()
     data = Path(data_dir).resolve()
     instance = prepare_instance(data)
-    defs = build_definitions("demo", data)
+    defs = build_definitions("demo", data, web)
     manifest_run = defs.resolve_job_def("crawl_manifest_job").execute_in_process(
         instance=instance,
         run_config={"ops": {"crawl_manifest": {"config": {"slice_size": slice_size}}}},

@@ -57,9 +57,8 @@ class SyntheticWebResource(ConfigurableResource):
         if not self.enabled:
             yield self
             return
-        from pipeline.synthetic.server import SyntheticWebServer
-
         from pipeline.synthetic.generate import generate_web
+        from pipeline.synthetic.server import SyntheticWebServer
 
         generate_web(self.root, self.web_config())
         if not self.serve:

@@ -65,9 +65,7 @@ def test_automation_materializes_new_slices_only(mini_crawl: Path, tmp_path: Pat
         result = evaluate_automation_conditions(defs=defs, instance=instance)
         assert result.total_requested == 0  # no partitions yet
         materialize([crawl_manifest], instance=instance, resources=resources)
-        result = evaluate_automation_conditions(
-            defs=defs, instance=instance, cursor=result.cursor
-        )
+        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
         keys = instance.get_dynamic_partitions("wat_slices")
         assert result.get_num_requested(AssetKey("wat_image_links")) == len(keys) == 2
         assert result.get_num_requested(AssetKey("alt_text_pairs")) == 2
@@ -81,7 +79,5 @@ def test_automation_materializes_new_slices_only(mini_crawl: Path, tmp_path: Pat
             )
         # a manifest refresh must not rebuild slices already materialized
         materialize([crawl_manifest], instance=instance, resources=resources)
-        result = evaluate_automation_conditions(
-            defs=defs, instance=instance, cursor=result.cursor
-        )
+        result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
         assert result.get_num_requested(AssetKey("wat_image_links")) == 0

@@ -267,12 +267,14 @@ PAGE_SENTENCES: dict[str, tuple[str, ...]] = {
         "Willkommen in unserer kleinen Ecke des Internets, hier zeigen wir jede Woche neue Bilder.",
         "Diese Sammlung zeigt einfache Formen in kräftigen Farben, von Hand gezeichnet.",
         "Wir aktualisieren die Galerie, sobald eine neue Serie fertig ist.",
-        "Alle Werke auf dieser Seite sind Originale und dürfen nicht ohne Erlaubnis verwendet werden.",
+        "Alle Werke auf dieser Seite sind Originale und dürfen nicht ohne Erlaubnis "
+        "verwendet werden.",
         "Vielen Dank für Ihren Besuch und für die Unterstützung unabhängiger Künstler.",
         "Schreiben Sie uns einen Kommentar und sagen Sie uns, welches Bild Ihnen gefällt.",
     ),
     "fr": (
-        "Bienvenue dans notre petit coin du web, où nous partageons de nouveaux dessins chaque semaine.",
+        "Bienvenue dans notre petit coin du web, où nous partageons de nouveaux dessins "
+        "chaque semaine.",
         "Cette collection montre des formes simples aux couleurs vives, dessinées à la main.",
         "Nous mettons la galerie à jour dès qu'une nouvelle série est terminée.",
         "Toutes les œuvres de cette page sont originales et ne peuvent pas être réutilisées.",
@@ -280,7 +282,8 @@ PAGE_SENTENCES: dict[str, tuple[str, ...]] = {
         "Laissez un commentaire et dites-nous quelle image vous préférez.",
     ),
     "es": (
-        "Bienvenido a nuestro pequeño rincón de la web, donde compartimos dibujos nuevos cada semana.",
+        "Bienvenido a nuestro pequeño rincón de la web, donde compartimos dibujos nuevos "
+        "cada semana.",
         "Esta colección muestra formas sencillas en colores vivos, dibujadas a mano.",
         "Actualizamos la galería cada vez que terminamos una nueva serie.",
         "Todas las obras de esta página son originales y no se pueden reutilizar sin permiso.",
@@ -288,7 +291,8 @@ PAGE_SENTENCES: dict[str, tuple[str, ...]] = {
         "Deja un comentario y dinos qué imagen te gusta más.",
     ),
     "it": (
-        "Benvenuti nel nostro piccolo angolo del web, dove condividiamo nuovi disegni ogni settimana.",
+        "Benvenuti nel nostro piccolo angolo del web, dove condividiamo nuovi disegni "
+        "ogni settimana.",
         "Questa collezione mostra forme semplici in colori vivaci, disegnate a mano.",
         "Aggiorniamo la galleria ogni volta che una nuova serie è pronta.",
         "Tutte le opere di questa pagina sono originali e non possono essere riutilizzate.",
@@ -299,7 +303,8 @@ PAGE_SENTENCES: dict[str, tuple[str, ...]] = {
         "Welkom in ons kleine hoekje van het web, waar we elke week nieuwe tekeningen delen.",
         "Deze collectie toont eenvoudige vormen in heldere kleuren, met de hand getekend.",
         "We werken de galerij bij zodra een nieuwe serie klaar is.",
-        "Alle werken op deze pagina zijn origineel en mogen niet zonder toestemming worden gebruikt.",
+        "Alle werken op deze pagina zijn origineel en mogen niet zonder toestemming "
+        "worden gebruikt.",
         "Bedankt voor je bezoek en voor je steun aan onafhankelijke kunstenaars.",
         "Laat hieronder een reactie achter en vertel ons welke afbeelding je het mooist vindt.",
     ),

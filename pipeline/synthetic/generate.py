@@ -1,0 +1,204 @@
+"""Generate the synthetic web under a root directory (idempotent, atomic, locked)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fcntl
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import GENERATOR_VERSION, SyntheticWebConfig
+from .files import write_image_files
+from .gzmember import gzip_member
+from .layout import collinfo, file_start, http_date, warc_relpath, wat_relpath
+from .plan import plan_web
+from .routes import write_routes
+from .sampling import rng_for
+from .truth import CaptureInfo, capture_rows, page_rows, truth_rows, write_table
+from .warc import write_warc
+from .wat import derive_wat
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class WebManifest:
+    """What a generated web holds and where (paths relative to `root`)."""
+
+    root: Path
+    fingerprint: str
+    crawl_ids: tuple[str, ...]
+    counts: dict[str, int]
+    paths: dict[str, Any]
+    generated: bool = False  # False when an existing web was reused
+    seconds: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def wat_files(self, crawl_id: str) -> list[Path]:
+        """Absolute paths of one crawl's WAT files."""
+        return [self.root / p for p in self.paths["wat"][crawl_id]]
+
+    def path(self, name: str) -> Path:
+        """Absolute path of a top-level file (collinfo, routes, truth, pages, captures)."""
+        return self.root / self.paths[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (root as a string)."""
+        out = dataclasses.asdict(self)
+        out["root"] = str(self.root)
+        out["crawl_ids"] = list(self.crawl_ids)
+        return out
+
+    @classmethod
+    def load(cls, root: Path) -> WebManifest | None:
+        """The manifest of a web under `root`, or None."""
+        try:
+            data = json.loads((root / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(
+            root=root,
+            fingerprint=data["fingerprint"],
+            crawl_ids=tuple(data["crawl_ids"]),
+            counts=data["counts"],
+            paths=data["paths"],
+            config=data.get("config", {}),
+        )
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def generate_web(root: str | Path, config: SyntheticWebConfig | None = None) -> WebManifest:
+    """Generate the web under `root`, or return the existing one if its config matches.
+
+    The web is written to a sibling directory and renamed into place, under a file lock,
+    so concurrent callers never see a half-written web. A previous synthetic web with a
+    different config is replaced; a non-empty directory that is not one is refused.
+    """
+    config = config if config is not None else SyntheticWebConfig()
+    root = Path(root).absolute()
+    with _locked(root.parent / f".{root.name}.lock"):
+        existing = WebManifest.load(root)
+        if existing is not None and existing.fingerprint == config.fingerprint():
+            return existing
+        if existing is None and root.exists() and any(root.iterdir()):
+            raise FileExistsError(f"{root} is not empty and holds no synthetic web")
+        partial = root.parent / f".{root.name}.partial"
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        started = time.perf_counter()
+        try:
+            manifest = _write_web(partial, config)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        if root.exists():
+            shutil.rmtree(root)
+        partial.rename(root)
+        manifest.root = root
+        manifest.generated = True
+        manifest.seconds = round(time.perf_counter() - started, 2)
+        return manifest
+
+
+def _gzip_lines(lines: list[str]) -> bytes:
+    return gzip_member("".join(f"{line}\n" for line in lines).encode())
+
+
+def _write_web(root: Path, cfg: SyntheticWebConfig) -> WebManifest:
+    plan = plan_web(cfg)
+    n_files = write_image_files(root, plan.images, cfg)
+    first = file_start(cfg.crawl_ids[0], 0)
+    n_routes = write_routes(root / "routes.jsonl", plan.images, http_date(first))
+    infos: list[CaptureInfo] = []
+    wat_paths: dict[str, list[str]] = {}
+    warc_paths: dict[str, list[str]] = {}
+    wat_records = 0
+    files, segments = cfg.wat_files_per_crawl, cfg.segments_per_crawl
+    for crawl in plan.crawls:
+        cid = crawl.crawl_id
+        wat_paths[cid], warc_paths[cid] = [], []
+        n = len(crawl.pages)
+        for i in range(files):
+            chunk = crawl.pages[i * n // files : (i + 1) * n // files]
+            warc_rel = warc_relpath(cid, i, files, segments)
+            wat_rel = wat_relpath(cid, i, files, segments)
+            start = file_start(cid, i)
+            captures = write_warc(
+                root / warc_rel,
+                Path(warc_rel).name,
+                cid,
+                chunk,
+                start,
+                rng_for(cfg.seed, "warc", cid, i),
+            )
+            extracted = start + dt.timedelta(days=9, hours=4)
+            wat_records += derive_wat(
+                root / warc_rel, root / wat_rel, extracted, rng_for(cfg.seed, "wat", cid, i)
+            )
+            infos += [CaptureInfo(cid, c, warc_rel, wat_rel) for c in captures]
+            warc_paths[cid].append(warc_rel)
+            wat_paths[cid].append(wat_rel)
+        (root / f"crawl-data/{cid}/wat.paths.gz").write_bytes(_gzip_lines(wat_paths[cid]))
+        (root / f"crawl-data/{cid}/warc.paths.gz").write_bytes(_gzip_lines(warc_paths[cid]))
+    (root / "collinfo.json").write_text(json.dumps(collinfo(cfg.crawl_ids, files), indent=1) + "\n")
+    truth = truth_rows(plan, cfg.languages, cfg.bomb_side)
+    pages = page_rows(plan, infos)
+    write_table(root / "truth.parquet", truth)
+    write_table(root / "pages.parquet", pages)
+    write_table(root / "captures.parquet", capture_rows(infos))
+    html_pages = [i for i in infos if i.capture.page.status == 200]
+    counts = {
+        "crawls": len(cfg.crawl_ids),
+        "sites": len(plan.sites),
+        "pages": len(html_pages),
+        "distinct_pages": len({i.capture.page.uid for i in html_pages}),
+        "redirect_captures": len(infos) - len(html_pages),
+        "image_links": len(pages),
+        "images": len(truth),
+        "image_files": n_files,
+        "routes": n_routes,
+        "warc_files": sum(len(v) for v in warc_paths.values()),
+        "wat_files": sum(len(v) for v in wat_paths.values()),
+        "wat_records": wat_records,
+    }
+    paths = {
+        "collinfo": "collinfo.json",
+        "routes": "routes.jsonl",
+        "truth": "truth.parquet",
+        "pages": "pages.parquet",
+        "captures": "captures.parquet",
+        "sites": "sites",
+        "wat_paths": {c: f"crawl-data/{c}/wat.paths.gz" for c in cfg.crawl_ids},
+        "warc_paths": {c: f"crawl-data/{c}/warc.paths.gz" for c in cfg.crawl_ids},
+        "wat": wat_paths,
+        "warc": warc_paths,
+    }
+    config = json.loads(json.dumps(cfg.content_dict()))
+    manifest = {
+        "generator": GENERATOR_VERSION,
+        "fingerprint": cfg.fingerprint(),
+        "crawl_ids": list(cfg.crawl_ids),
+        "counts": counts,
+        "paths": paths,
+        "config": config,
+    }
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return WebManifest(root, cfg.fingerprint(), cfg.crawl_ids, counts, paths, config=config)
