@@ -19,6 +19,9 @@ telemetry:
   enabled: false
 """
 
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+"""Console log level for the demo's runs (the full logs are in the Dagster UI)."""
+
 
 @dataclass
 class DemoSummary:
@@ -70,7 +73,10 @@ def run_demo(
     defs = build_definitions("demo", data, web)
     manifest_run = defs.resolve_job_def("crawl_manifest_job").execute_in_process(
         instance=instance,
-        run_config={"ops": {"crawl_manifest": {"config": {"slice_size": slice_size}}}},
+        run_config={
+            "ops": {"crawl_manifest": {"config": {"slice_size": slice_size}}},
+            **QUIET_LOGS,
+        },
     )
     lake = defs.resources["lake"].lake()
     manifest = lake.read("crawl_manifest")
@@ -81,7 +87,9 @@ def run_demo(
         raise RuntimeError(f"crawl_manifest failed or did not register partitions {missing}")
     hops = defs.resolve_job_def("wat_to_pairs_job")
     for key in keys:
-        result = hops.execute_in_process(instance=instance, partition_key=key)
+        result = hops.execute_in_process(
+            instance=instance, partition_key=key, run_config=QUIET_LOGS
+        )
         if not result.success:
             raise RuntimeError(f"partition {key} failed")
     summary = DemoSummary(
