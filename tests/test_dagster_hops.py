@@ -148,3 +148,30 @@ def test_production_instance_config_is_valid() -> None:
     config, _ = dagster_instance_config(str(Path(__file__).parents[1] / "infra"), "dagster.yaml")
     assert "postgres" in config["storage"]
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+
+
+def test_synthetic_web_resource_serves_only_during_execution(tmp_path: Path) -> None:
+    import socket
+
+    import pyarrow.parquet as pq
+    import requests
+    from dagster import build_init_resource_context
+
+    resource = SyntheticWebResource(
+        root=str(tmp_path / "web"), pages_per_crawl=30, wat_files_per_crawl=2
+    )
+    with resource.yield_for_execution(build_init_resource_context()) as web:
+        proxy = web.proxy_url
+        assert proxy and proxy.startswith("http://127.0.0.1:")
+        truth = pq.read_table(tmp_path / "web" / "truth.parquet").to_pylist()
+        image = next(
+            r
+            for r in truth
+            if r["fault"] is None and r["url"].startswith("http://") and not r["header_noai"]
+        )
+        response = requests.get(image["url"], proxies={"http": proxy}, timeout=10)
+        assert response.status_code == 200 and len(response.content) == image["n_bytes"]
+    assert web.proxy_url is None
+    port = int(proxy.rsplit(":", 1)[1])
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # stopped
