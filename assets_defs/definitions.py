@@ -3,7 +3,8 @@
 ``CRAWL2DIFFUSION_PROFILE=demo`` (the default) uses the generated synthetic web under
 ``$CRAWL2DIFFUSION_DATA`` (default ``./data``); ``commoncrawl`` reads real Common Crawl
 (``CRAWL2DIFFUSION_CC_ROOT``, default ``https://data.commoncrawl.org``; ``s3://commoncrawl``
-reads anonymously) for the crawls in ``CRAWL2DIFFUSION_CRAWLS`` (comma-separated ids).
+reads anonymously) for the crawls in ``CRAWL2DIFFUSION_CRAWLS`` (comma-separated ids; empty:
+every crawl in the index at ``CRAWL2DIFFUSION_CC_INDEX``, default Common Crawl's collinfo.json).
 The lake root is ``CRAWL2DIFFUSION_LAKE`` (default ``$CRAWL2DIFFUSION_DATA/lake``; may be
 ``s3://bucket/prefix``).
 """
@@ -45,7 +46,9 @@ def build_resources(profile: str, data_dir: str | Path, web: dict | None = None)
             "lake": lake,
             "crawl_source": CrawlSourceResource(
                 data_root=root,
-                collinfo_uri="https://index.commoncrawl.org/collinfo.json",
+                collinfo_uri=os.environ.get(
+                    "CRAWL2DIFFUSION_CC_INDEX", "https://index.commoncrawl.org/collinfo.json"
+                ),
                 crawl_ids=crawls,
                 storage_options={"anon": True} if root.startswith("s3://") else {},
             ),
