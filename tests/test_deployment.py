@@ -97,6 +97,7 @@ mutation($selector: SensorSelector!) {
     __typename
     ... on Sensor { sensorState { status } }
     ... on PythonError { message }
+    ... on SensorNotFoundError { message }
   }
 }
 """
@@ -113,12 +114,18 @@ def test_sensor_tick_and_graphql_materialization(deployment: dict) -> None:
         "repositoryName": "__repository__",
         "sensorName": "new_crawl_sensor",
     }
-    response = requests.post(
-        f"http://127.0.0.1:{port}/graphql",
-        json={"query": START_SENSOR, "variables": {"selector": selector}},
-        timeout=60,
-    ).json()
-    assert response["data"]["startSensor"]["sensorState"]["status"] == "RUNNING", response
+
+    def start_sensor() -> dict | None:
+        """Start the sensor once the code location has loaded (None until then)."""
+        result = requests.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": START_SENSOR, "variables": {"selector": selector}},
+            timeout=60,
+        ).json()["data"]["startSensor"]
+        return result if result["__typename"] == "Sensor" else None
+
+    started = wait_for(start_sensor, 120, "the code location to load", step=2)
+    assert started["sensorState"]["status"] == "RUNNING"
 
     instance = DagsterInstance.from_config(str(deployment["home"]))
     # the daemon ticks the sensor, which requests crawl_manifest_job; the daemon launches it
