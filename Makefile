@@ -30,10 +30,17 @@ test: lint
 ui: $(VENV)/.installed
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1
 
-bench: $(VENV)/.installed
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]"
-	$(PY) bench/wat_extract.py
-	$(PY) bench/alt_text.py
+# The peer tools pull in pyspark, which breaks great-expectations' import: own venv.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[bench]"
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/wat_extract.py
+	$(BENCH_VENV)/bin/python bench/alt_text.py
 
 clean:
 	rm -rf data

@@ -81,7 +81,8 @@ def clean_alt(alt: str) -> str:
         if unescaped == text:
             break
         text = unescaped
-    text = ftfy.fix_text(text, unescape_html=False)
+    if not (text.isascii() and text.isprintable()):  # ftfy leaves printable ASCII as it is
+        text = ftfy.fix_text(text, unescape_html=False)
     return " ".join(text.split())
 
 

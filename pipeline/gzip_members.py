@@ -31,9 +31,16 @@ class Member:
     error: str | None = None
 
 
-def iter_members(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[Member]:
-    """Yield every gzip member of ``stream`` in order, and one error Member per damaged span."""
-    pending = b""  # unconsumed bytes starting at absolute offset ``start``
+def iter_members(
+    stream: BinaryIO, chunk_size: int = 1 << 20, window: int = 1 << 14
+) -> Iterator[Member]:
+    """Yield every gzip member of ``stream`` in order, and one error Member per damaged span.
+
+    Input is fed to the inflater in windows of ``window`` bytes (doubling while a member goes
+    on), so the bytes left over after a member's end (``unused_data``, a copy) stay small.
+    """
+    buf = b""  # current block; buf[pos:] is unconsumed and starts at absolute offset ``start``
+    pos = 0
     start = 0
     eof = False
 
@@ -45,39 +52,47 @@ def iter_members(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[Member
         return block
 
     while True:
-        if not pending:
+        if pos >= len(buf):
             if eof:
                 return
-            pending = read()
-            if not pending:
+            buf, pos = read(), 0
+            if not buf:
                 return
-        raw = [pending]  # raw bytes fed for this member, kept for resync
+        view = memoryview(buf)
+        raw: list[bytes | memoryview] = []  # raw bytes fed for this member, kept for resync
         decomp = isal_zlib.decompressobj(31)
         parts: list[bytes] = []
-        data = pending
+        fed = 0
+        step = window
         error: str | None = None
         while True:
+            if pos >= len(buf):
+                buf, pos = read(), 0
+                if not buf:
+                    error = "truncated_member"
+                    break
+                view = memoryview(buf)
+            piece = view[pos : pos + step]
+            raw.append(piece)
+            pos += len(piece)
             try:
-                parts.append(decomp.decompress(data))
+                parts.append(decomp.decompress(piece))
             except isal_zlib.error as exc:
                 error = f"gzip_error: {exc}"
                 break
             if decomp.eof:
-                rest = decomp.unused_data
-                consumed = sum(len(b) for b in raw) - len(rest)
-                yield Member(start, consumed, b"".join(parts))
-                start += consumed
-                pending = rest
+                unused = len(decomp.unused_data)
+                pos -= unused
+                fed += len(piece) - unused
+                yield Member(start, fed, b"".join(parts))
+                start += fed
                 break
-            data = read()
-            if not data:
-                error = "truncated_member"
-                break
-            raw.append(data)
+            fed += len(piece)
+            step = min(step * 2, chunk_size)
         if error is None:
             continue
         # Resync: skip to the next gzip magic after this member's first byte.
-        buffered = b"".join(raw)
+        buffered = b"".join(raw) + buf[pos:]
         skipped = 0  # absolute offset of buffered[0] is start + skipped
         idx = buffered.find(GZIP_MAGIC, 1)
         while idx < 0:
@@ -93,4 +108,4 @@ def iter_members(stream: BinaryIO, chunk_size: int = 1 << 20) -> Iterator[Member
             return
         yield Member(start, skipped + idx, b"", error)
         start += skipped + idx
-        pending = buffered[idx:]
+        buf, pos = buffered, idx

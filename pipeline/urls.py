@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -84,6 +85,7 @@ class HostPolicy:
                     continue
         return False
 
+    @lru_cache(maxsize=1 << 16)  # noqa: B019 (policies are few and long-lived)
     def is_blocked(self, host: str, port: int | None = None) -> bool:
         """True if ``host`` is loopback, private, link-local or a metadata name, and not allowed."""
         host = host.lower().rstrip(".")

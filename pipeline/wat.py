@@ -1,8 +1,9 @@
 """Hop 1: read Common Crawl WAT files and emit every ``IMG@/src`` link with its provenance.
 
 Streaming: members are inflated one at a time (ISA-L, :mod:`pipeline.gzip_members`), WARC
-headers are parsed by FastWARC (quirks mode for LF-only files), each JSON payload is parsed
-once with orjson. Memory is bounded by one record plus one output batch. A malformed record is
+headers are parsed by FastWARC (quirks mode for LF-only files), and each JSON payload is
+parsed once by simdjson, lazily: only the page fields and ``IMG@/src`` links become Python
+objects. Memory is bounded by one record plus one output batch. A malformed record is
 counted by reason and skipped; a file that cannot be opened raises :class:`WatOpenError`.
 """
 
@@ -17,8 +18,8 @@ from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
 import fsspec
-import orjson
 import pyarrow as pa
+import simdjson
 from fastwarc.warc import WarcRecord, WarcRecordType
 
 from pipeline.gzip_members import iter_members
@@ -56,6 +57,7 @@ RECORD_ERRORS = (
     "not_utf8",
     "bad_json",
     "missing_keys",
+    "parser_busy",
 )
 
 
@@ -109,17 +111,53 @@ def open_wat(path: str, storage_options: dict[str, Any] | None = None) -> Binary
         raise WatOpenError(f"cannot open WAT file {path!r}: {exc}") from exc
 
 
+_PAGE_FIELDS = (
+    "crawl_id",
+    "wat_path",
+    "wat_record_offset",
+    "wat_record_id",
+    "warc_record_id",
+    "page_url",
+    "page_date",
+    "warc_filename",
+    "warc_offset",
+    "base_url",
+    "page_robots",
+)
+"""Columns whose value is the same for every link of a page: kept once per page and
+expanded (``take``) when a batch is built."""
+
+
 class _Columns:
-    """Column buffers for one output batch."""
+    """Column buffers for one output batch: per-link lists plus one row per page."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {name: [] for name in IMAGE_LINK_SCHEMA.names}
+        self.page: list[tuple[Any, ...]] = []
+        self.page_index: list[int] = []
+        self.pair_id: list[str] = []
+        self.link_index: list[int] = []
+        self.url_raw: list[str] = []
+        self.url: list[str] = []
+        self.alt: list[str | None] = []
 
     def __len__(self) -> int:
-        return len(self.cols["url"])
+        return len(self.url)
 
     def to_batch(self) -> pa.RecordBatch:
-        batch = pa.RecordBatch.from_pydict(self.cols, schema=IMAGE_LINK_SCHEMA)
+        take = pa.array(self.page_index, pa.int32())
+        pages = list(zip(*self.page, strict=True)) if self.page else [()] * len(_PAGE_FIELDS)
+        arrays: dict[str, pa.Array] = {
+            name: pa.array(values, IMAGE_LINK_SCHEMA.field(name).type).take(take)
+            for name, values in zip(_PAGE_FIELDS, pages, strict=True)
+        }
+        arrays["pair_id"] = pa.array(self.pair_id, pa.string())
+        arrays["link_index"] = pa.array(self.link_index, pa.int32())
+        arrays["url_raw"] = pa.array(self.url_raw, pa.string())
+        arrays["url"] = pa.array(self.url, pa.string())
+        arrays["alt"] = pa.array(self.alt, pa.string())
+        batch = pa.RecordBatch.from_arrays(
+            [arrays[name] for name in IMAGE_LINK_SCHEMA.names], schema=IMAGE_LINK_SCHEMA
+        )
         self.__init__()
         return batch
 
@@ -163,6 +201,158 @@ def _resolve(url_raw: str, base: str) -> str:
         return url_raw
 
 
+def _plain(ref: str) -> bool:
+    """True for a relative path reference that ``urljoin`` appends verbatim to the base's
+    directory: no scheme, params, dot or empty segments, empty query or fragment, and none
+    of the characters ``urlsplit`` strips."""
+    return not (
+        not ref
+        or ref[0] <= " "
+        or ref[0] in "?#./"
+        or ref[-1] in "?#"
+        or ":" in ref
+        or ";" in ref
+        or "/." in ref
+        or "//" in ref
+        or "?#" in ref
+        or "\t" in ref
+        or "\n" in ref
+        or "\r" in ref
+    )
+
+
+def _plain_netloc_ref(ref: str) -> bool:
+    """True for ``//host...`` that ``urljoin`` returns as ``scheme:`` + ref."""
+    return not (
+        len(ref) < 3
+        or ref[2] in "/?#"
+        or ref[-1] in "?#"
+        or not ref.isascii()
+        or "?#" in ref
+        or any(c in ref for c in "[];\t\n\r")
+    )
+
+
+class _Resolver:
+    """``_resolve(ref, base)`` for one page's base, without ``urljoin`` for plain references.
+
+    ``urljoin`` costs ~20 us a call. For a plain reference in one of the forms ``path``,
+    ``../path`` (any number of ``../``), ``/path`` or ``//host/path``, its result is a prefix
+    that depends only on the base and the form, followed by the reference without its
+    leading ``../`` run. The prefix is taken from ``urljoin`` once per page and form (a
+    probe ``form + "x"``); any other reference still goes to ``urljoin``. Checked equal to
+    ``urljoin`` on 1.3 M fuzzed (base, reference) pairs and every link of the bench WAT.
+    """
+
+    __slots__ = ("_prefix", "base", "http_base")
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http_base = base.startswith(("http://", "https://"))
+        self._prefix: dict[str, str | None] = {}
+
+    def _join(self, form: str, tail: str) -> str:
+        """``urljoin(base, form + tail)`` for a plain ``tail``: the form's prefix + tail."""
+        try:
+            prefix = self._prefix[form]
+        except KeyError:
+            joined = _resolve(form + "x", self.base)  # the probe
+            prefix = self._prefix[form] = joined[:-1] if joined.endswith("x") else None
+        if prefix is None:
+            return _resolve(form + tail, self.base)
+        return prefix + tail
+
+    def __call__(self, ref: str) -> str:
+        if ref.startswith(("http://", "https://")):
+            return ref
+        if not ref:
+            return ""  # no src: urljoin would answer the page URL, which is not an image
+        if _plain(ref):
+            return self._join("", ref)
+        if ref.startswith("//"):
+            if _plain_netloc_ref(ref):
+                return self._join("//", ref[2:])
+        elif ref.startswith("/"):
+            if _plain(ref[1:]):
+                return self._join("/", ref[1:])
+        elif ref.startswith("../"):
+            tail = ref.lstrip("./")
+            form = ref[: len(ref) - len(tail)]
+            if form == "../" * (len(form) // 3) and _plain(tail):
+                return self._join(form, tail)
+        elif ref.startswith(("data:", "javascript:", "mailto:")) and self.http_base:
+            return ref  # another scheme: urljoin returns it unchanged
+        return _resolve(ref, self.base)
+
+
+def _plain_value(value: Any) -> Any:
+    """A lazy simdjson value as plain Python (dict, list or scalar)."""
+    if isinstance(value, simdjson.Object):
+        return value.as_dict()
+    if isinstance(value, simdjson.Array):
+        return value.as_list()
+    return value
+
+
+def _read_page(parser: simdjson.Parser, payload: bytes) -> tuple[Any, ...] | str | None:
+    """The page fields and ``IMG@/src`` links of one WAT JSON payload, read lazily.
+
+    Only the values used are turned into Python objects (simdjson's tape is built in C++;
+    the page's other links, usually most of them, are never materialized). Returns an error
+    reason, None for a record without ``HTML-Metadata`` (request, warcinfo, non-HTML), or
+    ``(page_url, warc_record_id, date, warc_filename, warc_offset, base, robots, images)``
+    with ``images`` a list of ``(link_index, url_raw, alt)``. No lazy value outlives the
+    call, so the parser can be reused.
+    """
+    try:
+        doc = parser.parse(payload)
+    except UnicodeDecodeError:
+        return "not_utf8"
+    except ValueError:
+        return "bad_json"
+    except RuntimeError:  # a lazy value of the previous record still alive
+        return "parser_busy"
+    if not isinstance(doc, simdjson.Object) or "Envelope" not in doc:
+        return "missing_keys"
+    try:
+        html = doc.at_pointer("/Envelope/Payload-Metadata/HTTP-Response-Metadata/HTML-Metadata")
+    except (KeyError, TypeError, ValueError):
+        return None  # request, warcinfo and non-HTML records: not an error
+    try:
+        header = doc.at_pointer("/Envelope/WARC-Header-Metadata")
+        page_url = header["WARC-Target-URI"]
+        container = doc["Container"]
+        warc_filename = container["Filename"]
+        warc_offset = int(container["Offset"])
+        links = html.get("Links") or () if isinstance(html, simdjson.Object) else None
+        head = _plain_value(html.get("Head")) or {}
+        if links is None or not isinstance(head, dict):
+            raise TypeError("HTML-Metadata")
+        images = []
+        for index, link in enumerate(links):
+            if not isinstance(link, simdjson.Object) or link.get("path") != "IMG@/src":
+                continue
+            url_raw = link.get("url")
+            url_raw = url_raw if isinstance(url_raw, str) else ""
+            alt = link.get("alt")
+            if not (isinstance(alt, str) or alt is None):
+                alt = str(_plain_value(alt))
+            images.append((index, url_raw, alt))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return "missing_keys"
+    base = head.get("Base") if isinstance(head.get("Base"), str) else None
+    return (
+        page_url,
+        header.get("WARC-Record-ID"),
+        header.get("WARC-Date"),
+        warc_filename,
+        warc_offset,
+        base,
+        _robots(head),
+        images,
+    )
+
+
 def iter_image_link_batches(
     path: str,
     crawl_id: str = "",
@@ -179,7 +369,7 @@ def iter_image_link_batches(
     stats = stats if stats is not None else ExtractStats()
     started = time.perf_counter()
     out = _Columns()
-    cols = out.cols
+    parser = simdjson.Parser()
     stream = open_wat(path, storage_options)
     try:
         stats.files_read += 1
@@ -197,66 +387,55 @@ def iter_image_link_batches(
             if record.record_type != WarcRecordType.metadata:
                 continue
             stats.metadata_records += 1
-            try:
-                doc = orjson.loads(payload)
-            except orjson.JSONDecodeError as exc:
-                reason = "not_utf8" if "UTF-8" in str(exc) else "bad_json"
-                stats.records_failed[reason] += 1
+            page = _read_page(parser, payload)
+            if page is None:
                 continue
-            try:
-                envelope = doc["Envelope"]
-                html = envelope["Payload-Metadata"]["HTTP-Response-Metadata"]["HTML-Metadata"]
-            except (KeyError, TypeError):
-                # request, warcinfo and non-HTML records have no HTML-Metadata: not an error
-                if not isinstance(doc, dict) or "Envelope" not in doc:
-                    stats.records_failed["missing_keys"] += 1
-                continue
-            try:
-                header = envelope["WARC-Header-Metadata"]
-                page_url = header["WARC-Target-URI"]
-                container = doc["Container"]
-                warc_filename = container["Filename"]
-                warc_offset = int(container["Offset"])
-                links = html.get("Links") or ()
-                head = html.get("Head") or {}
-            except (KeyError, TypeError, ValueError, AttributeError):
-                stats.records_failed["missing_keys"] += 1
+            if isinstance(page, str):
+                stats.records_failed[page] += 1
+                if page == "parser_busy":  # should not happen; start afresh
+                    parser = simdjson.Parser()
                 continue
             stats.records_with_html += 1
-            base = head.get("Base") if isinstance(head.get("Base"), str) else None
-            resolve_base = _resolve(base, page_url) if base else page_url
-            robots = _robots(head)
-            page_date = header.get("WARC-Date") or record.headers.get("WARC-Date")
-            wat_record_id = record.record_id
-            warc_record_id = header.get("WARC-Record-ID")
-            for index, link in enumerate(links):
-                if not isinstance(link, dict) or link.get("path") != "IMG@/src":
-                    continue
-                url_raw = link.get("url")
-                url_raw = url_raw if isinstance(url_raw, str) else ""
-                alt = link.get("alt")
-                alt = alt if isinstance(alt, str) or alt is None else str(alt)
-                url = _resolve(url_raw, resolve_base)
-                cols["pair_id"].append(pair_id(url, alt))
-                cols["crawl_id"].append(crawl_id)
-                cols["wat_path"].append(path)
-                cols["wat_record_offset"].append(member.offset)
-                cols["wat_record_id"].append(wat_record_id)
-                cols["warc_record_id"].append(warc_record_id)
-                cols["page_url"].append(page_url)
-                cols["page_date"].append(page_date)
-                cols["warc_filename"].append(warc_filename)
-                cols["warc_offset"].append(warc_offset)
-                cols["base_url"].append(base)
-                cols["page_robots"].append(robots)
-                cols["link_index"].append(index)
-                cols["url_raw"].append(url_raw)
-                cols["url"].append(url)
-                cols["alt"].append(alt)
-                stats.image_links += 1
+            (
+                page_url,
+                warc_record_id,
+                page_date,
+                warc_filename,
+                warc_offset,
+                base,
+                robots,
+                images,
+            ) = page
+            if not images:
+                continue
+            resolve = _Resolver(_resolve(base, page_url) if base else page_url)
+            out.page.append(
+                (
+                    crawl_id,
+                    path,
+                    member.offset,
+                    record.record_id,
+                    warc_record_id,
+                    page_url,
+                    page_date or record.headers.get("WARC-Date"),
+                    warc_filename,
+                    warc_offset,
+                    base,
+                    robots,
+                )
+            )
+            page_index = len(out.page) - 1
+            for index, url_raw, alt in images:
+                url = resolve(url_raw)
+                out.pair_id.append(pair_id(url, alt))
+                out.page_index.append(page_index)
+                out.link_index.append(index)
+                out.url_raw.append(url_raw)
+                out.url.append(url)
+                out.alt.append(alt)
+            stats.image_links += len(images)
             if len(out) >= batch_size:
                 yield out.to_batch()
-                cols = out.cols
     except WatOpenError:
         raise
     except OSError as exc:

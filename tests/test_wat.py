@@ -175,3 +175,64 @@ def test_batches_are_bounded(write_wat) -> None:
     path = write_wat([good(str(i)) for i in range(10)])
     sizes = [b.num_rows for b in iter_image_link_batches(path, batch_size=4)]
     assert sum(sizes) == 30 and max(sizes) <= 6
+
+
+def test_resolver_matches_urljoin_on_random_references() -> None:
+    """The per-page resolver is an optimization of urljoin: it must give the same answers."""
+    import random
+    from urllib.parse import urljoin
+
+    from pipeline.wat import _Resolver
+
+    rng = random.Random(7)
+    bases = [
+        "http://site.test/dir/page.html",
+        "https://a.test/",
+        "http://b.test/x/y/z?q=1#f",
+        "https://c.test:8443/deep/er/",
+        "http://d.test",
+        "http://e.test/a;p/b",
+    ]
+    pieces = [
+        "img",
+        "a.png",
+        "..",
+        ".",
+        "",
+        "x y",
+        "%20",
+        "é",
+        "?q=1",
+        "#f",
+        ";p",
+        ":",
+        "//",
+        "/",
+        "data:image/png;base64,AA",
+        "javascript:void(0)",
+        "mailto:a@b",
+        "\t",
+        "[::1]",
+    ]
+    for _ in range(20_000):
+        base = rng.choice(bases)
+        ref = "".join(rng.choice(pieces) + rng.choice(["", "/"]) for _ in range(rng.randint(0, 4)))
+        if not ref:
+            continue
+        assert _Resolver(base)(ref) == urljoin(base, ref), (base, ref)
+
+
+def test_img_without_src_is_not_the_page(write_wat) -> None:
+    links = [{"path": "IMG@/src", "alt": "no source at all"}, {"path": "IMG@/src", "url": ""}]
+    rows = extract_image_links(write_wat([gzip_member(warc_record(wat_payload(links)))]))[0]
+    assert rows.column("url").to_pylist() == ["", ""]
+
+
+def test_non_object_head_is_missing_keys(write_wat) -> None:
+    import orjson
+
+    doc = orjson.loads(wat_payload(IMG))
+    doc["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"]["HTML-Metadata"]["Head"] = "x"
+    path = write_wat([good("1"), gzip_member(warc_record(orjson.dumps(doc))), good("3")])
+    table, stats = extract_image_links(path)
+    assert stats.records_failed["missing_keys"] == 1 and table.num_rows == 6
