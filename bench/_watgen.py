@@ -747,3 +747,17 @@ def ensure_wat(size_mb: int, seed: int = 0, workers: int | None = None) -> WatFi
         )
     )
     return WatFile(path, size_mb, seed, stats, seconds, False)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set in MB (``VmHWM``: unlike ``ru_maxrss`` it is not
+    inherited across ``exec``), for the benchmark children."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

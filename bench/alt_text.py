@@ -41,18 +41,6 @@ import _watgen  # the bench folder is not a package
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child(table_path: str, repeat: int, low_accuracy: bool) -> dict[str, Any]:
     """Time hop 2 on the hop-1 table saved at ``table_path`` (runs pinned to one core)."""
     import pyarrow.parquet as pq
@@ -124,7 +112,7 @@ def child(table_path: str, repeat: int, low_accuracy: bool) -> dict[str, Any]:
         if kept
     )
     out["languages"] = languages.most_common(12)
-    out["peak_rss_mb"] = _peak_rss_mb()
+    out["peak_rss_mb"] = _watgen.peak_rss_mb()
     return out
 
 

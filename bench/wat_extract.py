@@ -68,20 +68,6 @@ def use_pipeline_from(path: str | None) -> None:
         raise RuntimeError(f"pipeline imported from {pipeline.__file__}, not {path}")
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident set (VmHWM: not inherited from the parent, unlike
-    ``ru_maxrss`` across exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _is_http(url: str) -> bool:
     return url.startswith(("http://", "https://"))
 
@@ -329,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         _pin()
         use_pipeline_from(args.ours_path)
         result = CHILDREN[kind](path)
-        result["peak_rss_mb"] = _peak_rss_mb()
+        result["peak_rss_mb"] = _watgen.peak_rss_mb()
         print(json.dumps(result))
         return 0
 

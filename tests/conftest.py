@@ -132,3 +132,17 @@ def mini_crawl(tmp_path: Path) -> Path:
         handle.write("\n".join(paths) + "\n")
     (root / "collinfo.json").write_bytes(orjson.dumps([{"id": crawl, "name": "mini"}]))
     return root
+
+
+@pytest.fixture
+def mini_resources(mini_crawl: Path, tmp_path: Path) -> dict:
+    """Dagster resources for the mini crawl: a temporary lake, no synthetic web."""
+    from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+
+    return {
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+        "crawl_source": CrawlSourceResource(
+            data_root=str(mini_crawl), collinfo_uri=str(mini_crawl / "collinfo.json")
+        ),
+        "synthetic_web": SyntheticWebResource(enabled=False),
+    }

@@ -46,19 +46,14 @@ def test_new_crawl_sensor_requests_manifest_once(mini_crawl: Path) -> None:
         assert set(orjson.loads(later.cursor)) == {"MINI-2026-01", "MINI-2026-02"}
 
 
-def test_automation_materializes_new_slices_only(mini_crawl: Path, tmp_path: Path) -> None:
+def test_automation_materializes_new_slices_only(mini_resources: dict) -> None:
     from dagster import AssetKey, Definitions, evaluate_automation_conditions, materialize
 
     from assets_defs.assets.alt_text_pairs import alt_text_pairs
     from assets_defs.assets.crawl_manifest import crawl_manifest
     from assets_defs.assets.wat_image_links import wat_image_links
-    from assets_defs.resources import LakeResource, SyntheticWebResource
 
-    resources = {
-        "lake": LakeResource(root=str(tmp_path / "lake")),
-        "crawl_source": source(mini_crawl),
-        "synthetic_web": SyntheticWebResource(enabled=False),
-    }
+    resources = mini_resources
     assets = [crawl_manifest, wat_image_links, alt_text_pairs]
     defs = Definitions(assets=assets, resources=resources)
     with DagsterInstance.ephemeral() as instance:

@@ -12,19 +12,13 @@ from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.definitions import build_definitions
 from assets_defs.partitions import wat_slices
-from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+from assets_defs.resources import SyntheticWebResource
 from pipeline.lake import Lake
 
 
 @pytest.fixture
-def resources(mini_crawl: Path, tmp_path: Path) -> dict:
-    return {
-        "lake": LakeResource(root=str(tmp_path / "lake")),
-        "crawl_source": CrawlSourceResource(
-            data_root=str(mini_crawl), collinfo_uri=str(mini_crawl / "collinfo.json")
-        ),
-        "synthetic_web": SyntheticWebResource(enabled=False),
-    }
+def resources(mini_resources: dict) -> dict:
+    return mini_resources
 
 
 def latest_metadata(instance: DagsterInstance, asset: str, partition: str | None = None) -> dict:

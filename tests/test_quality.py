@@ -12,7 +12,6 @@ from assets_defs.assets.alt_text_pairs import alt_text_pairs
 from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.partitions import wat_slices
-from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
 from pipeline.alt_text import parse_alt_texts
 from quality.checks import conservation_check_result, suite_check_result
 from quality.gx_runner import run_suite
@@ -111,7 +110,7 @@ def test_conservation_check() -> None:
     assert not broken.passed and broken.metadata["unaccounted"].value == 1
 
 
-def test_failing_blocking_check_stops_downstream(mini_crawl: Path, tmp_path: Path) -> None:
+def test_failing_blocking_check_stops_downstream(mini_crawl: Path, mini_resources: dict) -> None:
     """A WAT record whose page URL is not http(s) fails hop 1's suite; hop 2 does not run."""
     import gzip
 
@@ -124,13 +123,7 @@ def test_failing_blocking_check_stops_downstream(mini_crawl: Path, tmp_path: Pat
     )
     wat.write_bytes(wat.read_bytes() + gzip_member(warc_record(payload, record_id="bad")))
     del gzip
-    resources = {
-        "lake": LakeResource(root=str(tmp_path / "lake")),
-        "crawl_source": CrawlSourceResource(
-            data_root=str(mini_crawl), collinfo_uri=str(mini_crawl / "collinfo.json")
-        ),
-        "synthetic_web": SyntheticWebResource(enabled=False),
-    }
+    resources = mini_resources
     with DagsterInstance.ephemeral() as instance:
         assert materialize([crawl_manifest], instance=instance, resources=resources).success
         key = instance.get_dynamic_partitions(wat_slices.name)[0]
