@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from pipeline.alt_text import parse_alt_texts
 from pipeline.cli import main
 from pipeline.lake import Lake
-from pipeline.lineage import LineageIndex
+from pipeline.lineage import TRACED_TABLES, LineageIndex, default_index_dir
 from pipeline.wat import extract_image_links
+from tests.test_lake_and_sources import free_port
+
+
+def wat_files(mini_crawl: Path) -> list[Path]:
+    return sorted((mini_crawl / "crawl-data").rglob("*.warc.wat.gz"))
+
+
+def publish(lake: Lake, wat: Path, i: int) -> pa.Table:
+    """Hops 1 and 2 of one WAT file as partition ``i``; returns the hop-1 table."""
+    key = f"MINI-2026-01_{i:05d}"
+    links, _ = extract_image_links(str(wat), "MINI-2026-01")
+    lake.write_partition("wat_image_links", links, key)
+    lake.write_partition("alt_text_pairs", parse_alt_texts(links).table, key)
+    return links
 
 
 @pytest.fixture
 def lake(mini_crawl: Path, tmp_path: Path) -> Lake:
     """Hops 1 and 2 of the mini crawl, one partition per WAT file."""
     lake = Lake(str(tmp_path / "lake"))
-    for i, wat in enumerate(sorted((mini_crawl / "crawl-data").rglob("*.warc.wat.gz"))):
-        key = f"MINI-2026-01_{i:05d}"
-        links, _ = extract_image_links(str(wat), "MINI-2026-01")
-        lake.write_partition("wat_image_links", links, key)
-        lake.write_partition("alt_text_pairs", parse_alt_texts(links).table, key)
+    for i, wat in enumerate(wat_files(mini_crawl)):
+        publish(lake, wat, i)
     return lake
 
 
@@ -93,3 +107,103 @@ def test_trace_url_job_shows_markdown(lake: Lake) -> None:
     metadata = outputs[0].event_specific_data.metadata
     assert "dropped (alt_too_short)" in metadata["journey"].value
     assert metadata["journey_json"].value["decisions"][0]["drop_reason"] == "alt_too_short"
+
+
+def test_index_rebuilt_when_a_partition_is_published(mini_crawl: Path, tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    wats = wat_files(mini_crawl)
+    for i, wat in enumerate(wats[:3]):
+        publish(lake, wat, i)
+    first = LineageIndex(lake)
+    assert first.rebuilt and first.path.parent == tmp_path / "lake" / "_lineage"
+    assert len(first.trace("http://site0.test/img/0-0.png").sightings) == 1
+    again = LineageIndex(lake)
+    assert not again.rebuilt and again.path == first.path  # unchanged lake: reused
+
+    publish(lake, wats[3], 3)  # re-crawls page 0 of site 0
+    fresh = LineageIndex(lake)
+    assert fresh.rebuilt and fresh.path != first.path
+    assert len(fresh.trace("http://site0.test/img/0-0.png").sightings) == 2
+    assert list(fresh.path.parent.glob("*.duckdb")) == [fresh.path]  # the stale one is gone
+    # an index opened before the change keeps answering from its own snapshot
+    assert len(first.trace("http://site0.test/img/0-0.png").sightings) == 1
+
+
+def test_rerun_partition_is_not_answered_from_the_stale_index(
+    mini_crawl: Path, tmp_path: Path
+) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    links = publish(lake, wat_files(mini_crawl)[1], 0)
+    url = "http://site1.test/img/10-1.png"
+    assert LineageIndex(lake).trace(url).decisions[0]["drop_reason"] == "alt_too_short"
+    # the partition re-runs without that link: same partition key, new data file
+    rerun = links.filter(pc.not_equal(links["url"], url))
+    lake.write_partition("wat_image_links", rerun, "MINI-2026-01_00000")
+    lake.write_partition("alt_text_pairs", parse_alt_texts(rerun).table, "MINI-2026-01_00000")
+    index = LineageIndex(lake)
+    assert index.rebuilt and not index.trace(url).seen
+    assert index.trace("http://site1.test/img/10-0.png").seen
+
+
+def test_build_retries_when_a_partition_is_replaced_meanwhile(
+    mini_crawl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    wat = wat_files(mini_crawl)[1]
+    publish(lake, wat, 0)
+    listed_before_rerun = lake.files("wat_image_links")
+    publish(lake, wat, 0)  # the re-run deletes the file listed above
+    real_files = Lake.files
+    calls = []
+
+    def files_listed_before_the_rerun(self: Lake, table: str, partitions=None) -> list[str]:
+        calls.append(table)
+        if len(calls) == 1:
+            return listed_before_rerun
+        return real_files(self, table, partitions)
+
+    monkeypatch.setattr(Lake, "files", files_listed_before_the_rerun)
+    index = LineageIndex(lake)
+    assert index.rebuilt and index.trace("http://site1.test/img/10-1.png").seen
+    assert len(calls) > len(TRACED_TABLES)  # listed again after the failed build
+
+
+def test_empty_lake_writes_nothing(tmp_path: Path) -> None:
+    journey = LineageIndex(Lake(str(tmp_path / "nothing"))).trace("http://x.test/a.png")
+    assert not journey.seen and not (tmp_path / "nothing").exists()
+
+
+@pytest.fixture(scope="module")
+def s3_options() -> Iterator[dict]:
+    """A moto S3 server on loopback with a ``lake`` bucket."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket="lake")
+    yield {"client_kwargs": {"endpoint_url": endpoint}, "key": "testing", "secret": "testing"}
+    server.stop()
+
+
+def test_trace_on_s3_lake_indexes_in_the_cache(
+    s3_options: dict, mini_crawl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lake = Lake("s3://lake/lineage", s3_options)
+    publish(lake, wat_files(mini_crawl)[1], 0)
+    index = LineageIndex(lake)
+    assert index.path.parent == default_index_dir(lake)
+    assert index.path.is_relative_to(tmp_path / "cache" / "crawl2diffusion" / "lineage")
+    assert index.trace("http://site1.test/img/10-1.png").decisions[0]["drop_reason"] == (
+        "alt_too_short"
+    )
+    assert not LineageIndex(lake).rebuilt
