@@ -41,6 +41,7 @@ $(BENCH_VENV)/.installed: pyproject.toml constraints.txt
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/wat_extract.py
 	$(BENCH_VENV)/bin/python bench/alt_text.py
+	$(BENCH_VENV)/bin/python bench/trace.py
 
 clean:
 	rm -rf data
