@@ -99,8 +99,7 @@ def run_demo(
         runs=1 + len(keys),
     )
     for table in ("crawl_manifest", "wat_image_links", "alt_text_pairs"):
-        manifests = [lake.manifest(table, k) for k in (lake.partitions(table))]
-        summary.table_rows[table] = sum(m["rows"] for m in manifests if m)
+        summary.table_rows[table] = sum(m["rows"] for m in lake.manifests(table))
     pairs = lake.read("alt_text_pairs", columns=["kept", "drop_reason"])
     if pairs is not None:
         summary.table_rows["alt_text_pairs (kept)"] = int(sum(pairs.column("kept").to_pylist()))

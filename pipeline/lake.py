@@ -130,25 +130,27 @@ class Lake:
         """The published manifest of a partition, or None if it was never published."""
         return self._manifest(self._path(table, partition_dir_name(partition)))
 
+    def manifests(self, table: str, partitions: list[str] | None = None) -> list[dict[str, Any]]:
+        """Published manifests of a table (all partitions, or those given), by partition key."""
+        if partitions is None:
+            found = []
+            for path in self.fs.glob(self._path(table, "partition=*", MANIFEST)):
+                with self.fs.open(path, "rb") as handle:
+                    found.append(orjson.loads(handle.read()))
+        else:
+            found = [m for key in partitions if (m := self.manifest(table, key)) is not None]
+        return sorted(found, key=lambda m: m["partition"])
+
     def partitions(self, table: str) -> list[str]:
         """Partition keys with a published manifest, sorted."""
-        pattern = self._path(table, "partition=*", MANIFEST)
-        keys = []
-        for path in self.fs.glob(pattern):
-            with self.fs.open(path, "rb") as handle:
-                keys.append(orjson.loads(handle.read())["partition"])
-        return sorted(keys)
+        return [m["partition"] for m in self.manifests(table)]
 
     def files(self, table: str, partitions: list[str] | None = None) -> list[str]:
         """URIs of the published data files of a table (all partitions, or those given)."""
-        keys = self.partitions(table) if partitions is None else partitions
-        out = []
-        for key in keys:
-            directory = self._path(table, partition_dir_name(key))
-            manifest = self._manifest(directory)
-            if manifest is not None:
-                out.append(self.uri(f"{directory}/{manifest['file']}"))
-        return out
+        return [
+            self.uri(self._path(table, partition_dir_name(m["partition"]), m["file"]))
+            for m in self.manifests(table, partitions)
+        ]
 
     def read(
         self,
