@@ -16,11 +16,19 @@ from pathlib import Path
 
 from dagster import Definitions
 
+from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
 from assets_defs.assets.alt_text_pairs import alt_text_pairs
+from assets_defs.assets.clip_scores import clip_scores
 from assets_defs.assets.crawl_manifest import crawl_manifest
+from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.wat_image_links import wat_image_links
-from assets_defs.jobs import crawl_manifest_job, wat_to_pairs_job
-from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+from assets_defs.jobs import clip_filter_job, crawl_manifest_job, dataset_job, wat_to_pairs_job
+from assets_defs.resources import (
+    ClipModelResource,
+    CrawlSourceResource,
+    LakeResource,
+    SyntheticWebResource,
+)
 from assets_defs.sensors import new_crawl_sensor
 from assets_defs.trace_job import trace_url
 
@@ -38,6 +46,7 @@ def build_resources(profile: str, data_dir: str | Path, web: dict | None = None)
                 data_root=str(web_root), collinfo_uri=str(web_root / "collinfo.json")
             ),
             "synthetic_web": SyntheticWebResource(root=str(web_root), **(web or {})),
+            "clip_model": ClipModelResource(),
         }
     if profile == "commoncrawl":
         root = os.environ.get("CRAWL2DIFFUSION_CC_ROOT", "https://data.commoncrawl.org")
@@ -53,6 +62,10 @@ def build_resources(profile: str, data_dir: str | Path, web: dict | None = None)
                 storage_options={"anon": True} if root.startswith("s3://") else {},
             ),
             "synthetic_web": SyntheticWebResource(enabled=False),
+            "clip_model": ClipModelResource(
+                model=os.environ.get("CRAWL2DIFFUSION_CLIP_MODEL", ""),
+                pretrained=os.environ.get("CRAWL2DIFFUSION_CLIP_PRETRAINED") or None,
+            ),
         }
     raise ValueError(f"unknown profile {profile!r} (expected 'demo' or 'commoncrawl')")
 
@@ -61,8 +74,16 @@ def build_definitions(
     profile: str = "demo", data_dir: str | Path = "data", web: dict | None = None
 ) -> Definitions:
     return Definitions(
-        assets=[crawl_manifest, wat_image_links, alt_text_pairs],
-        jobs=[crawl_manifest_job, wat_to_pairs_job, trace_url],
+        assets=[
+            crawl_manifest,
+            wat_image_links,
+            alt_text_pairs,
+            clip_scores,
+            laion_dataset,
+            aesthetic_scores,
+            aesthetic_subset,
+        ],
+        jobs=[crawl_manifest_job, wat_to_pairs_job, clip_filter_job, dataset_job, trace_url],
         sensors=[new_crawl_sensor],
         resources=build_resources(profile, data_dir, web),
     )

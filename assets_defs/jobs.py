@@ -1,8 +1,8 @@
-"""Jobs: register the crawl partitions, then run the per-slice hops."""
+"""Jobs: register the crawl partitions, run the per-slice hops, then the per-crawl dataset."""
 
 from dagster import AssetSelection, define_asset_job
 
-from assets_defs.partitions import wat_slices
+from assets_defs.partitions import crawls, wat_slices
 
 crawl_manifest_job = define_asset_job(
     "crawl_manifest_job",
@@ -15,4 +15,18 @@ wat_to_pairs_job = define_asset_job(
     selection=AssetSelection.assets("wat_image_links", "alt_text_pairs"),
     partitions_def=wat_slices,
     description="Hops 1 and 2 for one slice: WAT extraction, then alt-text parsing.",
+)
+
+clip_filter_job = define_asset_job(
+    "clip_filter_job",
+    selection=AssetSelection.assets("clip_scores", "image_embeddings"),
+    partitions_def=wat_slices,
+    description="Hop 3 for one slice: fetch, embed and score the kept pairs with CLIP.",
+)
+
+dataset_job = define_asset_job(
+    "dataset_job",
+    selection=AssetSelection.assets("laion_dataset", "aesthetic_scores", "aesthetic_subset"),
+    partitions_def=crawls,
+    description="One crawl's released dataset, its aesthetic scores and the aesthetic subset.",
 )

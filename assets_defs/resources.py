@@ -76,3 +76,56 @@ class SyntheticWebResource(ConfigurableResource):
     def proxy_url(self) -> str | None:
         """HTTP proxy URL that reaches every synthetic host, while the server runs."""
         return self._server.proxy_url if self._server is not None else None
+
+    def resolve_map(self) -> dict[str, str]:
+        """Every synthetic host -> the server's ``ip:port`` (empty when not serving)."""
+        server = self._server
+        if server is None:
+            return {}
+        address = server.base_url.removeprefix("http://")
+        return {host: address for host in server.hosts}
+
+
+class ClipModelResource(ConfigurableResource):
+    """The CLIP model and the heads over its embeddings.
+
+    ``model``: an open_clip name (``ViT-B-32`` with ``pretrained="openai"``, LAION-5B's filter)
+    or ``local-dir:/path``; empty: the project's small default, trained on synthetic images.
+    Head paths take LAION's ``.pth`` state dicts; empty: the project's default heads.
+    """
+
+    model: str = ""
+    pretrained: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 256
+    punsafe_head: str = ""
+    pwatermark_head: str = ""
+    aesthetic_head: str = ""
+    _clip: Any = PrivateAttr(default=None)
+
+    def spec(self):
+        from pipeline.clip import DEFAULT_CLIP_MODEL, ClipSpec
+
+        return ClipSpec(
+            model=self.model or DEFAULT_CLIP_MODEL,
+            pretrained=self.pretrained,
+            device=self.device,
+            precision=self.precision,
+            batch_size=self.batch_size,
+        )
+
+    def clip(self):
+        """The loaded model (loaded once per process)."""
+        if self._clip is None:
+            from pipeline.clip import ClipModel
+
+            self._clip = ClipModel(self.spec())
+        return self._clip
+
+    def head(self, kind: str):
+        from pipeline.heads import load_head
+
+        path = {"punsafe": self.punsafe_head, "pwatermark": self.pwatermark_head,
+                "aesthetic": self.aesthetic_head}[kind]  # fmt: skip
+        return load_head(kind, path or None)

@@ -86,6 +86,13 @@ class Lake:
             writer.write_table(data)
         return self.partition_uri(table, partition)
 
+    def write_report(self, name: str, data: bytes) -> str:
+        """Write a report file (a plot, a grid) under ``_reports/``; return its URI."""
+        path = self._path("_reports", name)
+        self.fs.makedirs(self._path("_reports"), exist_ok=True)
+        self.fs.pipe(path, data)
+        return self.uri(path)
+
     def _publish(
         self,
         directory: str,

@@ -4,7 +4,7 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
 from assets_defs.metadata import table_metadata
-from assets_defs.partitions import wat_slices
+from assets_defs.partitions import crawls, wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
 from pipeline.crawls import MANIFEST_SCHEMA, SlicePlan, list_crawls, list_wat_paths, plan_slices
 from quality.checks import suite_check_result, suite_check_spec
@@ -45,6 +45,10 @@ def crawl_manifest(
     new_keys = [k for k in keys if k not in known]
     if new_keys:
         context.instance.add_dynamic_partitions(wat_slices.name, new_keys)
+    known_crawls = set(context.instance.get_dynamic_partitions(crawls.name))
+    new_crawls = [c for c in crawl_ids if c not in known_crawls]
+    if new_crawls:
+        context.instance.add_dynamic_partitions(crawls.name, new_crawls)
     context.log.info(f"{len(keys)} partitions ({len(new_keys)} new) for crawls {crawl_ids}")
     return MaterializeResult(
         check_results=[suite_check_result("crawl_manifest", table)],

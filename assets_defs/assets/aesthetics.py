@@ -1,0 +1,170 @@
+"""``aesthetic_scores`` and ``aesthetic_subset``: LAION-Aesthetics over the released index."""
+
+import itertools
+import time
+
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    AutomationCondition,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets_defs.assets.laion_dataset import laion_dataset
+from assets_defs.metadata import counts_metadata, table_metadata
+from assets_defs.partitions import crawls
+from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
+from pipeline.aesthetic import DROP_REASONS, SubsetRules, apply_rules, score_embeddings
+from pipeline.fetch import Fetcher, FetchPolicy
+from pipeline.images import DecodePolicy, decode_image
+from pipeline.reports import grid_png, histograms_png, markdown_image
+from pipeline.urls import HostPolicy
+from quality.checks import (
+    conservation_check_result,
+    conservation_check_spec,
+    suite_check_result,
+    suite_check_spec,
+)
+
+
+class AestheticSubsetConfig(Config):
+    bands: list[float] = [5.0, 6.0, 6.5]
+    """Score cut-offs reported as bands (LAION-Aesthetics V2: 5, 6, 6.5)."""
+    min_score: float | None = None
+    """The subset's cut-off; None: the lowest band."""
+    max_punsafe: float = 0.5
+    max_pwatermark: float = 0.8
+    grid_images_per_band: int = 6
+    """Sample images fetched per band for the metadata grid (0: no grid)."""
+
+    def rules(self) -> SubsetRules:
+        return SubsetRules(tuple(self.bands), self.min_score, self.max_punsafe,
+                           self.max_pwatermark)  # fmt: skip
+
+
+@asset(
+    partitions_def=crawls,
+    deps=[laion_dataset, AssetDep("image_embeddings", partition_mapping=AllPartitionMapping())],
+    group_name="aesthetics",
+    kinds={"parquet", "pytorch"},
+    check_specs=[suite_check_spec("aesthetic_scores")],
+    automation_condition=AutomationCondition.eager(),
+)
+def aesthetic_scores(
+    context: AssetExecutionContext, lake: LakeResource, clip_model: ClipModelResource
+) -> MaterializeResult:
+    """Score every released pair with the aesthetic head, from stored embeddings only."""
+    started = time.perf_counter()
+    crawl = context.partition_key
+    lake_ = lake.lake()
+    release = lake_.read("laion_dataset", [crawl])
+    embeddings = lake_.read("image_embeddings", columns=["url_id", "model_id", "embedding"])
+    if release is None or embeddings is None:
+        raise Failure(f"laion_dataset {crawl!r} or image_embeddings is not materialized")
+    model_id = clip_model.clip().model_id
+    head = clip_model.head("aesthetic")
+    table = score_embeddings(release, embeddings, model_id, head)
+    uri = lake_.write_partition("aesthetic_scores", table, crawl)
+    scores = [s for s in table.column("aesthetic").to_pylist() if s is not None]
+    plot = histograms_png({"aesthetic": scores})
+    return MaterializeResult(
+        check_results=[suite_check_result("aesthetic_scores", table)],
+        metadata={
+            **table_metadata(table.schema, table.num_rows, uri),
+            "model_id": MetadataValue.text(model_id),
+            "aesthetic_head": MetadataValue.text(head.source),
+            "aesthetic_head_sha256": MetadataValue.text(head.sha256 or ""),
+            "missing_embeddings": MetadataValue.int(table.column("aesthetic").null_count),
+            "mean_aesthetic": MetadataValue.float(
+                round(sum(scores) / len(scores), 3) if scores else 0.0
+            ),
+            "histogram": MetadataValue.md(markdown_image(plot, "aesthetic scores")),
+            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        },
+    )
+
+
+def _band_grid(table, rules: SubsetRules, per_band: int, fetcher: Fetcher) -> bytes | None:
+    """Fetch a few images per score band (the pipeline keeps no image bytes) into a grid."""
+    if per_band <= 0 or table.num_rows == 0:
+        return None
+    rows = []
+    edges = [float("-inf"), *sorted(rules.bands), float("inf")]
+    data = table.select(["URL", "aesthetic"]).to_pylist()
+    for lo, hi in itertools.pairwise(edges):
+        urls = [r["URL"] for r in data if r["aesthetic"] is not None and lo <= r["aesthetic"] < hi]
+        images = []
+        for url in urls[: per_band * 2]:
+            fetched = fetcher.fetch(url)
+            decoded = decode_image(fetched.body, DecodePolicy(min_bytes=0)) if fetched.ok else None
+            if decoded is not None and decoded.ok and decoded.image is not None:
+                images.append(decoded.image)
+            if len(images) == per_band:
+                break
+        label = f"< {hi:g}" if lo == float("-inf") else f">= {lo:g}"
+        rows.append((label, images))
+    return grid_png(rows)
+
+
+@asset(
+    partitions_def=crawls,
+    deps=[aesthetic_scores],
+    group_name="aesthetics",
+    kinds={"parquet"},
+    check_specs=[
+        suite_check_spec("aesthetic_subset"),
+        conservation_check_spec("aesthetic_subset"),
+    ],
+    automation_condition=AutomationCondition.eager(),
+)
+def aesthetic_subset(
+    context: AssetExecutionContext,
+    config: AestheticSubsetConfig,
+    lake: LakeResource,
+    synthetic_web: SyntheticWebResource,
+) -> MaterializeResult:
+    """Cut the subset by score, punsafe and pwatermark; show sample images per band."""
+    started = time.perf_counter()
+    crawl = context.partition_key
+    lake_ = lake.lake()
+    scored = lake_.read("aesthetic_scores", [crawl])
+    if scored is None:
+        raise Failure(f"aesthetic_scores has no partition {crawl!r}")
+    rules = config.rules()
+    result = apply_rules(scored, rules)
+    uri = lake_.write_partition("aesthetic_subset", result.table, crawl)
+    resolve = synthetic_web.resolve_map()
+    fetcher = Fetcher(FetchPolicy(resolve=resolve, resolve_only=bool(resolve),
+                                  host_policy=HostPolicy(), retries=0), workers=1)  # fmt: skip
+    grid = _band_grid(scored, rules, config.grid_images_per_band, fetcher)
+    extra = {}
+    if grid is not None:
+        extra["band_samples"] = MetadataValue.md(markdown_image(grid, "samples per band"))
+        extra["band_samples_png"] = MetadataValue.path(
+            lake_.write_report(f"aesthetic_subset-{crawl}-bands.png", grid)
+        )
+    return MaterializeResult(
+        check_results=[
+            suite_check_result("aesthetic_subset", result.table),
+            conservation_check_result(
+                "aesthetic_subset", result.rows_in, result.rows_kept, result.dropped
+            ),
+        ],
+        metadata={
+            **table_metadata(result.table.schema, result.table.num_rows, uri),
+            "rows_in": MetadataValue.int(result.rows_in),
+            "rows_kept": MetadataValue.int(result.rows_kept),
+            **counts_metadata("dropped", result.dropped, DROP_REASONS),
+            "bands": MetadataValue.json(result.bands),
+            "cutoff": MetadataValue.float(rules.cutoff),
+            "max_punsafe": MetadataValue.float(rules.max_punsafe),
+            "max_pwatermark": MetadataValue.float(rules.max_pwatermark),
+            **extra,
+            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        },
+    )

@@ -1,0 +1,209 @@
+"""``clip_scores`` and ``image_embeddings`` (hop 3): the CLIP filter over a slice's kept pairs."""
+
+import time
+
+import pyarrow as pa
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    AutomationCondition,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from assets_defs.metadata import counts_metadata, table_metadata
+from assets_defs.partitions import wat_slices
+from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
+from pipeline.clip_filter import (
+    DROP_REASONS,
+    Thresholds,
+    cached_outcomes,
+    embeddings_table,
+    score_pairs,
+)
+from pipeline.fetch import Fetcher, FetchPolicy
+from pipeline.images import DecodePolicy
+from pipeline.urls import HostPolicy
+from quality.checks import (
+    conservation_check_result,
+    conservation_check_spec,
+    previous_row_count,
+    row_count_check_result,
+    row_count_check_spec,
+    suite_check_result,
+    suite_check_spec,
+)
+
+
+class ClipScoresConfig(Config):
+    threshold_en: float = 0.28
+    """LAION-5B's minimum CLIP ViT-B/32 cosine similarity for English pairs."""
+    threshold_other: float = 0.26
+    """... and for every other language (and for pairs with no detected language)."""
+    thresholds_by_language: dict[str, float] = {}
+    """Overrides for single languages (ISO 639-1 code -> minimum similarity)."""
+    min_image_bytes: int = 5 * 1024
+    min_image_side: int = 0
+    max_image_pixels: int = 64_000_000
+    max_image_bytes: int = 10_000_000
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    retries: int = 2
+    backoff_s: float = 0.2
+    max_redirects: int = 3
+    disallowed_header_directives: list[str] = ["noai", "noimageai"]
+    private_host_allowlist: list[str] = []
+    fetch_workers: int = 16
+    keep_images: bool = False
+    """Keep image bytes in ``image_embeddings`` (LAION discarded them after scoring)."""
+    max_row_change: float = 0.5
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds({"en": self.threshold_en, **self.thresholds_by_language},
+                          self.threshold_other)  # fmt: skip
+
+    def fetch_policy(self, resolve: dict[str, str]) -> FetchPolicy:
+        return FetchPolicy(
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            max_bytes=self.max_image_bytes,
+            max_redirects=self.max_redirects,
+            disallowed_directives=tuple(self.disallowed_header_directives),
+            host_policy=HostPolicy.from_list(self.private_host_allowlist),
+            resolve=resolve,
+            resolve_only=bool(resolve),
+        )
+
+    def decode_policy(self) -> DecodePolicy:
+        return DecodePolicy(self.min_image_bytes, self.min_image_side, self.max_image_pixels)
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "clip_scores",
+            deps=["alt_text_pairs"],
+            group_name="laion",
+            kinds={"parquet", "pytorch"},
+            description="Per kept pair: fetch status, CLIP similarity, punsafe, pwatermark.",
+            automation_condition=AutomationCondition.eager(),
+        ),
+        AssetSpec(
+            "image_embeddings",
+            deps=["alt_text_pairs"],
+            group_name="laion",
+            kinds={"parquet"},
+            description="CLIP image embeddings, one per URL and model (bytes discarded).",
+            automation_condition=AutomationCondition.eager(),
+        ),
+    ],
+    partitions_def=wat_slices,
+    check_specs=[
+        suite_check_spec("clip_scores"),
+        conservation_check_spec("clip_scores"),
+        row_count_check_spec("clip_scores"),
+        suite_check_spec("image_embeddings"),
+    ],
+    can_subset=False,
+)
+def clip_scores(
+    context: AssetExecutionContext,
+    config: ClipScoresConfig,
+    lake: LakeResource,
+    clip_model: ClipModelResource,
+    synthetic_web: SyntheticWebResource,
+):
+    """Fetch, embed and score the slice's kept pairs; reuse embeddings of known URLs."""
+    started = time.perf_counter()
+    key = context.partition_key
+    lake_ = lake.lake()
+    pairs = lake_.read("alt_text_pairs", [key])
+    if pairs is None:
+        raise Failure(f"alt_text_pairs has no published partition {key!r}")
+    clip = clip_model.clip()
+    heads = {kind: clip_model.head(kind) for kind in ("punsafe", "pwatermark")}
+    kept_urls = set(pairs.filter(pairs.column("kept")).column("url_id").to_pylist())
+    earlier = lake_.read("image_embeddings", columns=None)
+    cached = cached_outcomes(earlier, clip.model_id, kept_urls)
+    fetcher = Fetcher(config.fetch_policy(synthetic_web.resolve_map()), config.fetch_workers)
+    result = score_pairs(
+        pairs,
+        clip,
+        fetcher,
+        config.decode_policy(),
+        config.thresholds(),
+        heads["punsafe"],
+        heads["pwatermark"],
+        cached=cached,
+        keep_images=config.keep_images,
+    )
+    own_urls = _urls_of(lake_, key)
+    own_cached = [o for uid, o in cached.items() if uid in own_urls]
+    embeddings = result.embeddings
+    if own_cached:  # this partition's earlier embeddings stay with it when it is re-run
+        carried = embeddings_table(own_cached, clip.model_id, clip.embed_dim, config.keep_images)
+        embeddings = pa.concat_tables([embeddings, carried]).sort_by("url_id")
+    previous_kept = previous_row_count(context.instance, "clip_scores", key, "rows_kept")
+    model_meta = {
+        "model_id": MetadataValue.text(clip.model_id),
+        "model": MetadataValue.text(clip.spec.model),
+        "device": MetadataValue.text(clip.device),
+        **{f"{k}_head_sha256": MetadataValue.text(h.sha256 or "") for k, h in heads.items()},
+    }
+    lake_.write_partition("image_embeddings", embeddings, key, {"model_id": clip.model_id})
+    uri = lake_.write_partition("clip_scores", result.table, key, {"model_id": clip.model_id})
+    thresholds = config.thresholds()
+    yield MaterializeResult(
+        asset_key="image_embeddings",
+        metadata={
+            **table_metadata(
+                embeddings.schema, embeddings.num_rows, lake_.partition_uri("image_embeddings", key)
+            ),
+            **model_meta,
+            "embedding_dim": MetadataValue.int(clip.embed_dim),
+            "urls_embedded_now": MetadataValue.int(result.embeddings.num_rows),
+            "image_bytes_kept": MetadataValue.bool(config.keep_images),
+        },
+    )
+    kept = result.table.filter(result.table.column("kept"))
+    sims = [s for s in kept.column("similarity").to_pylist() if s is not None]
+    yield MaterializeResult(
+        asset_key="clip_scores",
+        check_results=[
+            suite_check_result("clip_scores", result.table),
+            conservation_check_result(
+                "clip_scores", result.rows_in, result.rows_kept, result.dropped
+            ),
+            row_count_check_result(
+                "clip_scores", previous_kept, result.rows_kept, config.max_row_change
+            ),
+            suite_check_result("image_embeddings", embeddings),
+        ],
+        metadata={
+            **table_metadata(result.table.schema, result.table.num_rows, uri),
+            **model_meta,
+            "rows_in": MetadataValue.int(result.rows_in),
+            "rows_kept": MetadataValue.int(result.rows_kept),
+            "rows_dropped": MetadataValue.int(sum(result.dropped.values())),
+            **counts_metadata("dropped", result.dropped, DROP_REASONS),
+            "urls_fetched": MetadataValue.int(result.urls_fetched),
+            "urls_from_cache": MetadataValue.int(result.urls_cached),
+            "thresholds": MetadataValue.json({**thresholds.by_language, "other": thresholds.other}),
+            "mean_similarity_kept": MetadataValue.float(
+                round(sum(sims) / len(sims), 4) if sims else 0.0
+            ),
+            "upstream_partition": MetadataValue.text(key),
+            **{f"seconds/{k}": MetadataValue.float(round(v, 3)) for k, v in result.seconds.items()},
+            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        },
+    )
+
+
+def _urls_of(lake_, key: str) -> set[str]:
+    own = lake_.read("image_embeddings", [key], columns=["url_id"])
+    return set(own.column("url_id").to_pylist()) if own is not None else set()

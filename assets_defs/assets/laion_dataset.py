@@ -1,0 +1,128 @@
+"""``laion_dataset``: one crawl's released index in LAION's layout, with language subsets."""
+
+import time
+
+import pyarrow as pa
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    AutomationCondition,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets_defs.metadata import counts_metadata, table_metadata
+from assets_defs.partitions import crawls
+from assets_defs.resources import LakeResource
+from pipeline.crawls import crawl_of_partition
+from pipeline.dataset import DROP_REASONS, SubsetNames, build_release
+from pipeline.reports import histograms_png, markdown_image
+from quality.checks import (
+    conservation_check_result,
+    conservation_check_spec,
+    suite_check_result,
+    suite_check_spec,
+)
+
+
+class LaionDatasetConfig(Config):
+    subset_en: str = "laion2B-en"
+    subset_multi: str = "laion2B-multi"
+    subset_nolang: str = "laion1B-nolang"
+
+
+def crawl_partitions(lake_, table: str, crawl: str) -> list[str]:
+    return [k for k in lake_.partitions(table) if crawl_of_partition(k) == crawl]
+
+
+def read_with_partition(lake_, table: str, keys: list[str]) -> pa.Table | None:
+    """The partitions of a table, with a ``source_partition`` column."""
+    parts = []
+    for key in keys:
+        part = lake_.read(table, [key])
+        if part is not None:
+            parts.append(part.append_column("source_partition", pa.array([key] * part.num_rows)))
+    return pa.concat_tables(parts) if parts else None
+
+
+def _kept_rows(lake_, table: str, keys: list[str]) -> tuple[int, int]:
+    data = lake_.read(table, keys, columns=["kept"])
+    if data is None:
+        return 0, 0
+    return data.num_rows, int(sum(data.column("kept").to_pylist()))
+
+
+@asset(
+    partitions_def=crawls,
+    deps=[AssetDep("clip_scores", partition_mapping=AllPartitionMapping())],
+    group_name="laion",
+    kinds={"parquet", "duckdb"},
+    check_specs=[
+        suite_check_spec("laion_dataset"),
+        conservation_check_spec("laion_dataset"),
+    ],
+    automation_condition=AutomationCondition.eager(),
+)
+def laion_dataset(
+    context: AssetExecutionContext, config: LaionDatasetConfig, lake: LakeResource
+) -> MaterializeResult:
+    """Dedup the crawl's CLIP-kept pairs on (URL, TEXT) and release them with subsets."""
+    started = time.perf_counter()
+    crawl = context.partition_key
+    lake_ = lake.lake()
+    keys = crawl_partitions(lake_, "clip_scores", crawl)
+    scores = read_with_partition(lake_, "clip_scores", keys)
+    if scores is None:
+        raise Failure(f"clip_scores has no published partition of crawl {crawl!r}")
+    names = SubsetNames(config.subset_en, config.subset_multi, config.subset_nolang)
+    result = build_release(scores, names)
+    uri = lake_.write_partition("laion_dataset", result.release, crawl)
+    lake_.write_partition("laion_dataset_decisions", result.decisions, crawl)
+    subset_uris = {
+        name: lake_.write_partition(f"laion_subsets/{name}", table, crawl)
+        for name, table in result.subsets.items()
+    }
+    links = sum(m["rows"] for m in lake_.manifests("wat_image_links", keys))
+    _, pairs_kept = _kept_rows(lake_, "alt_text_pairs", keys)
+    clip_in, clip_kept = _kept_rows(lake_, "clip_scores", keys)
+    stages = {
+        "wat_image_links": links,
+        "alt_text_pairs_kept": pairs_kept,
+        "clip_scores_in": clip_in,
+        "clip_scores_kept": clip_kept,
+        "released": result.rows_kept,
+    }
+    plot = histograms_png(
+        {
+            name: result.release.column(name).to_pylist()
+            for name in ("similarity", "punsafe", "pwatermark")
+        }
+    )
+    plot_uri = lake_.write_report(f"laion_dataset-{crawl}-histograms.png", plot)
+    return MaterializeResult(
+        check_results=[
+            suite_check_result("laion_dataset", result.release),
+            conservation_check_result(
+                "laion_dataset", result.rows_in, result.rows_kept, result.dropped
+            ),
+        ],
+        metadata={
+            **table_metadata(result.release.schema, result.release.num_rows, uri),
+            "rows_in": MetadataValue.int(result.rows_in),
+            "rows_kept": MetadataValue.int(result.rows_kept),
+            **counts_metadata("dropped", result.dropped, DROP_REASONS),
+            "subsets": MetadataValue.json(
+                {n: {"rows": t.num_rows, "uri": subset_uris[n]} for n, t in result.subsets.items()}
+            ),
+            "stages": MetadataValue.json(stages),
+            "languages": MetadataValue.json(result.languages),
+            "upstream_partitions": MetadataValue.json(keys),
+            "histograms_png": MetadataValue.path(plot_uri),
+            "histograms": MetadataValue.md(markdown_image(plot, "similarity, punsafe, pwatermark")),
+            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        },
+    )

@@ -1,0 +1,108 @@
+"""The released dataset of one crawl: LAION's column layout, global dedup, language subsets."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+RELEASE_SCHEMA = pa.schema(
+    [
+        pa.field("URL", pa.string(), nullable=False),
+        pa.field("TEXT", pa.string(), nullable=False),
+        pa.field("WIDTH", pa.int32()),
+        pa.field("HEIGHT", pa.int32()),
+        pa.field("similarity", pa.float32()),
+        pa.field("punsafe", pa.float32()),
+        pa.field("pwatermark", pa.float32()),
+        pa.field("LANGUAGE", pa.string()),
+        pa.field("pair_id", pa.string(), nullable=False),
+        pa.field("url_id", pa.string(), nullable=False),
+        pa.field("sha256", pa.string()),
+        pa.field("crawl_id", pa.string()),
+        pa.field("subset", pa.string()),
+    ]
+)
+"""LAION's columns (URL, TEXT, WIDTH, HEIGHT, similarity, punsafe, pwatermark, LANGUAGE),
+then the keys that join the hops and the subset the row is released in."""
+
+DECISION_SCHEMA = pa.schema(
+    [
+        pa.field("pair_id", pa.string(), nullable=False),
+        pa.field("url_id", pa.string()),
+        pa.field("kept", pa.bool_(), nullable=False),
+        pa.field("drop_reason", pa.string()),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("source_partition", pa.string()),
+    ]
+)
+DROP_REASONS = ("global_duplicate",)
+
+
+@dataclass(frozen=True)
+class SubsetNames:
+    """File names of the language subsets, after LAION-5B's."""
+
+    en: str = "laion2B-en"
+    multi: str = "laion2B-multi"
+    nolang: str = "laion1B-nolang"
+
+
+@dataclass
+class DatasetResult:
+    release: pa.Table
+    decisions: pa.Table
+    subsets: dict[str, pa.Table]
+    rows_in: int
+    rows_kept: int
+    dropped: Counter[str] = field(default_factory=Counter)
+    languages: dict[str, int] = field(default_factory=dict)
+
+
+def build_release(scores: pa.Table, names: SubsetNames | None = None) -> DatasetResult:
+    """Dedup kept ``clip_scores`` rows on (URL, TEXT) across the crawl's slices, keeping the
+    most similar pair, and split the release by language as LAION-5B did."""
+    names = names or SubsetNames()
+    con = duckdb.connect()
+    con.register("scores", scores)
+    ranked = """
+        SELECT *, row_number() OVER w AS rank, first_value(pair_id) OVER w AS best
+        FROM scores WHERE kept
+        WINDOW w AS (PARTITION BY url, text ORDER BY similarity DESC, pair_id)
+    """
+    decisions = con.sql(
+        f"""SELECT pair_id, url_id, rank = 1 AS kept,
+                   CASE WHEN rank > 1 THEN 'global_duplicate' END AS drop_reason,
+                   CASE WHEN rank > 1 THEN best END AS duplicate_of,
+                   source_partition
+            FROM ({ranked}) ORDER BY pair_id"""
+    ).to_arrow_table()
+    release = con.sql(
+        f"""SELECT url AS URL, text AS TEXT, width AS WIDTH, height AS HEIGHT, similarity,
+                   punsafe, pwatermark, language AS LANGUAGE, pair_id, url_id, sha256, crawl_id,
+                   CASE WHEN language IS NULL THEN '{names.nolang}'
+                        WHEN language = 'en' THEN '{names.en}'
+                        ELSE '{names.multi}' END AS subset
+            FROM ({ranked}) WHERE rank = 1 ORDER BY subset, similarity DESC, pair_id"""
+    ).to_arrow_table()
+    con.close()
+    release = release.cast(RELEASE_SCHEMA)
+    decisions = decisions.cast(DECISION_SCHEMA)
+    subset_col = release.column("subset").to_pylist()
+    subsets = {}
+    for name in (names.en, names.multi, names.nolang):
+        mask = pa.array([s == name for s in subset_col], pa.bool_())
+        subsets[name] = release.filter(mask)
+    dropped = Counter(r for r in decisions.column("drop_reason").to_pylist() if r)
+    languages = Counter(lang or "nolang" for lang in release.column("LANGUAGE").to_pylist())
+    return DatasetResult(
+        release=release,
+        decisions=decisions,
+        subsets=subsets,
+        rows_in=decisions.num_rows,
+        rows_kept=release.num_rows,
+        dropped=dropped,
+        languages=dict(languages.most_common()),
+    )

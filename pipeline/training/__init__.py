@@ -1,0 +1,1 @@
+"""Scripts that train the project's small default models on synthetic images."""
