@@ -40,6 +40,7 @@ class SyntheticWebResource(ConfigurableResource):
     seed: int = 2026
     pages_per_crawl: int = 1100
     wat_files_per_crawl: int = 4
+    sites: int = 40
     serve: bool = True
     _server: Any = PrivateAttr(default=None)
 
@@ -50,6 +51,7 @@ class SyntheticWebResource(ConfigurableResource):
             seed=self.seed,
             pages_per_crawl=self.pages_per_crawl,
             wat_files_per_crawl=self.wat_files_per_crawl,
+            sites=self.sites,
         )
 
     @contextmanager

