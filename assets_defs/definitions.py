@@ -5,6 +5,8 @@
 (``CRAWL2DIFFUSION_CC_ROOT``, default ``https://data.commoncrawl.org``; ``s3://commoncrawl``
 reads anonymously) for the crawls in ``CRAWL2DIFFUSION_CRAWLS`` (comma-separated ids; empty:
 every crawl in the index at ``CRAWL2DIFFUSION_CC_INDEX``, default Common Crawl's collinfo.json).
+There, ``CRAWL2DIFFUSION_CLIP_MODEL`` / ``_CLIP_PRETRAINED`` pick the CLIP model and
+``CRAWL2DIFFUSION_{PUNSAFE,PWATERMARK,AESTHETIC}_HEAD`` the head weights (LAION's ``.pth``).
 The lake root is ``CRAWL2DIFFUSION_LAKE`` (default ``$CRAWL2DIFFUSION_DATA/lake``; may be
 ``s3://bucket/prefix``).
 """
@@ -65,6 +67,9 @@ def build_resources(profile: str, data_dir: str | Path, web: dict | None = None)
             "clip_model": ClipModelResource(
                 model=os.environ.get("CRAWL2DIFFUSION_CLIP_MODEL", ""),
                 pretrained=os.environ.get("CRAWL2DIFFUSION_CLIP_PRETRAINED") or None,
+                punsafe_head=os.environ.get("CRAWL2DIFFUSION_PUNSAFE_HEAD", ""),
+                pwatermark_head=os.environ.get("CRAWL2DIFFUSION_PWATERMARK_HEAD", ""),
+                aesthetic_head=os.environ.get("CRAWL2DIFFUSION_AESTHETIC_HEAD", ""),
             ),
         }
     raise ValueError(f"unknown profile {profile!r} (expected 'demo' or 'commoncrawl')")

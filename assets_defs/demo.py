@@ -11,7 +11,7 @@ from pathlib import Path
 from dagster import DagsterInstance
 
 from assets_defs.definitions import build_definitions
-from assets_defs.partitions import wat_slices
+from assets_defs.partitions import crawls, wat_slices
 
 LOCAL_INSTANCE_YAML = """\
 # Local instance for the demo (SQLite under DAGSTER_HOME). Production: infra/dagster.yaml.
@@ -33,6 +33,7 @@ class DemoSummary:
     runs: int
     table_rows: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
+    later_drops: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def render(self) -> str:
@@ -45,6 +46,9 @@ class DemoSummary:
         if self.dropped:
             drops = ", ".join(f"{k} {v:,}" for k, v in sorted(self.dropped.items()))
             lines.append(f"  alt_text_pairs dropped: {drops}")
+        for table, reasons in self.later_drops.items():
+            drops = ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items()))
+            lines.append(f"  {table} dropped: {drops or 'none'}")
         lines.append(
             f"  open the UI: DAGSTER_HOME={self.dagster_home} "
             ".venv/bin/dagster dev -w workspace.yaml   (or: make ui)"
@@ -85,20 +89,33 @@ def run_demo(
     missing = [k for k in keys if k not in registered]
     if not manifest_run.success or missing:
         raise RuntimeError(f"crawl_manifest failed or did not register partitions {missing}")
-    hops = defs.resolve_job_def("wat_to_pairs_job")
-    for key in keys:
-        result = hops.execute_in_process(
-            instance=instance, partition_key=key, run_config=QUIET_LOGS
+    runs = 1
+    for job_name in ("wat_to_pairs_job", "clip_filter_job"):
+        job = defs.resolve_job_def(job_name)
+        for key in keys:
+            result = job.execute_in_process(
+                instance=instance, partition_key=key, run_config=QUIET_LOGS
+            )
+            runs += 1
+            if not result.success:
+                raise RuntimeError(f"{job_name} failed for partition {key}")
+    crawl_ids = sorted(instance.get_dynamic_partitions(crawls.name))
+    dataset = defs.resolve_job_def("dataset_job")
+    for crawl in crawl_ids:
+        result = dataset.execute_in_process(
+            instance=instance, partition_key=crawl, run_config=QUIET_LOGS
         )
+        runs += 1
         if not result.success:
-            raise RuntimeError(f"partition {key} failed")
+            raise RuntimeError(f"dataset_job failed for crawl {crawl}")
     summary = DemoSummary(
         dagster_home=data / "dagster_home",
         lake_root=lake.root,
         partitions=keys,
-        runs=1 + len(keys),
+        runs=runs,
     )
-    for table in ("crawl_manifest", "wat_image_links", "alt_text_pairs"):
+    for table in ("crawl_manifest", "wat_image_links", "alt_text_pairs", "clip_scores",
+                  "image_embeddings", "laion_dataset", "aesthetic_subset"):  # fmt: skip
         summary.table_rows[table] = sum(m["rows"] for m in lake.manifests(table))
     pairs = lake.read("alt_text_pairs", columns=["kept", "drop_reason"])
     if pairs is not None:
@@ -106,5 +123,15 @@ def run_demo(
         for reason in pairs.column("drop_reason").to_pylist():
             if reason:
                 summary.dropped[reason] = summary.dropped.get(reason, 0) + 1
+    for table in ("clip_scores", "aesthetic_subset"):
+        data = lake.read(table, columns=["kept", "drop_reason"])
+        if data is None:
+            continue
+        summary.table_rows[f"{table} (kept)"] = int(sum(data.column("kept").to_pylist()))
+        reasons: dict[str, int] = {}
+        for reason in data.column("drop_reason").to_pylist():
+            if reason:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        summary.later_drops[table] = reasons
     summary.seconds = time.perf_counter() - started
     return summary

@@ -44,6 +44,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         journey = index.trace_pair(args.value)
     elif args.by == "page":
         journey = index.trace_page(args.value)
+    elif args.by == "sha256":
+        journey = index.trace_image(args.value)
     else:
         journey = index.trace(args.value)
     if args.json:
@@ -120,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     links.add_argument("--anon", action="store_true", help="anonymous S3 (s3://commoncrawl/)")
     links.set_defaults(func=_cmd_wat_links)
     trace = sub.add_parser("trace", help="the journey of one image URL through every hop")
-    trace.add_argument("value", help="image URL (or pair_id / page URL with --by)")
-    trace.add_argument("--by", choices=("url", "pair_id", "page"), default="url")
+    trace.add_argument("value", help="image URL (or pair_id / page URL / sha256 with --by)")
+    trace.add_argument("--by", choices=("url", "pair_id", "page", "sha256"), default="url")
     trace.add_argument("--json", action="store_true", help="print the journey as JSON")
     trace.add_argument("--lake", default="data/lake", help="lake root (path or s3:// URL)")
     trace.set_defaults(func=_cmd_trace)

@@ -26,12 +26,14 @@ from typing import Any
 import duckdb
 import fsspec.core
 import orjson
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from pipeline.lake import Lake
 from pipeline.urls import normalize_url
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 """Bump when the indexed columns or keys change: every index is then rebuilt."""
 
 SIGHTING_COLUMNS = (
@@ -42,14 +44,40 @@ DECISION_COLUMNS = (
     "pair_id, url_id, page_url, alt, text, language, language_score, kept, drop_reason, "
     "crawl_id, wat_path, wat_record_offset, link_index"
 )
+CLIP_COLUMNS = (
+    "pair_id, url_id, url, crawl_id, model_id, fetch_status, http_status, final_url, "
+    "fetch_attempts, from_cache, width, height, n_bytes, sha256, similarity, threshold, "
+    "punsafe, pwatermark, kept, drop_reason, error"
+)
+RELEASE_COLUMNS = "pair_id, kept, drop_reason, duplicate_of, source_partition"
+AESTHETIC_COLUMNS = "pair_id, URL, aesthetic, aesthetic_band, kept, drop_reason"
 TRACED_TABLES = {
     "wat_image_links": SIGHTING_COLUMNS,
     "alt_text_pairs": DECISION_COLUMNS + ", url",
+    "clip_scores": CLIP_COLUMNS,
+    "laion_dataset_decisions": RELEASE_COLUMNS,
+    "aesthetic_subset": AESTHETIC_COLUMNS,
 }
-ORDER = "ORDER BY crawl_id, wat_path, wat_record_offset, link_index"
-KEYS = {"url": "url_key", "pair_id": "pair_key", "page_url": "page_key"}
+PARTITION_COLUMN = {"laion_dataset_decisions": "crawl", "aesthetic_subset": "crawl"}
+"""Tables partitioned by crawl get that key as a column (their rows do not carry it)."""
+ORDER = {
+    "wat_image_links": "ORDER BY crawl_id, wat_path, wat_record_offset, link_index",
+    "alt_text_pairs": "ORDER BY crawl_id, wat_path, wat_record_offset, link_index",
+    "clip_scores": "ORDER BY crawl_id, pair_id",
+    "laion_dataset_decisions": "ORDER BY crawl, pair_id",
+    "aesthetic_subset": "ORDER BY crawl, pair_id",
+}
+KEYS = {"url": "url_key", "pair_id": "pair_key", "page_url": "page_key", "sha256": "sha_key"}
 """Looked-up column -> its 64-bit DuckDB ``hash``, stored beside it; the tables are sorted by
-``url_key``, so a trace by URL reads one row group, by pair or page a column of integers."""
+``url_key`` (or ``pair_key``), so a trace by URL reads one row group, by pair or page a
+column of integers."""
+TABLE_KEYS = {
+    "wat_image_links": ("url", "pair_id", "page_url"),
+    "alt_text_pairs": ("url", "pair_id", "page_url"),
+    "clip_scores": ("url", "pair_id", "sha256"),
+    "laion_dataset_decisions": ("pair_id",),
+    "aesthetic_subset": ("pair_id",),
+}
 
 
 @dataclass
@@ -59,6 +87,9 @@ class Journey:
     query: dict[str, str]
     sightings: list[dict[str, Any]] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    clip: list[dict[str, Any]] = field(default_factory=list)
+    release: list[dict[str, Any]] = field(default_factory=list)
+    aesthetic: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def seen(self) -> bool:
@@ -70,6 +101,9 @@ class Journey:
             "seen": self.seen,
             "sightings": self.sightings,
             "decisions": self.decisions,
+            "clip": self.clip,
+            "release": self.release,
+            "aesthetic": self.aesthetic,
         }
 
     def story(self) -> str:
@@ -108,7 +142,51 @@ class Journey:
                 lines.append(
                     f"   - pair {d['pair_id']} on {d['page_url']}: dropped ({d['drop_reason']})"
                 )
+        lines += self._later_hops()
         return "\n".join(lines)
+
+    def _later_hops(self) -> list[str]:
+        """Story lines for the CLIP filter, the released dataset and the aesthetic subset."""
+        if not any(d["kept"] for d in self.decisions):
+            return []
+        lines = ["3. CLIP filter (download, embed, similarity):"]
+        if not self.clip:
+            lines.append("   - not processed yet")
+        for c in self.clip:
+            image = f"{c['width']}x{c['height']}, sha256 {c['sha256'][:16]}…" if c["sha256"] else ""
+            if c["similarity"] is not None:
+                score = (
+                    f"similarity {c['similarity']:.3f} (threshold {c['threshold']:.2f}), "
+                    f"punsafe {c['punsafe']:.2f}, pwatermark {c['pwatermark']:.2f}"
+                )
+            else:
+                score = f"fetch {c['fetch_status']}" + (f": {c['error']}" if c["error"] else "")
+            verdict = "kept" if c["kept"] else f"dropped ({c['drop_reason']})"
+            cache = ", embedding reused" if c["from_cache"] else ""
+            lines.append(
+                f"   - pair {c['pair_id']} ({c['crawl_id']}, model {c['model_id']}): {verdict}; "
+                f"{score}{'; ' + image if image else ''}{cache}"
+            )
+        if any(c["kept"] for c in self.clip):
+            lines.append("4. Released dataset (global dedup on URL and text):")
+            if not self.release:
+                lines.append("   - not released yet")
+            for r in self.release:
+                verdict = (
+                    "released"
+                    if r["kept"]
+                    else (f"dropped ({r['drop_reason']}, duplicate of {r['duplicate_of']})")
+                )
+                lines.append(f"   - pair {r['pair_id']} in {r['crawl']}: {verdict}")
+        if any(r["kept"] for r in self.release):
+            lines.append("5. Aesthetic subset:")
+            if not self.aesthetic:
+                lines.append("   - not scored yet")
+            for a in self.aesthetic:
+                score = "no score" if a["aesthetic"] is None else f"score {a['aesthetic']:.2f}"
+                verdict = "in the subset" if a["kept"] else f"left out ({a['drop_reason']})"
+                lines.append(f"   - pair {a['pair_id']} in {a['crawl']}: {score}, {verdict}")
+        return lines
 
 
 class LineageIndex:
@@ -161,10 +239,16 @@ class LineageIndex:
                     paths = [self._fs_path(uri) for uri in self.files[table]]
                     source = ds.dataset(paths, format="parquet", filesystem=self.lake.fs)
                     con.register("source", source)
-                    keys = ", ".join(f"hash({col}) AS {key}" for col, key in KEYS.items())
+                    keys = ", ".join(f"hash({c}) AS {KEYS[c]}" for c in TABLE_KEYS[table])
+                    if table in PARTITION_COLUMN:
+                        con.unregister("source")
+                        con.register("source", _with_partition(paths, self.lake, table))
+                    if table in PARTITION_COLUMN:
+                        columns = f"{columns}, {PARTITION_COLUMN[table]}"
+                    order = "url_key" if "url" in TABLE_KEYS[table] else "pair_key"
                     con.execute(
                         f"CREATE TABLE {table} AS SELECT {keys}, {columns} FROM source "
-                        "ORDER BY url_key"
+                        f"ORDER BY {order}"
                     )
                     con.unregister("source")
                 con.execute(
@@ -205,18 +289,31 @@ class LineageIndex:
         lookup per value (an ``IN`` list would be pruned to its min..max range of hashes,
         which spans most of the table)."""
         journey = Journey(query)
-        values = list(dict.fromkeys(values))
-        params = [v for value in values for v in (value, value)]
-
-        def select(table: str, columns: str) -> str:
-            one = f"SELECT {columns} FROM {table} WHERE {KEYS[column]} = hash(?) AND {column} = ?"
-            return " UNION ALL ".join([one] * len(values)) + f" {ORDER}"
 
         if "wat_image_links" in self.tables:
-            journey.sightings = self._rows(select("wat_image_links", SIGHTING_COLUMNS), params)
+            journey.sightings = self._lookup("wat_image_links", column, values)
         if "alt_text_pairs" in self.tables and journey.sightings:
-            journey.decisions = self._rows(select("alt_text_pairs", DECISION_COLUMNS), params)
+            journey.decisions = self._lookup("alt_text_pairs", column, values)
+        kept = [d["pair_id"] for d in journey.decisions if d["kept"]]
+        if "clip_scores" in self.tables and kept:
+            journey.clip = self._lookup("clip_scores", "pair_id", kept)
+        scored = [c["pair_id"] for c in journey.clip if c["kept"]]
+        if "laion_dataset_decisions" in self.tables and scored:
+            journey.release = self._lookup("laion_dataset_decisions", "pair_id", scored)
+        released = [r["pair_id"] for r in journey.release if r["kept"]]
+        if "aesthetic_subset" in self.tables and released:
+            journey.aesthetic = self._lookup("aesthetic_subset", "pair_id", released)
         return journey
+
+    def _lookup(self, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
+        values = list(dict.fromkeys(values))
+        params = [v for value in values for v in (value, value)]
+        columns = TRACED_TABLES[table] + (
+            f", {PARTITION_COLUMN[table]}" if table in PARTITION_COLUMN else ""
+        )
+        one = f"SELECT {columns} FROM {table} WHERE {KEYS[column]} = hash(?) AND {column} = ?"
+        sql = " UNION ALL ".join([one] * len(values)) + f" {ORDER[table]}"
+        return self._rows(sql, params)
 
     def trace(self, url: str) -> Journey:
         """The journey of an image URL (as written, resolved, or in normalized form)."""
@@ -231,6 +328,25 @@ class LineageIndex:
 
     def trace_page(self, page_url: str) -> Journey:
         return self._journey({"page_url": page_url}, "page_url", [page_url])
+
+    def trace_image(self, sha256: str) -> Journey:
+        """Every URL whose downloaded bytes had this sha256 (the image file itself)."""
+        if "clip_scores" not in self.tables:
+            return Journey({"sha256": sha256})
+        urls = [r["url"] for r in self._lookup("clip_scores", "sha256", [sha256.lower()])]
+        if not urls:
+            return Journey({"sha256": sha256})
+        return self._journey({"sha256": sha256}, "url", urls)
+
+
+def _with_partition(paths: list[str], lake: Lake, table: str) -> pa.Table:
+    """The traced columns of each file, with its partition key as a column."""
+    parts = []
+    for path in paths:
+        key = path.rsplit("/", 2)[-2].removeprefix("partition=")
+        data = pq.read_table(lake.fs.open(path, "rb"))
+        parts.append(data.append_column(PARTITION_COLUMN[table], pa.array([key] * len(data))))
+    return pa.concat_tables(parts)
 
 
 def fingerprint(files: dict[str, list[str]]) -> str:

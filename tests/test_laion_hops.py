@@ -196,3 +196,27 @@ def test_aesthetic_scores_come_from_stored_embeddings(run: dict) -> None:
     scores = run["lake"].read("aesthetic_scores", [run["crawl"]])
     assert scores.column("aesthetic").null_count == 0
     assert Path(meta["dagster/uri"]).exists()
+
+
+def test_trace_follows_a_url_through_every_hop(run: dict) -> None:
+    from pipeline.lineage import LineageIndex
+
+    lake = run["lake"]
+    subset = lake.read("aesthetic_subset", [run["crawl"]]).to_pylist()
+    chosen = next(r for r in subset if r["kept"])
+    index = LineageIndex(lake)
+    journey = index.trace(chosen["URL"])
+    assert journey.seen and journey.clip and journey.release and journey.aesthetic
+    story = journey.story()
+    for heading in ("1. Common Crawl", "2. Alt-text", "3. CLIP filter", "4. Released", "5. Aesth"):
+        assert heading in story
+    assert "in the subset" in story and f"{chosen['aesthetic']:.2f}" in story
+    by_file = index.trace_image(chosen["sha256"])
+    assert chosen["pair_id"] in {c["pair_id"] for c in by_file.clip}
+    assert by_file.to_dict()["query"] == {"sha256": chosen["sha256"]}
+
+    scores = lake.read("clip_scores", run["keys"]).to_pylist()
+    failed = next(r for r in scores if (r["drop_reason"] or "").startswith("download_failed:"))
+    story = index.trace(failed["url"]).story()
+    assert failed["drop_reason"] in story and "4. Released" not in story
+    assert "never seen" in index.trace("https://nowhere.synth.test/none.png").story()
