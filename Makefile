@@ -38,10 +38,11 @@ $(BENCH_VENV)/.installed: pyproject.toml constraints.txt
 	$(BENCH_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[bench]"
 	touch $@
 
-bench: $(BENCH_VENV)/.installed
+bench: $(BENCH_VENV)/.installed $(VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/wat_extract.py
 	$(BENCH_VENV)/bin/python bench/alt_text.py
 	$(BENCH_VENV)/bin/python bench/trace.py
+	$(PY) bench/clip_scoring.py
 
 clean:
 	rm -rf data

@@ -212,7 +212,7 @@ def train_clip(cfg: ClipTrainConfig, out_dir: str | Path, log=print) -> dict:
         opt.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % 100 == 0 or step == cfg.steps - 1:
             log(f"step {step} loss {np.mean(losses[-100:]):.3f}")
     report = heldout_auc(model, tokenizer, heldout)

@@ -1,0 +1,1 @@
+"""The small default models the project trains and ships (see pipeline/training/)."""
