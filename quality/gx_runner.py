@@ -99,7 +99,11 @@ def run_suite(table: pa.Table, suite: Any) -> SuiteResult:
         outcomes.append(
             ExpectationOutcome(
                 expectation=config.type,
-                column=config.kwargs.get("column"),
+                column=config.kwargs.get("column")
+                or ", ".join(
+                    str(config.kwargs[k]) for k in ("column_A", "column_B") if k in config.kwargs
+                )
+                or None,
                 success=bool(item.success),
                 unexpected_count=res.get("unexpected_count"),
                 element_count=res.get("element_count"),

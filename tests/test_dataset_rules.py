@@ -6,7 +6,13 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.aesthetic import SCORES_SCHEMA, SubsetRules, apply_rules
-from pipeline.clip_filter import Thresholds, UrlOutcome, cached_outcomes, embeddings_table
+from pipeline.clip_filter import (
+    CLIP_SCORES_SCHEMA,
+    Thresholds,
+    UrlOutcome,
+    cached_outcomes,
+    embeddings_table,
+)
 from pipeline.dataset import RELEASE_SCHEMA, SubsetNames, build_release
 from quality.gx_runner import run_suite
 from quality.suites import SUITES
@@ -105,3 +111,35 @@ def test_aesthetic_rules_name_every_drop() -> None:
     strict = apply_rules(scored, SubsetRules(min_score=6.5))
     assert strict.rows_kept == 1
     assert run_suite(result.table, SUITES["aesthetic_subset"]()).success
+
+
+def _clip_row(**over) -> dict:
+    row = {name: None for name in CLIP_SCORES_SCHEMA.names}
+    row.update(
+        pair_id="0" * 16, url_id="1" * 16, url="http://a.test/x.png", text="a red circle",
+        language="en", crawl_id="C", model_id="m@1", fetch_status="ok", http_status=200,
+        fetch_attempts=1, from_cache=False, width=64, height=64, n_bytes=9000, sha256="e" * 64,
+        similarity=0.5, threshold=0.28, punsafe=0.1, pwatermark=0.2, kept=True,
+    )  # fmt: skip
+    row.update(over)
+    return row
+
+
+def test_clip_scores_suite_on_good_and_bad_rows() -> None:
+    good = pa.Table.from_pylist(
+        [_clip_row(), _clip_row(pair_id="2" * 16, similarity=None, punsafe=None, pwatermark=None,
+                                width=None, height=None, n_bytes=None, sha256=None, kept=False,
+                                fetch_status="download_failed:http_4xx",
+                                drop_reason="download_failed:http_4xx")],
+        schema=CLIP_SCORES_SCHEMA,
+    )  # fmt: skip
+    assert run_suite(good, SUITES["clip_scores"]()).success
+    cases = {
+        "punsafe": _clip_row(punsafe=1.5),
+        "drop_reason": _clip_row(kept=False, drop_reason="because"),
+        "similarity": _clip_row(similarity=0.1),  # kept below its threshold
+    }
+    for column, row in cases.items():
+        result = run_suite(pa.Table.from_pylist([row], schema=CLIP_SCORES_SCHEMA),
+                           SUITES["clip_scores"]())  # fmt: skip
+        assert not result.success and column in result.summary(), column
