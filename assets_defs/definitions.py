@@ -31,6 +31,7 @@ from assets_defs.resources import (
     LakeResource,
     SyntheticWebResource,
 )
+from assets_defs.schedules import weekly_dataset_rebuild
 from assets_defs.sensors import new_crawl_sensor
 from assets_defs.trace_job import trace_url
 
@@ -90,6 +91,7 @@ def build_definitions(
         ],
         jobs=[crawl_manifest_job, wat_to_pairs_job, clip_filter_job, dataset_job, trace_url],
         sensors=[new_crawl_sensor],
+        schedules=[weekly_dataset_rebuild],
         resources=build_resources(profile, data_dir, web),
     )
 

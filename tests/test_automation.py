@@ -76,3 +76,22 @@ def test_automation_materializes_new_slices_only(mini_resources: dict) -> None:
         materialize([crawl_manifest], instance=instance, resources=resources)
         result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
         assert result.get_num_requested(AssetKey("wat_image_links")) == 0
+
+
+def test_weekly_schedule_rebuilds_every_crawl() -> None:
+    from datetime import UTC, datetime
+
+    from dagster import build_schedule_context, instance_for_test
+
+    from assets_defs.partitions import crawls
+    from assets_defs.schedules import weekly_dataset_rebuild
+
+    with instance_for_test() as instance:
+        when = datetime(2026, 11, 23, 3, tzinfo=UTC)
+        context = build_schedule_context(instance=instance, scheduled_execution_time=when)
+        assert isinstance(weekly_dataset_rebuild(context), SkipReason)
+        instance.add_dynamic_partitions(crawls.name, ["C-2026-20", "C-2026-10"])
+        requests = weekly_dataset_rebuild(context)
+        assert [r.partition_key for r in requests] == ["C-2026-10", "C-2026-20"]
+        assert requests[0].run_key == "weekly:2026-11-23:C-2026-10"
+        assert weekly_dataset_rebuild.job_name == "dataset_job"
