@@ -86,9 +86,11 @@ def test_weekly_schedule_rebuilds_every_crawl() -> None:
     from assets_defs.partitions import crawls
     from assets_defs.schedules import weekly_dataset_rebuild
 
-    with instance_for_test() as instance:
-        when = datetime(2026, 11, 23, 3, tzinfo=UTC)
-        context = build_schedule_context(instance=instance, scheduled_execution_time=when)
+    when = datetime(2026, 11, 23, 3, tzinfo=UTC)
+    with (
+        instance_for_test() as instance,
+        build_schedule_context(instance=instance, scheduled_execution_time=when) as context,
+    ):
         assert isinstance(weekly_dataset_rebuild(context), SkipReason)
         instance.add_dynamic_partitions(crawls.name, ["C-2026-20", "C-2026-10"])
         requests = weekly_dataset_rebuild(context)
