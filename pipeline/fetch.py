@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -103,7 +101,7 @@ def _robots_forbid(header: str | None, disallowed: tuple[str, ...]) -> bool:
 
 
 class Fetcher:
-    """Fetch many URLs over a thread pool, one :class:`FetchResult` per URL."""
+    """Fetch URLs (from any number of threads), one :class:`FetchResult` per URL."""
 
     def __init__(self, policy: FetchPolicy, workers: int = 16) -> None:
         self.policy = policy
@@ -222,8 +220,3 @@ class Fetcher:
             result.http_status = exc.http_status or result.http_status
         result.elapsed_s = time.perf_counter() - started
         return result
-
-    def fetch_many(self, urls: Iterable[str]) -> Iterator[FetchResult]:
-        """Fetch URLs concurrently; results come back in input order."""
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="fetch") as pool:
-            yield from pool.map(self.fetch, urls)
