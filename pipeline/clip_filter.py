@@ -285,7 +285,7 @@ def score_pairs(
         for name in ("pair_id", "url_id", "url", "text", "language", "crawl_id"):
             out[name].append(rows[name][i])
         out["model_id"].append(clip.model_id)
-        out["fetch_status"].append(o.status if not o.from_cache else "ok")
+        out["fetch_status"].append(o.status)
         out["http_status"].append(o.http_status)
         out["final_url"].append(o.final_url)
         out["fetch_attempts"].append(o.attempts)

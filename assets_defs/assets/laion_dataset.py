@@ -3,6 +3,7 @@
 import time
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import (
     AllPartitionMapping,
     AssetDep,
@@ -49,13 +50,6 @@ def read_with_partition(lake_, table: str, keys: list[str]) -> pa.Table | None:
     return pa.concat_tables(parts) if parts else None
 
 
-def _kept_rows(lake_, table: str, keys: list[str]) -> tuple[int, int]:
-    data = lake_.read(table, keys, columns=["kept"])
-    if data is None:
-        return 0, 0
-    return data.num_rows, int(sum(data.column("kept").to_pylist()))
-
-
 @asset(
     partitions_def=crawls,
     deps=[AssetDep("clip_scores", partition_mapping=AllPartitionMapping())],
@@ -87,13 +81,13 @@ def laion_dataset(
         for name, table in result.subsets.items()
     }
     links = sum(m["rows"] for m in lake_.manifests("wat_image_links", keys))
-    _, pairs_kept = _kept_rows(lake_, "alt_text_pairs", keys)
-    clip_in, clip_kept = _kept_rows(lake_, "clip_scores", keys)
+    pairs = lake_.read("alt_text_pairs", keys, columns=["kept"])
+    pairs_kept = int(pc.sum(pairs.column("kept")).as_py() or 0) if pairs is not None else 0
     stages = {
         "wat_image_links": links,
         "alt_text_pairs_kept": pairs_kept,
-        "clip_scores_in": clip_in,
-        "clip_scores_kept": clip_kept,
+        "clip_scores_in": scores.num_rows,
+        "clip_scores_kept": int(pc.sum(scores.column("kept")).as_py() or 0),
         "released": result.rows_kept,
     }
     plot = histograms_png(
