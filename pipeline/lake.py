@@ -44,6 +44,10 @@ class Lake:
     def _path(self, *parts: str) -> str:
         return "/".join([self._root_path.rstrip("/"), *parts])
 
+    def path(self, *parts: str) -> str:
+        """Filesystem path of ``parts`` under the root (no protocol; for ``self.fs``)."""
+        return self._path(*parts)
+
     def uri(self, path: str) -> str:
         """Full URI of a filesystem path (``s3://...`` or a local absolute path)."""
         return path if self.protocol in ("file", "local") else f"{self.protocol}://{path}"

@@ -1,0 +1,1 @@
+"""Text-to-image diffusion with diffusers: text encoders, training, sampling."""

@@ -1,0 +1,133 @@
+"""Diffusion training, resume, latent mode and sampling through the public functions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pipeline.clip import ClipModel, ClipSpec
+from pipeline.diffusion.model import DiffusionTrainConfig
+from pipeline.diffusion.sample import Generator, SampleSpec
+from pipeline.diffusion.text import OpenClipTextEncoder
+from pipeline.diffusion.train import TrainingExample, train_diffusion
+from pipeline.training.samples import make_sample
+
+TINY = DiffusionTrainConfig(
+    resolution=16,
+    block_out_channels=(8, 16),
+    attention_head_dim=4,
+    train_steps=6,
+    batch_size=4,
+    warmup_steps=1,
+    checkpoint_every=3,
+)
+
+
+@pytest.fixture(scope="module")
+def text_encoder():
+    return OpenClipTextEncoder(ClipModel(ClipSpec(device="cpu")))
+
+
+@pytest.fixture(scope="module")
+def examples():
+    out = []
+    for i in range(10):
+        s = make_sample("test-diffusion", i, 0.0, 0.0)
+        out.append(TrainingExample(f"pair-{i:02d}", s.captions["en"], s.image))
+    return out
+
+
+def _weights(run) -> dict[str, torch.Tensor]:
+    return load_file(f"{run.final.path}/unet/diffusion_pytorch_model.safetensors")
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, examples, text_encoder):
+    straight = train_diffusion(examples, text_encoder, TINY, tmp_path / "a", log=lambda m: None)
+    first = train_diffusion(
+        examples, text_encoder, TINY, tmp_path / "b", log=lambda m: None, max_steps_this_call=3
+    )
+    assert first.steps_this_call == 3 and [c.step for c in first.checkpoints] == [3]
+    resumed = train_diffusion(examples, text_encoder, TINY, tmp_path / "b", log=lambda m: None)
+    assert resumed.resumed_from == 3 and resumed.steps_this_call == 3
+    assert [c.step for c in resumed.checkpoints] == [3, 6]
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-4)
+    # a finished run resumes to nothing
+    again = train_diffusion(examples, text_encoder, TINY, tmp_path / "b", log=lambda m: None)
+    assert again.steps_this_call == 0 and again.final.sha256 == resumed.final.sha256
+
+
+def test_manifest_says_which_pairs_trained_which_checkpoint(tmp_path, examples, text_encoder):
+    run = train_diffusion(examples, text_encoder, TINY, tmp_path / "run", log=lambda m: None)
+    rows = run.manifest.to_pylist()
+    by_checkpoint: dict[str, list[dict]] = {}
+    for row in rows:
+        by_checkpoint.setdefault(row["checkpoint_sha256"], []).append(row)
+    assert set(by_checkpoint) == {c.sha256 for c in run.checkpoints}
+    # every draw is counted: steps x batch per checkpoint
+    for ck in run.checkpoints:
+        assert sum(r["times_seen"] for r in by_checkpoint[ck.sha256]) == ck.step * TINY.batch_size
+    final_pairs = {r["pair_id"] for r in by_checkpoint[run.final.sha256]}
+    assert final_pairs <= {e.pair_id for e in examples}
+    info = json.loads((tmp_path / "run" / "training.json").read_text())
+    assert info["checkpoints"][-1]["sha256"] == run.final.sha256
+    assert info["text_encoder"] == text_encoder.source
+
+
+def test_other_data_in_the_same_directory_is_refused(tmp_path, examples, text_encoder):
+    train_diffusion(examples, text_encoder, TINY, tmp_path / "run", log=lambda m: None)
+    with pytest.raises(ValueError, match="different run"):
+        train_diffusion(examples[:5], text_encoder, TINY, tmp_path / "run", log=lambda m: None)
+    with pytest.raises(ValueError, match="no training examples"):
+        train_diffusion([], text_encoder, TINY, tmp_path / "empty", log=lambda m: None)
+
+
+def test_sampling_is_seeded_and_every_scheduler_works(tmp_path, examples, text_encoder):
+    run = train_diffusion(examples, text_encoder, TINY, tmp_path / "run", log=lambda m: None)
+    gen = Generator(run.final.path, text_encoder, device="cpu")
+    assert gen.sha256 == run.final.sha256
+    spec = SampleSpec(steps=4)
+    one = gen.generate(["a red circle", "a blue square"], [1, 2], spec)
+    two = gen.generate(["a red circle", "a blue square"], [1, 2], spec)
+    assert [im.size for im in one] == [(16, 16), (16, 16)]
+    assert np.array_equal(np.asarray(one[0]), np.asarray(two[0]))
+    assert not np.array_equal(np.asarray(one[0]), np.asarray(one[1]))
+    for name in ("ddpm", "dpm"):
+        assert len(gen.generate(["a red circle"], [0], SampleSpec(steps=3, scheduler=name))) == 1
+    with pytest.raises(ValueError, match="scheduler"):
+        gen.generate(["x"], [0], SampleSpec(steps=2, scheduler="euler-ish"))
+
+
+def test_latent_mode_trains_and_decodes_through_the_vae(tmp_path, examples, text_encoder):
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=32,
+    )
+    vae.save_pretrained(tmp_path / "vae")
+    cfg = DiffusionTrainConfig(
+        resolution=32,
+        vae=str(tmp_path / "vae"),
+        block_out_channels=(8, 16),
+        attention_head_dim=4,
+        train_steps=2,
+        batch_size=2,
+        warmup_steps=1,
+        checkpoint_every=2,
+    )
+    run = train_diffusion(examples, text_encoder, cfg, tmp_path / "run", log=lambda m: None)
+    gen = Generator(run.final.path, text_encoder, device="cpu")
+    assert gen.unet.config.in_channels == 4 and gen.unet.config.sample_size == 16
+    images = gen.generate(["a red circle"], [0], SampleSpec(steps=2))
+    assert images[0].size == (32, 32)
