@@ -22,9 +22,18 @@ from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
 from assets_defs.assets.alt_text_pairs import alt_text_pairs
 from assets_defs.assets.clip_scores import clip_scores
 from assets_defs.assets.crawl_manifest import crawl_manifest
+from assets_defs.assets.diffusion_model import diffusion_model
+from assets_defs.assets.image_shards import image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
+from assets_defs.assets.samples import replication_audit, samples
 from assets_defs.assets.wat_image_links import wat_image_links
-from assets_defs.jobs import clip_filter_job, crawl_manifest_job, dataset_job, wat_to_pairs_job
+from assets_defs.jobs import (
+    clip_filter_job,
+    crawl_manifest_job,
+    dataset_job,
+    training_job,
+    wat_to_pairs_job,
+)
 from assets_defs.resources import (
     ClipModelResource,
     CrawlSourceResource,
@@ -88,8 +97,19 @@ def build_definitions(
             laion_dataset,
             aesthetic_scores,
             aesthetic_subset,
+            image_shards,
+            diffusion_model,
+            samples,
+            replication_audit,
         ],
-        jobs=[crawl_manifest_job, wat_to_pairs_job, clip_filter_job, dataset_job, trace_url],
+        jobs=[
+            crawl_manifest_job,
+            wat_to_pairs_job,
+            clip_filter_job,
+            dataset_job,
+            training_job,
+            trace_url,
+        ],
         sensors=[new_crawl_sensor],
         schedules=[weekly_dataset_rebuild],
         resources=build_resources(profile, data_dir, web),

@@ -26,7 +26,16 @@ clip_filter_job = define_asset_job(
 
 dataset_job = define_asset_job(
     "dataset_job",
-    selection=AssetSelection.assets("laion_dataset", "aesthetic_scores", "aesthetic_subset"),
+    selection=AssetSelection.assets(
+        "laion_dataset", "aesthetic_scores", "aesthetic_subset", "image_shards", "download_results"
+    ),
     partitions_def=crawls,
-    description="One crawl's released dataset, its aesthetic scores and the aesthetic subset.",
+    description="One crawl's released dataset, its aesthetic scores, the aesthetic subset and "
+    "its image shards (img2dataset).",
+)
+
+training_job = define_asset_job(
+    "training_job",
+    selection=AssetSelection.assets("diffusion_model", "samples", "replication_audit"),
+    description="Train the diffusion model on every crawl's shards, sample it, audit it.",
 )

@@ -230,6 +230,30 @@ def aesthetic_subset_suite() -> Any:
     return suite
 
 
+def download_results_suite() -> Any:
+    import great_expectations as gx
+
+    from pipeline.shards import DOWNLOAD_RESULTS_SCHEMA, STATUSES
+
+    gxe = gx.expectations
+    ok = {"row_condition": 'status == "success"', "condition_parser": "pandas"}
+    failed = {"row_condition": 'status != "success"', "condition_parser": "pandas"}
+    suite = new_suite("download_results")
+    for expectation in [
+        *_schema(gxe, DOWNLOAD_RESULTS_SCHEMA),
+        gxe.ExpectColumnValuesToBeUnique(column="pair_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(STATUSES)),
+        gxe.ExpectColumnValuesToNotBeNull(column="shard", **ok),
+        gxe.ExpectColumnValuesToNotBeNull(column="key", **ok),
+        gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex="^[0-9a-f]{64}$", **ok),
+        gxe.ExpectColumnValuesToBeBetween(column="width", min_value=1, **ok),
+        gxe.ExpectColumnValuesToBeNull(column="shard", **failed),
+        gxe.ExpectColumnValuesToBeBetween(column="attempts", min_value=0, max_value=1000),
+    ]:
+        suite.add_expectation(expectation)
+    return suite
+
+
 SUITES = {
     "crawl_manifest": crawl_manifest_suite,
     "wat_image_links": wat_image_links_suite,
@@ -239,5 +263,6 @@ SUITES = {
     "laion_dataset": laion_dataset_suite,
     "aesthetic_scores": aesthetic_scores_suite,
     "aesthetic_subset": aesthetic_subset_suite,
+    "download_results": download_results_suite,
 }
 """Suite factory per lake table."""

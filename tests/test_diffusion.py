@@ -131,3 +131,61 @@ def test_latent_mode_trains_and_decodes_through_the_vae(tmp_path, examples, text
     assert gen.unet.config.in_channels == 4 and gen.unet.config.sample_size == 16
     images = gen.generate(["a red circle"], [0], SampleSpec(steps=2))
     assert images[0].size == (32, 32)
+
+
+def _write_clip_tokenizer(folder) -> None:
+    """HF CLIPTokenizer files built from open_clip's BPE merges (the same vocabulary)."""
+    import gzip
+
+    from open_clip.tokenizer import bytes_to_unicode, default_bpe
+
+    with gzip.open(default_bpe()) as fh:
+        merges = fh.read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
+    vocab = list(bytes_to_unicode().values())
+    vocab += [v + "</w>" for v in vocab]
+    vocab += ["".join(m.split()) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+
+
+def test_fine_tunes_a_local_stable_diffusion_directory(tmp_path, examples):
+    """A Stable Diffusion layout (unet/, vae/, text_encoder/, tokenizer/, scheduler/), tiny."""
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    sd = tmp_path / "tiny-sd"
+    _write_clip_tokenizer(sd / "tokenizer")
+    tokenizer = CLIPTokenizer(
+        str(sd / "tokenizer/vocab.json"), str(sd / "tokenizer/merges.txt"), model_max_length=77
+    )
+    tokenizer.save_pretrained(sd / "tokenizer")
+    text = CLIPTextModel(CLIPTextConfig(hidden_size=32, intermediate_size=64,
+                                        num_attention_heads=4, num_hidden_layers=2,
+                                        max_position_embeddings=77))  # fmt: skip
+    text.save_pretrained(sd / "text_encoder")
+    AutoencoderKL(block_out_channels=(8, 16), latent_channels=4, norm_num_groups=8,
+                  down_block_types=("DownEncoderBlock2D",) * 2,
+                  up_block_types=("UpDecoderBlock2D",) * 2).save_pretrained(sd / "vae")  # fmt: skip
+    UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+                         block_out_channels=(16, 32), norm_num_groups=8, cross_attention_dim=32,
+                         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+                         attention_head_dim=4).save_pretrained(sd / "unet")  # fmt: skip
+    DDPMScheduler(num_train_timesteps=100).save_pretrained(sd / "scheduler")
+
+    from pipeline.diffusion.model import text_encoder_for
+
+    cfg = DiffusionTrainConfig(resolution=32, sd_checkpoint=str(sd), train_steps=2,
+                               batch_size=2, warmup_steps=1, checkpoint_every=2)  # fmt: skip
+    encoder = text_encoder_for(cfg)
+    assert encoder.hidden_size == 32 and encoder.source.startswith("tiny-sd/text_encoder@")
+    run = train_diffusion(examples, encoder, cfg, tmp_path / "run", log=lambda m: None)
+    before = load_file(sd / "unet" / "diffusion_pytorch_model.safetensors")
+    after = _weights(run)
+    assert before.keys() == after.keys()  # the SD UNet itself was fine-tuned
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    gen = Generator(run.final.path, encoder, device="cpu")
+    assert gen.scheduler("ddim").config.num_train_timesteps == 100
+    assert gen.generate(["a red circle"], [0], SampleSpec(steps=2))[0].size == (32, 32)

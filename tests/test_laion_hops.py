@@ -1,4 +1,5 @@
-"""Dagster: hops 1-3 for two slices of a small synthetic web, then the dataset and aesthetics.
+"""Dagster: hops 1-3 for two slices of a small synthetic web, the dataset and aesthetics, then
+image shards, diffusion training, samples and the replication audit.
 
 The synthetic web is generated and served by the SyntheticWebResource; the CLIP model and
 heads are the shipped defaults. Rows are conserved at every hop, every check passes, and a
@@ -19,7 +20,10 @@ from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
 from assets_defs.assets.alt_text_pairs import alt_text_pairs
 from assets_defs.assets.clip_scores import clip_scores
 from assets_defs.assets.crawl_manifest import crawl_manifest
+from assets_defs.assets.diffusion_model import diffusion_model
+from assets_defs.assets.image_shards import image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
+from assets_defs.assets.samples import replication_audit, samples
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.partitions import crawls, wat_slices
 from assets_defs.resources import (
@@ -38,11 +42,15 @@ ALL = [
     laion_dataset,
     aesthetic_scores,
     aesthetic_subset,
+    image_shards,
+    diffusion_model,
+    samples,
+    replication_audit,
 ]
 WEB = {"pages_per_crawl": 80, "wat_files_per_crawl": 2, "sites": 8}
 
 
-def metadata(instance: DagsterInstance, asset: str, partition: str) -> dict:
+def metadata(instance: DagsterInstance, asset: str, partition: str | None) -> dict:
     records = instance.fetch_materializations(AssetKey(asset), limit=50).records
     event = next(r for r in records if r.partition_key == partition)
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
@@ -220,3 +228,67 @@ def test_trace_follows_a_url_through_every_hop(run: dict) -> None:
     story = index.trace(failed["url"]).story()
     assert failed["drop_reason"] in story and "4. Released" not in story
     assert "never seen" in index.trace("https://nowhere.synth.test/none.png").story()
+
+
+def test_shards_training_samples_and_audit(run: dict) -> None:
+    """From aesthetic_subset to replication_audit, with a few training steps."""
+    instance, lake, crawl = run["instance"], run["lake"], run["crawl"]
+    shards = materialize(ALL, selection=[image_shards], partition_key=crawl, instance=instance,
+                         resources=run["resources"])  # fmt: skip
+    assert shards.success
+    checks_passed(shards)
+    subset = lake.read("aesthetic_subset", [crawl])
+    results = lake.read("download_results", [crawl])
+    assert results.num_rows == int(pc.sum(subset.column("kept")).as_py())
+    meta = metadata(instance, "download_results", crawl)
+    ok = meta["status/success"]
+    assert ok > 0 and ok + meta["status/failed_to_download"] + meta[
+        "status/failed_to_resize"] <= results.num_rows  # fmt: skip
+    assert metadata(instance, "image_shards", crawl)["shards_written_now"] >= 1
+
+    again = materialize(ALL, selection=[image_shards], partition_key=crawl, instance=instance,
+                        resources=run["resources"])  # fmt: skip
+    assert again.success
+    assert metadata(instance, "image_shards", crawl)["shards_written_now"] == 0 or (
+        metadata(instance, "download_results", crawl)["urls_attempted_now"] <= results.num_rows - ok
+    )  # only failures are retried
+
+    steps = {"train_steps": 20, "checkpoint_every": 10, "batch_size": 8, "warmup_steps": 2}
+    sampler = {"steps": 4}
+    trained = materialize(
+        ALL,
+        selection=[diffusion_model, samples, replication_audit],
+        instance=instance,
+        resources=run["resources"],
+        run_config={"ops": {
+            "diffusion_model": {"config": steps},
+            "samples": {"config": {**sampler, "prompts": ["a red circle on a white background",
+                                                          "a blue square"], "seeds": [0, 1]}},
+            "replication_audit": {"config": {**sampler, "captions": 6}},
+        }},
+    )  # fmt: skip
+    assert trained.success
+    model = metadata(instance, "diffusion_model", None)
+    assert model["training_pairs"] == ok and model["steps_this_run"] == 20
+    assert [c["step"] for c in model["checkpoints"]] == [10, 20]
+    manifest = lake.read("training_manifest", [model["run_fingerprint"]])
+    final = manifest.filter(pc.equal(manifest.column("checkpoint_sha256"),
+                                     model["checkpoint_sha256"]))  # fmt: skip
+    assert set(final.column("pair_id").to_pylist()) <= set(results.column("pair_id").to_pylist())
+    assert sum(final.column("times_seen").to_pylist()) == 20 * 8
+    drawn = lake.read("samples", [model["checkpoint_sha256"][:16]])
+    assert drawn.num_rows == 4 and set(drawn.column("seed").to_pylist()) == {0, 1}
+    assert "grid" in metadata(instance, "samples", None)
+    audit = lake.read("replication_audit", [model["checkpoint_sha256"][:16]])
+    assert audit.num_rows == 6
+    assert set(audit.column("nearest_pair_id").to_pylist()) <= set(
+        final.column("pair_id").to_pylist()
+    )
+
+    resumed = materialize(ALL, selection=[diffusion_model], instance=instance,
+                          resources=run["resources"],
+                          run_config={"ops": {"diffusion_model": {"config": steps}}})  # fmt: skip
+    assert resumed.success
+    again_meta = metadata(instance, "diffusion_model", None)
+    assert again_meta["steps_this_run"] == 0  # same data and config: nothing left to train
+    assert again_meta["checkpoint_sha256"] == model["checkpoint_sha256"]

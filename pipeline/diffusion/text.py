@@ -54,8 +54,8 @@ class HFClipTextEncoder:
         from pipeline.clip import file_sha256
 
         root = Path(checkpoint_dir)
-        self.tokenizer = CLIPTokenizer.from_pretrained(root / "tokenizer")
-        self.model = CLIPTextModel.from_pretrained(root / "text_encoder").to(device).eval()
+        self.tokenizer = CLIPTokenizer.from_pretrained(str(root / "tokenizer"))
+        self.model = CLIPTextModel.from_pretrained(str(root / "text_encoder")).to(device).eval()
         self.device = device
         self.hidden_size = int(self.model.config.hidden_size)
         weights = sorted((root / "text_encoder").glob("*.safetensors"))
@@ -67,7 +67,9 @@ class HFClipTextEncoder:
         batch = self.tokenizer(
             list(texts),
             padding="max_length",
-            max_length=self.tokenizer.model_max_length,
+            max_length=min(
+                self.tokenizer.model_max_length, self.model.config.max_position_embeddings
+            ),
             truncation=True,
             return_tensors="pt",
         )

@@ -1,0 +1,129 @@
+"""``diffusion_model``: a text-to-image UNet trained with diffusers on the image shards."""
+
+import json
+import time
+from pathlib import Path
+
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets_defs.metadata import table_metadata
+from assets_defs.resources import ClipModelResource, LakeResource
+from pipeline.diffusion.data import load_examples
+from pipeline.diffusion.model import DiffusionTrainConfig, text_encoder_for
+from pipeline.diffusion.publish import publish_run, run_dir
+from pipeline.diffusion.train import run_fingerprint, train_diffusion
+from pipeline.reports import line_png, markdown_image
+
+
+class DiffusionModelConfig(Config):
+    crawls: list[str] = []
+    """Crawls whose shards to train on; empty: every crawl with shards."""
+    resolution: int = 32
+    vae: str | None = None
+    """An AutoencoderKL directory: latent mode (Stable Diffusion style)."""
+    sd_checkpoint: str | None = None
+    """A local Stable Diffusion directory to fine-tune (unet/, vae/, text_encoder/, tokenizer/)."""
+    block_out_channels: list[int] = [16, 32, 64]
+    layers_per_block: int = 1
+    attention_head_dim: int = 8
+    train_steps: int = 500
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    warmup_steps: int = 50
+    caption_dropout: float = 0.1
+    checkpoint_every: int = 250
+    mixed_precision: str = "no"
+    """accelerate's ``no``, ``fp16`` or ``bf16`` (fp16/bf16 on a GPU)."""
+    seed: int = 0
+    resume: bool = True
+    """Continue from the last checkpoint of an identical run (same config and data)."""
+    work_dir: str = "data/work/diffusion"
+    """Local directory for training when the lake is remote (checkpoints are then uploaded)."""
+
+    def train_config(self) -> DiffusionTrainConfig:
+        return DiffusionTrainConfig(
+            resolution=self.resolution,
+            vae=self.vae,
+            sd_checkpoint=self.sd_checkpoint,
+            block_out_channels=tuple(self.block_out_channels),
+            layers_per_block=self.layers_per_block,
+            attention_head_dim=self.attention_head_dim,
+            train_steps=self.train_steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            warmup_steps=self.warmup_steps,
+            caption_dropout=self.caption_dropout,
+            checkpoint_every=self.checkpoint_every,
+            mixed_precision=self.mixed_precision,
+            seed=self.seed,
+        )
+
+
+@asset(
+    deps=[
+        AssetDep("image_shards", partition_mapping=AllPartitionMapping()),
+        AssetDep("download_results", partition_mapping=AllPartitionMapping()),
+    ],
+    group_name="training",
+    kinds={"pytorch", "diffusers", "safetensors"},
+)
+def diffusion_model(
+    context: AssetExecutionContext,
+    config: DiffusionModelConfig,
+    lake: LakeResource,
+    clip_model: ClipModelResource,
+) -> MaterializeResult:
+    """Train (or resume) a text-conditional UNet on every successfully downloaded image."""
+    started = time.perf_counter()
+    lake_ = lake.lake()
+    crawls = config.crawls or lake_.partitions("download_results")
+    examples = load_examples(lake_, crawls)
+    if not examples:
+        raise Failure(f"no downloaded images in crawls {crawls}: materialize image_shards first")
+    cfg = config.train_config()
+    text_encoder = text_encoder_for(cfg, clip_model.clip())
+    fingerprint = run_fingerprint(cfg, examples, text_encoder.source)
+    out = run_dir(lake_, fingerprint, Path(config.work_dir))
+    run = train_diffusion(
+        examples, text_encoder, cfg, out, log=context.log.info, resume=config.resume
+    )
+    published = publish_run(lake_, run)
+    loss_png = line_png(run.losses, "diffusion training loss (MSE on noise)")
+    return MaterializeResult(
+        metadata={
+            **table_metadata(run.manifest.schema, run.manifest.num_rows, published.manifest_uri),
+            "dagster/uri": MetadataValue.path(published.run_uri),
+            "checkpoint": MetadataValue.path(published.checkpoint_uri),
+            "checkpoint_sha256": MetadataValue.text(run.final.sha256),
+            "checkpoints": MetadataValue.json(
+                [{"step": c.step, "sha256": c.sha256} for c in run.checkpoints]
+            ),
+            "run_fingerprint": MetadataValue.text(fingerprint),
+            "mode": MetadataValue.text("latent" if cfg.latent else "pixel"),
+            "text_encoder": MetadataValue.text(text_encoder.source),
+            "crawls": MetadataValue.json(list(crawls)),
+            "training_pairs": MetadataValue.int(run.examples),
+            "steps": MetadataValue.int(cfg.train_steps),
+            "steps_this_run": MetadataValue.int(run.steps_this_call),
+            "resumed_from_step": MetadataValue.int(run.resumed_from or 0),
+            "final_loss": MetadataValue.float(
+                round(sum(run.losses[-50:]) / max(1, len(run.losses[-50:])), 4)
+            ),
+            "samples_per_second": MetadataValue.float(round(run.samples_per_second, 1)),
+            "config": MetadataValue.json(json.loads(json.dumps(cfg.to_dict()))),
+            "loss_curve": MetadataValue.md(markdown_image(loss_png, "training loss")),
+            "loss_curve_png": MetadataValue.path(
+                lake_.write_report(f"diffusion_model-{fingerprint}-loss.png", loss_png)
+            ),
+            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        },
+    )

@@ -1,0 +1,144 @@
+"""``image_shards`` and ``download_results``: img2dataset over one crawl's aesthetic subset."""
+
+import time
+
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from assets_defs.metadata import counts_metadata, table_metadata
+from assets_defs.partitions import crawls
+from assets_defs.resources import LakeResource, SyntheticWebResource
+from pipeline.shards import ShardSpec, download_shards
+from quality.checks import (
+    conservation_check_result,
+    conservation_check_spec,
+    suite_check_result,
+    suite_check_spec,
+)
+
+
+class ImageShardsConfig(Config):
+    image_size: int = 64
+    """img2dataset's resize target (64 px for the default demo, 512 px for real runs)."""
+    resize_mode: str = "center_crop"
+    encode_format: str = "jpg"
+    samples_per_shard: int = 256
+    distributor: str = "multiprocessing"
+    """img2dataset's distributor: ``multiprocessing`` here, ``pyspark`` or ``ray`` on a cluster."""
+    processes_count: int = 1
+    thread_count: int = 16
+    timeout_s: int = 10
+    retries: int = 1
+    max_attempts: int = 3
+    """Runs that may try a failed URL before it is given up."""
+    disallowed_header_directives: list[str] = ["noai", "noimageai", "noindex", "noimageindex"]
+    user_agent_token: str = "crawl2diffusion"
+
+    def spec(self, proxy: str | None) -> ShardSpec:
+        """img2dataset settings; with a proxy (the synthetic web), https URLs go through it
+        as plain http, since the loopback server speaks no TLS."""
+        return ShardSpec(
+            image_size=self.image_size,
+            resize_mode=self.resize_mode,
+            encode_format=self.encode_format,
+            samples_per_shard=self.samples_per_shard,
+            processes_count=self.processes_count,
+            thread_count=self.thread_count,
+            distributor=self.distributor,
+            timeout=self.timeout_s,
+            retries=self.retries,
+            max_attempts=self.max_attempts,
+            disallowed_header_directives=tuple(self.disallowed_header_directives),
+            user_agent_token=self.user_agent_token or None,
+            http_proxy=proxy,
+            https_as_http=proxy is not None,
+        )
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "image_shards",
+            deps=["aesthetic_subset"],
+            group_name="training",
+            kinds={"webdataset", "img2dataset"},
+            description="WebDataset tar shards of the aesthetic subset, with img2dataset's "
+            "parquet and stats files.",
+        ),
+        AssetSpec(
+            "download_results",
+            deps=["aesthetic_subset"],
+            group_name="training",
+            kinds={"parquet"},
+            description="One row per subset pair: img2dataset status, shard and key.",
+        ),
+    ],
+    partitions_def=crawls,
+    check_specs=[
+        suite_check_spec("download_results"),
+        conservation_check_spec("download_results"),
+    ],
+    can_subset=False,
+)
+def image_shards(
+    context: AssetExecutionContext,
+    config: ImageShardsConfig,
+    lake: LakeResource,
+    synthetic_web: SyntheticWebResource,
+):
+    """Download the subset with img2dataset; re-runs redo missing shards and failed URLs."""
+    started = time.perf_counter()
+    crawl = context.partition_key
+    lake_ = lake.lake()
+    subset = lake_.read("aesthetic_subset", [crawl])
+    if subset is None:
+        raise Failure(f"aesthetic_subset has no partition {crawl!r}")
+    subset = subset.filter(subset.column("kept"))
+    previous = lake_.read("download_results", [crawl])
+    root = lake_.partition_uri("image_shards", crawl)
+    result = download_shards(
+        subset,
+        root,
+        config.spec(synthetic_web.proxy_url),
+        previous,
+        storage_options=lake_.storage_options,
+    )
+    uri = lake_.write_partition("download_results", result.results, crawl)
+    counts = result.status_counts
+    ok = counts.get("success", 0)
+    failed = {k: v for k, v in counts.items() if k != "success"}
+    yield MaterializeResult(
+        asset_key="image_shards",
+        metadata={
+            "dagster/uri": MetadataValue.path(root),
+            "shards": MetadataValue.int(len(result.shard_uris)),
+            "shards_written_now": MetadataValue.int(result.shards_written),
+            "images": MetadataValue.int(ok),
+            "batch": MetadataValue.text(result.batch or ""),
+            "image_size": MetadataValue.int(config.image_size),
+            "distributor": MetadataValue.text(config.distributor),
+        },
+    )
+    yield MaterializeResult(
+        asset_key="download_results",
+        check_results=[
+            suite_check_result("download_results", result.results),
+            conservation_check_result("download_results", subset.num_rows, ok, failed),
+        ],
+        metadata={
+            **table_metadata(result.results.schema, result.results.num_rows, uri),
+            "rows_in": MetadataValue.int(subset.num_rows),
+            "urls_attempted_now": MetadataValue.int(result.attempted),
+            **counts_metadata(
+                "status", counts, ("success", "failed_to_download", "failed_to_resize")
+            ),
+            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        },
+    )

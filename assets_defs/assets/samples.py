@@ -1,0 +1,260 @@
+"""``samples`` and ``replication_audit``: what the trained model draws, and whether it copies."""
+
+import io
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets_defs.metadata import table_metadata
+from assets_defs.resources import ClipModelResource, LakeResource
+from pipeline.audit import AuditRules, audit_samples, descriptor_for
+from pipeline.diffusion.data import load_examples
+from pipeline.diffusion.model import DiffusionTrainConfig, text_encoder_for
+from pipeline.diffusion.publish import current_checkpoint
+from pipeline.diffusion.sample import Generator, SampleSpec
+from pipeline.reports import grid_png, markdown_image
+
+# The prompt's CLIP similarity to its own sample (prompt_similarity) against other prompts'.
+SAMPLES_SCHEMA = pa.schema(
+    [
+        pa.field("prompt", pa.string(), nullable=False),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("steps", pa.int32(), nullable=False),
+        pa.field("scheduler", pa.string(), nullable=False),
+        pa.field("guidance_scale", pa.float32(), nullable=False),
+        pa.field("checkpoint_sha256", pa.string(), nullable=False),
+        pa.field("prompt_similarity", pa.float32(), nullable=False),
+        pa.field("png", pa.binary(), nullable=False),
+    ]
+)
+DEFAULT_PROMPTS = [
+    "a red circle on a white background",
+    "a blue square on a yellow background",
+    "a green triangle on a black background",
+    "a yellow star on a blue background",
+    "a white heart on a purple background",
+    "an orange circle on a turquoise background",
+]
+
+
+class SamplerConfig(Config):
+    steps: int = 40
+    guidance_scale: float = 3.0
+    scheduler: str = "ddim"
+    """``ddim``, ``ddpm`` or ``dpm``."""
+    work_dir: str = "data/work/diffusion"
+    """Where a remote lake's checkpoint is downloaded to."""
+
+    def spec(self) -> SampleSpec:
+        return SampleSpec(self.steps, self.guidance_scale, self.scheduler)
+
+
+class SamplesConfig(SamplerConfig):
+    prompts: list[str] = DEFAULT_PROMPTS
+    seeds: list[int] = [0, 1, 2, 3]
+
+
+def _generator(lake_, clip_model: ClipModelResource, work_dir: str) -> tuple[Generator, dict]:
+    pointer, checkpoint = current_checkpoint(lake_, Path(work_dir))
+    info = Generator.training_info(checkpoint)
+    cfg = DiffusionTrainConfig.from_dict(info["config"])
+    return Generator(checkpoint, text_encoder_for(cfg, clip_model.clip())), pointer
+
+
+def _png(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@asset(
+    deps=["diffusion_model"],
+    group_name="training",
+    kinds={"diffusers", "parquet"},
+    check_specs=[
+        AssetCheckSpec(
+            "follows_prompts",
+            asset="samples",
+            description=(
+                "samples are more CLIP-similar to their own prompt than to the other prompts"
+            ),
+        )
+    ],
+)
+def samples(
+    context: AssetExecutionContext,
+    config: SamplesConfig,
+    lake: LakeResource,
+    clip_model: ClipModelResource,
+) -> MaterializeResult:
+    """Seeded sample grids for the configured prompts, with everything needed to redo them."""
+    started = time.perf_counter()
+    lake_ = lake.lake()
+    generator, pointer = _generator(lake_, clip_model, config.work_dir)
+    prompts = [p for p in config.prompts for _ in config.seeds]
+    seeds = [s for _ in config.prompts for s in config.seeds]
+    images = generator.generate(prompts, seeds, config.spec())
+    clip = clip_model.clip()
+    sims = clip.embed_images(images) @ clip.embed_texts(config.prompts).T
+    own_col = np.repeat(np.arange(len(config.prompts)), len(config.seeds))
+    own = sims[np.arange(len(images)), own_col]
+    others = (sims.sum(axis=1) - own) / max(1, len(config.prompts) - 1)
+    table = pa.table(
+        {
+            "prompt": prompts,
+            "seed": seeds,
+            "steps": pa.array([config.steps] * len(images), pa.int32()),
+            "scheduler": [config.scheduler] * len(images),
+            "guidance_scale": pa.array([config.guidance_scale] * len(images), pa.float32()),
+            "checkpoint_sha256": [generator.sha256] * len(images),
+            "prompt_similarity": pa.array(own, pa.float32()),
+            "png": [_png(im) for im in images],
+        },
+        schema=SAMPLES_SCHEMA,
+    )
+    uri = lake_.write_partition("samples", table, generator.sha256[:16])
+    n = len(config.seeds)
+    grid = grid_png([(p[:16], images[i * n : (i + 1) * n]) for i, p in enumerate(config.prompts)])
+    top1 = float((sims.argmax(axis=1) == own_col).mean())
+    return MaterializeResult(
+        check_results=[
+            AssetCheckResult(
+                check_name="follows_prompts",
+                passed=bool(own.mean() > others.mean()),
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "own_prompt_similarity": float(own.mean()),
+                    "other_prompt_similarity": float(others.mean()),
+                    "top1_prompt_accuracy": top1,
+                },
+            )
+        ],
+        metadata={
+            **table_metadata(table.schema, table.num_rows, uri),
+            "checkpoint_sha256": MetadataValue.text(generator.sha256),
+            "checkpoint": MetadataValue.path(pointer["checkpoint"]),
+            "prompts": MetadataValue.json(list(config.prompts)),
+            "seeds": MetadataValue.json(list(config.seeds)),
+            "steps": MetadataValue.int(config.steps),
+            "scheduler": MetadataValue.text(config.scheduler),
+            "guidance_scale": MetadataValue.float(config.guidance_scale),
+            "grid": MetadataValue.md(markdown_image(grid, "samples, one row per prompt")),
+            "grid_png": MetadataValue.path(
+                lake_.write_report(f"samples-{generator.sha256[:16]}.png", grid)
+            ),
+            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        },
+    )
+
+
+class ReplicationAuditConfig(SamplerConfig):
+    captions: int = 32
+    """Training captions to prompt with (chosen with ``seed``)."""
+    seed: int = 0
+    descriptor: str = "pixels"
+    """``pixels`` (tiny-image copy descriptor), ``clip`` or ``sscd`` (with ``sscd_weights``)."""
+    threshold: float = 0.9
+    min_margin: float = 0.1
+    k: int = 5
+    sscd_weights: str | None = None
+
+    def rules(self) -> AuditRules:
+        return AuditRules(
+            self.descriptor, self.threshold, self.min_margin, self.k, self.sscd_weights
+        )
+
+
+@asset(
+    deps=["diffusion_model", "image_shards"],
+    group_name="training",
+    kinds={"diffusers", "parquet"},
+    check_specs=[
+        AssetCheckSpec(
+            "no_replication",
+            asset="replication_audit",
+            description=("no sample is flagged as a copy of a training image"),
+        )
+    ],
+)
+def replication_audit(
+    context: AssetExecutionContext,
+    config: ReplicationAuditConfig,
+    lake: LakeResource,
+    clip_model: ClipModelResource,
+) -> MaterializeResult:
+    """Prompt with training captions; flag samples that copy their nearest training image."""
+    started = time.perf_counter()
+    lake_ = lake.lake()
+    generator, pointer = _generator(lake_, clip_model, config.work_dir)
+    manifest = lake_.read("training_manifest", [pointer["fingerprint"]])
+    trained = manifest.filter(
+        pa.compute.equal(manifest.column("checkpoint_sha256"), generator.sha256)
+    )
+    examples = load_examples(
+        lake_, lake_.partitions("download_results"), set(trained.column("pair_id").to_pylist())
+    )
+    chosen = random.Random(config.seed).sample(examples, min(config.captions, len(examples)))
+    prompts = [(e.pair_id, e.caption, i) for i, e in enumerate(chosen)]
+    images = generator.generate([p[1] for p in prompts], [p[2] for p in prompts], config.spec())
+    rules = config.rules()
+    describe = descriptor_for(rules, clip_model.clip())
+    result = audit_samples(
+        describe.embed(images),
+        describe.embed([e.image for e in examples]),
+        [e.pair_id for e in examples],
+        prompts,
+        rules,
+        generator.sha256,
+    )
+    uri = lake_.write_partition("replication_audit", result.table, generator.sha256[:16])
+    extra = {}
+    if result.flagged:
+        rows = [
+            (f"{result.table['similarity'][i].as_py():.3f}", [images[i], examples[j].image])
+            for i, j in result.flagged[:8]
+        ]
+        png = grid_png(rows)
+        extra["flagged_pairs"] = MetadataValue.md(
+            markdown_image(png, "flagged: sample | nearest training image")
+        )
+        extra["flagged_pairs_png"] = MetadataValue.path(
+            lake_.write_report(f"replication_audit-{generator.sha256[:16]}.png", png)
+        )
+    sims = result.table.column("similarity").to_numpy()
+    return MaterializeResult(
+        check_results=[
+            AssetCheckResult(
+                check_name="no_replication",
+                passed=result.flagged_count == 0,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"flagged": result.flagged_count, "audited": len(prompts)},
+            )
+        ],
+        metadata={
+            **table_metadata(result.table.schema, result.table.num_rows, uri),
+            "checkpoint_sha256": MetadataValue.text(generator.sha256),
+            "descriptor": MetadataValue.text(rules.descriptor),
+            "threshold": MetadataValue.float(rules.threshold),
+            "min_margin": MetadataValue.float(rules.min_margin),
+            "training_images": MetadataValue.int(len(examples)),
+            "audited_samples": MetadataValue.int(len(prompts)),
+            "flagged": MetadataValue.int(result.flagged_count),
+            "max_similarity": MetadataValue.float(float(sims.max()) if len(sims) else 0.0),
+            "median_similarity": MetadataValue.float(float(np.median(sims)) if len(sims) else 0.0),
+            **extra,
+            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        },
+    )
