@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -28,3 +32,12 @@ def counts_metadata(prefix: str, counts: Mapping[str, int], names: tuple[str, ..
     """One int entry per reason (every known reason present, zero when unseen)."""
     keys = sorted(set(names) | set(counts))
     return {f"{prefix}/{k}": MetadataValue.int(int(counts.get(k, 0))) for k in keys}
+
+
+def code_version(*modules: ModuleType) -> str:
+    """A Dagster code version that changes whenever the source of ``modules`` does (the
+    asset's own module and the pipeline modules that decide its rows)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(inspect.getfile(module)).read_bytes())
+    return digest.hexdigest()[:12]

@@ -1,6 +1,7 @@
 """``aesthetic_scores`` and ``aesthetic_subset``: LAION-Aesthetics over the released index."""
 
 import itertools
+import sys
 import time
 
 from dagster import (
@@ -15,8 +16,9 @@ from dagster import (
     asset,
 )
 
+import pipeline.aesthetic
 from assets_defs.assets.laion_dataset import laion_dataset
-from assets_defs.metadata import counts_metadata, table_metadata
+from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.aesthetic import DROP_REASONS, SubsetRules, apply_rules, score_embeddings
@@ -48,6 +50,7 @@ class AestheticSubsetConfig(Config):
 
 
 @asset(
+    code_version=code_version(sys.modules[__name__], pipeline.aesthetic),
     partitions_def=crawls,
     deps=[laion_dataset, AssetDep("image_embeddings", partition_mapping=AllPartitionMapping())],
     group_name="aesthetics",
@@ -112,6 +115,7 @@ def _band_grid(table, rules: SubsetRules, per_band: int, fetcher: Fetcher) -> by
 
 
 @asset(
+    code_version=code_version(sys.modules[__name__], pipeline.aesthetic),
     partitions_def=crawls,
     deps=[aesthetic_scores],
     group_name="aesthetics",

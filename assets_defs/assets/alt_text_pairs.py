@@ -1,5 +1,6 @@
 """``alt_text_pairs`` (hop 2): cleaned, language-tagged pairs, each kept or dropped by reason."""
 
+import sys
 import time
 from collections import Counter
 
@@ -14,8 +15,10 @@ from dagster import (
     asset,
 )
 
+import pipeline.alt_text
+import pipeline.urls
 from assets_defs.assets.wat_image_links import wat_image_links
-from assets_defs.metadata import counts_metadata, table_metadata
+from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import LakeResource
 from pipeline.alt_text import DROP_REASONS, AltTextRules, parse_alt_texts
@@ -54,6 +57,7 @@ class AltTextConfig(Config):
 
 
 @asset(
+    code_version=code_version(sys.modules[__name__], pipeline.alt_text, pipeline.urls),
     partitions_def=wat_slices,
     deps=[wat_image_links],
     group_name="crawl",

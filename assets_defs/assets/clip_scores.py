@@ -1,5 +1,6 @@
 """``clip_scores`` and ``image_embeddings`` (hop 3): the CLIP filter over a slice's kept pairs."""
 
+import sys
 import time
 
 import pyarrow as pa
@@ -14,7 +15,10 @@ from dagster import (
     multi_asset,
 )
 
-from assets_defs.metadata import counts_metadata, table_metadata
+import pipeline.clip_filter
+import pipeline.fetch
+import pipeline.images
+from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.clip_filter import (
@@ -35,6 +39,10 @@ from quality.checks import (
     row_count_check_spec,
     suite_check_result,
     suite_check_spec,
+)
+
+CODE_VERSION = code_version(
+    sys.modules[__name__], pipeline.clip_filter, pipeline.fetch, pipeline.images
 )
 
 
@@ -87,6 +95,7 @@ class ClipScoresConfig(Config):
     specs=[
         AssetSpec(
             "clip_scores",
+            code_version=CODE_VERSION,
             deps=["alt_text_pairs"],
             group_name="laion",
             kinds={"parquet", "pytorch"},
@@ -95,6 +104,7 @@ class ClipScoresConfig(Config):
         ),
         AssetSpec(
             "image_embeddings",
+            code_version=CODE_VERSION,
             deps=["alt_text_pairs"],
             group_name="laion",
             kinds={"parquet"},

@@ -1,9 +1,12 @@
 """``crawl_manifest``: the WAT files of each crawl, sampled and cut into dynamic partitions."""
 
+import sys
+
 import pyarrow as pa
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
-from assets_defs.metadata import table_metadata
+import pipeline.crawls
+from assets_defs.metadata import code_version, table_metadata
 from assets_defs.partitions import crawls, wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
 from pipeline.crawls import MANIFEST_SCHEMA, SlicePlan, list_crawls, list_wat_paths, plan_slices
@@ -18,7 +21,12 @@ class CrawlManifestConfig(Config):
     sample_seed: int = 0
 
 
-@asset(group_name="crawl", kinds={"parquet"}, check_specs=[suite_check_spec("crawl_manifest")])
+@asset(
+    code_version=code_version(sys.modules[__name__], pipeline.crawls),
+    group_name="crawl",
+    kinds={"parquet"},
+    check_specs=[suite_check_spec("crawl_manifest")],
+)
 def crawl_manifest(
     context: AssetExecutionContext,
     config: CrawlManifestConfig,

@@ -1,6 +1,7 @@
 """``diffusion_model``: a text-to-image UNet trained with diffusers on the image shards."""
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from dagster import (
     asset,
 )
 
-from assets_defs.metadata import table_metadata
+import pipeline.diffusion.model
+import pipeline.diffusion.train
+from assets_defs.metadata import code_version, table_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.diffusion.data import load_examples
 from pipeline.diffusion.model import DiffusionTrainConfig, text_encoder_for
@@ -69,6 +72,9 @@ class DiffusionModelConfig(Config):
 
 
 @asset(
+    code_version=code_version(
+        sys.modules[__name__], pipeline.diffusion.train, pipeline.diffusion.model
+    ),
     deps=[
         AssetDep("image_shards", partition_mapping=AllPartitionMapping()),
         AssetDep("download_results", partition_mapping=AllPartitionMapping()),

@@ -1,5 +1,6 @@
 """``image_shards`` and ``download_results``: img2dataset over one crawl's aesthetic subset."""
 
+import sys
 import time
 
 from dagster import (
@@ -12,7 +13,8 @@ from dagster import (
     multi_asset,
 )
 
-from assets_defs.metadata import counts_metadata, table_metadata
+import pipeline.shards
+from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource, SyntheticWebResource
 from pipeline.shards import ShardSpec, download_shards
@@ -22,6 +24,8 @@ from quality.checks import (
     suite_check_result,
     suite_check_spec,
 )
+
+CODE_VERSION = code_version(sys.modules[__name__], pipeline.shards)
 
 
 class ImageShardsConfig(Config):
@@ -66,6 +70,7 @@ class ImageShardsConfig(Config):
     specs=[
         AssetSpec(
             "image_shards",
+            code_version=CODE_VERSION,
             deps=["aesthetic_subset"],
             group_name="training",
             kinds={"webdataset", "img2dataset"},
@@ -74,6 +79,7 @@ class ImageShardsConfig(Config):
         ),
         AssetSpec(
             "download_results",
+            code_version=CODE_VERSION,
             deps=["aesthetic_subset"],
             group_name="training",
             kinds={"parquet"},

@@ -1,5 +1,6 @@
 """``laion_dataset``: one crawl's released index in LAION's layout, with language subsets."""
 
+import sys
 import time
 
 import pyarrow as pa
@@ -16,7 +17,8 @@ from dagster import (
     asset,
 )
 
-from assets_defs.metadata import counts_metadata, table_metadata
+import pipeline.dataset
+from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
 from pipeline.crawls import crawl_of_partition
@@ -51,6 +53,7 @@ def read_with_partition(lake_, table: str, keys: list[str]) -> pa.Table | None:
 
 
 @asset(
+    code_version=code_version(sys.modules[__name__], pipeline.dataset),
     partitions_def=crawls,
     deps=[AssetDep("clip_scores", partition_mapping=AllPartitionMapping())],
     group_name="laion",

@@ -2,6 +2,7 @@
 
 import io
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from dagster import (
     asset,
 )
 
-from assets_defs.metadata import table_metadata
+import pipeline.audit
+import pipeline.diffusion.sample
+from assets_defs.metadata import code_version, table_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.audit import AuditRules, audit_samples, descriptor_for
 from pipeline.diffusion.data import load_examples
@@ -81,6 +84,7 @@ def _png(image) -> bytes:
 
 
 @asset(
+    code_version=code_version(sys.modules[__name__], pipeline.diffusion.sample, pipeline.audit),
     deps=["diffusion_model"],
     group_name="training",
     kinds={"diffusers", "parquet"},
@@ -178,6 +182,7 @@ class ReplicationAuditConfig(SamplerConfig):
 
 
 @asset(
+    code_version=code_version(sys.modules[__name__], pipeline.diffusion.sample, pipeline.audit),
     deps=["diffusion_model", "image_shards"],
     group_name="training",
     kinds={"diffusers", "parquet"},

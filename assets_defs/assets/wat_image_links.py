@@ -1,5 +1,7 @@
 """``wat_image_links`` (hop 1): every ``IMG@/src`` link of a partition's WAT files."""
 
+import sys
+
 import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
@@ -11,8 +13,10 @@ from dagster import (
     asset,
 )
 
+import pipeline.gzip_members
+import pipeline.wat
 from assets_defs.assets.crawl_manifest import crawl_manifest
-from assets_defs.metadata import counts_metadata, table_metadata
+from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource
 from pipeline.crawls import crawl_of_partition
@@ -34,6 +38,7 @@ class WatExtractConfig(Config):
 
 
 @asset(
+    code_version=code_version(sys.modules[__name__], pipeline.wat, pipeline.gzip_members),
     partitions_def=wat_slices,
     deps=[crawl_manifest],
     group_name="crawl",
