@@ -18,6 +18,7 @@ from dagster import (
 
 import pipeline.aesthetic
 from assets_defs.assets.laion_dataset import laion_dataset
+from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
@@ -78,6 +79,7 @@ def aesthetic_scores(
     return MaterializeResult(
         check_results=[suite_check_result("aesthetic_scores", table)],
         metadata={
+            **column_lineage("aesthetic_scores"),
             **table_metadata(table.schema, table.num_rows, uri),
             "model_id": MetadataValue.text(model_id),
             "aesthetic_head": MetadataValue.text(head.source),
@@ -160,6 +162,7 @@ def aesthetic_subset(
             ),
         ],
         metadata={
+            **column_lineage("aesthetic_subset"),
             **table_metadata(result.table.schema, result.table.num_rows, uri),
             "rows_in": MetadataValue.int(result.rows_in),
             "rows_kept": MetadataValue.int(result.rows_kept),

@@ -18,6 +18,7 @@ from dagster import (
 import pipeline.alt_text
 import pipeline.urls
 from assets_defs.assets.wat_image_links import wat_image_links
+from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import LakeResource
@@ -107,6 +108,7 @@ def alt_text_pairs(
             ),
         ],
         metadata={
+            **column_lineage("alt_text_pairs"),
             **table_metadata(result.table.schema, result.rows_in, uri),
             "rows_in": MetadataValue.int(links.num_rows),
             "rows_kept": MetadataValue.int(result.rows_kept),

@@ -18,6 +18,7 @@ from dagster import (
 import pipeline.clip_filter
 import pipeline.fetch
 import pipeline.images
+from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
@@ -171,6 +172,7 @@ def clip_scores(
     yield MaterializeResult(
         asset_key="image_embeddings",
         metadata={
+            **column_lineage("image_embeddings"),
             **table_metadata(
                 embeddings.schema, embeddings.num_rows, lake_.partition_uri("image_embeddings", key)
             ),
@@ -195,6 +197,7 @@ def clip_scores(
             suite_check_result("image_embeddings", embeddings),
         ],
         metadata={
+            **column_lineage("clip_scores"),
             **table_metadata(result.table.schema, result.table.num_rows, uri),
             **model_meta,
             "rows_in": MetadataValue.int(result.rows_in),

@@ -14,6 +14,7 @@ from dagster import (
 )
 
 import pipeline.shards
+from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource, SyntheticWebResource
@@ -139,6 +140,7 @@ def image_shards(
             conservation_check_result("download_results", subset.num_rows, ok, failed),
         ],
         metadata={
+            **column_lineage("download_results"),
             **table_metadata(result.results.schema, result.results.num_rows, uri),
             "rows_in": MetadataValue.int(subset.num_rows),
             "urls_attempted_now": MetadataValue.int(result.attempted),

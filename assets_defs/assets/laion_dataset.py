@@ -18,6 +18,7 @@ from dagster import (
 )
 
 import pipeline.dataset
+from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
@@ -108,6 +109,7 @@ def laion_dataset(
             ),
         ],
         metadata={
+            **column_lineage("laion_dataset"),
             **table_metadata(result.release.schema, result.release.num_rows, uri),
             "rows_in": MetadataValue.int(result.rows_in),
             "rows_kept": MetadataValue.int(result.rows_kept),
