@@ -1,5 +1,11 @@
 """Record-level lineage: answer "where did this URL go, and why?" from the lake.
 
+A journey follows the pair through every hop: the WAT records it was seen in, the alt-text
+decision, the CLIP filter, the released dataset, the aesthetic subset, the img2dataset
+download (the shard and key that hold the image), the diffusion checkpoints it trained, and
+the replication audit samples that were prompted with it or found nearest to it. Hops whose
+tables are not materialized yet are simply absent.
+
 A scan of the lake per question costs seconds at a few million links, so
 :class:`LineageIndex` answers from a copy of the traced columns in a DuckDB file, sorted by
 a hash of the image URL: a trace reads one row group, DuckDB's min/max zone maps skip the
@@ -33,7 +39,7 @@ import pyarrow.parquet as pq
 from pipeline.lake import Lake
 from pipeline.urls import normalize_url
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 """Bump when the indexed columns or keys change: every index is then rebuilt."""
 
 SIGHTING_COLUMNS = (
@@ -51,33 +57,66 @@ CLIP_COLUMNS = (
 )
 RELEASE_COLUMNS = "pair_id, kept, drop_reason, duplicate_of, source_partition"
 AESTHETIC_COLUMNS = "pair_id, URL, aesthetic, aesthetic_band, kept, drop_reason"
+DOWNLOAD_COLUMNS = (
+    'pair_id, url_id, URL, batch, shard, "key", status, error_message, width, height, '
+    "sha256, attempts"
+)
+TRAINING_COLUMNS = "pair_id, checkpoint_step, checkpoint_sha256, times_seen"
+AUDIT_COLUMNS = (
+    "prompt_pair_id, prompt, seed, nearest_pair_id, similarity, margin, nearest_is_prompt_pair, "
+    "flagged, checkpoint_sha256, descriptor"
+)
 TRACED_TABLES = {
     "wat_image_links": SIGHTING_COLUMNS,
     "alt_text_pairs": DECISION_COLUMNS + ", url",
     "clip_scores": CLIP_COLUMNS,
     "laion_dataset_decisions": RELEASE_COLUMNS,
     "aesthetic_subset": AESTHETIC_COLUMNS,
+    "download_results": DOWNLOAD_COLUMNS,
+    "training_manifest": TRAINING_COLUMNS,
+    "replication_audit": AUDIT_COLUMNS,
 }
-PARTITION_COLUMN = {"laion_dataset_decisions": "crawl", "aesthetic_subset": "crawl"}
-"""Tables partitioned by crawl get that key as a column (their rows do not carry it)."""
+PARTITION_COLUMN = {
+    "laion_dataset_decisions": "crawl",
+    "aesthetic_subset": "crawl",
+    "download_results": "crawl",
+    "training_manifest": "run_fingerprint",
+}
+"""Tables partitioned by crawl (or training run) get that key as a column (their rows do not
+carry it)."""
 ORDER = {
     "wat_image_links": "ORDER BY crawl_id, wat_path, wat_record_offset, link_index",
     "alt_text_pairs": "ORDER BY crawl_id, wat_path, wat_record_offset, link_index",
     "clip_scores": "ORDER BY crawl_id, pair_id",
     "laion_dataset_decisions": "ORDER BY crawl, pair_id",
     "aesthetic_subset": "ORDER BY crawl, pair_id",
+    "download_results": "ORDER BY crawl, pair_id",
+    "training_manifest": "ORDER BY pair_id, run_fingerprint, checkpoint_step",
+    "replication_audit": "ORDER BY checkpoint_sha256, descriptor, seed, prompt_pair_id",
 }
-KEYS = {"url": "url_key", "pair_id": "pair_key", "page_url": "page_key", "sha256": "sha_key"}
-"""Looked-up column -> its 64-bit DuckDB ``hash``, stored beside it; the tables are sorted by
-``url_key`` (or ``pair_key``), so a trace by URL reads one row group, by pair or page a
-column of integers."""
+KEYS = {
+    "url": "url_key",
+    "pair_id": "pair_key",
+    "page_url": "page_key",
+    "sha256": "sha_key",
+    "prompt_pair_id": "prompt_key",
+    "nearest_pair_id": "nearest_key",
+}
+"""Looked-up column -> its 64-bit DuckDB ``hash``, stored beside it; each table is sorted by
+the hash of its first key in :data:`TABLE_KEYS` (``url_key``, ``pair_key`` or ``prompt_key``),
+so a trace by URL reads one row group, by pair or page a column of integers."""
 TABLE_KEYS = {
     "wat_image_links": ("url", "pair_id", "page_url"),
     "alt_text_pairs": ("url", "pair_id", "page_url"),
     "clip_scores": ("url", "pair_id", "sha256"),
     "laion_dataset_decisions": ("pair_id",),
     "aesthetic_subset": ("pair_id",),
+    "download_results": ("pair_id", "sha256"),
+    "training_manifest": ("pair_id",),
+    "replication_audit": ("prompt_pair_id", "nearest_pair_id"),
 }
+SHARDS_TABLE = "image_shards"
+"""``download_results.shard`` is relative to this table's partition of the row's crawl."""
 
 
 @dataclass
@@ -90,10 +129,27 @@ class Journey:
     clip: list[dict[str, Any]] = field(default_factory=list)
     release: list[dict[str, Any]] = field(default_factory=list)
     aesthetic: list[dict[str, Any]] = field(default_factory=list)
+    downloads: list[dict[str, Any]] = field(default_factory=list)
+    """``download_results`` rows of the subset pairs, with ``shard_uri`` (the tar's full URI;
+    its members are ``key`` plus an extension)."""
+    training: list[dict[str, Any]] = field(default_factory=list)
+    """``training_manifest`` rows of the downloaded pairs: one per checkpoint each trained,
+    with ``run_fingerprint`` (the manifest's partition)."""
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    """``replication_audit`` rows whose prompt or nearest training image is a trained pair."""
 
     @property
     def seen(self) -> bool:
         return bool(self.sightings)
+
+    @property
+    def used_in_training(self) -> bool:
+        return bool(self.training)
+
+    @property
+    def flagged(self) -> bool:
+        """Some audited sample prompted with, or nearest to, this image was flagged as a copy."""
+        return any(a["flagged"] for a in self.audit)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +160,11 @@ class Journey:
             "clip": self.clip,
             "release": self.release,
             "aesthetic": self.aesthetic,
+            "downloads": self.downloads,
+            "training": self.training,
+            "used_in_training": self.used_in_training,
+            "audit": self.audit,
+            "flagged": self.flagged,
         }
 
     def story(self) -> str:
@@ -186,6 +247,68 @@ class Journey:
                 score = "no score" if a["aesthetic"] is None else f"score {a['aesthetic']:.2f}"
                 verdict = "in the subset" if a["kept"] else f"left out ({a['drop_reason']})"
                 lines.append(f"   - pair {a['pair_id']} in {a['crawl']}: {score}, {verdict}")
+        if any(a["kept"] for a in self.aesthetic):
+            lines += self._training_hops()
+        return lines
+
+    def _training_hops(self) -> list[str]:
+        """Story lines for the image download, the diffusion training and the audit."""
+        lines = ["6. Downloaded (img2dataset):"]
+        if not self.downloads:
+            lines.append("   - not downloaded yet")
+        for d in self.downloads:
+            where = f"   - pair {d['pair_id']} in {d['crawl']}: "
+            tries = f"{d['attempts']} attempt(s)" if d["attempts"] is not None else "attempts ?"
+            error = f": {d['error_message']}" if d["error_message"] else ""
+            if d["status"] == "success":
+                image = f"{d['width']}x{d['height']}" + (
+                    f", sha256 {d['sha256'][:16]}…" if d["sha256"] else ""
+                )
+                lines.append(
+                    f"{where}downloaded ({image}, {tries}); shard {d['shard_uri']}, key {d['key']}"
+                )
+            elif d["status"] == "not_attempted_yet":
+                lines.append(f"{where}not attempted yet")
+            else:
+                lines.append(f"{where}{d['status']}{error} ({tries})")
+        if not self.downloads:
+            return lines
+        lines.append("7. Trained (diffusion model):")
+        trained: dict[str, list[dict[str, Any]]] = {}
+        for t in self.training:
+            trained.setdefault(t["pair_id"], []).append(t)
+        for d in self.downloads:
+            rows = trained.get(d["pair_id"], [])
+            if not rows:
+                why = "" if d["status"] == "success" else f" (download {d['status']})"
+                lines.append(f"   - pair {d['pair_id']}: not used in training{why}")
+            for t in rows:
+                lines.append(
+                    f"   - pair {t['pair_id']}: trained checkpoint {t['checkpoint_sha256']} "
+                    f"(step {t['checkpoint_step']}, run {t['run_fingerprint']}), "
+                    f"seen {t['times_seen']} time(s)"
+                )
+        if not self.training:
+            return lines
+        lines.append("8. Replication audit:")
+        if not self.audit:
+            lines.append("   - no audited sample was prompted with or matched to this pair")
+        pairs = {t["pair_id"] for t in self.training}
+        for a in self.audit:
+            sample = f"sample (seed {a['seed']}, checkpoint {a['checkpoint_sha256'][:16]}…)"
+            if a["prompt_pair_id"] in pairs:
+                sample = f"{sample} prompted with pair {a['prompt_pair_id']}'s caption"
+            else:
+                sample = f"{sample} of prompt pair {a['prompt_pair_id']}"
+            nearest = f"nearest training image pair {a['nearest_pair_id']}" + (
+                " (its own)" if a["nearest_is_prompt_pair"] else ""
+            )
+            margin = f", margin {a['margin']:.3f}" if a["margin"] is not None else ""
+            verdict = "FLAGGED as a possible copy" if a["flagged"] else "not flagged"
+            lines.append(
+                f"   - {sample}: {nearest}, {a['descriptor']} similarity "
+                f"{a['similarity']:.3f}{margin}: {verdict}"
+            )
         return lines
 
 
@@ -245,7 +368,7 @@ class LineageIndex:
                         con.register("source", _with_partition(paths, self.lake, table))
                     if table in PARTITION_COLUMN:
                         columns = f"{columns}, {PARTITION_COLUMN[table]}"
-                    order = "url_key" if "url" in TABLE_KEYS[table] else "pair_key"
+                    order = KEYS[TABLE_KEYS[table][0]]
                     con.execute(
                         f"CREATE TABLE {table} AS SELECT {keys}, {columns} FROM source "
                         f"ORDER BY {order}"
@@ -303,7 +426,30 @@ class LineageIndex:
         released = [r["pair_id"] for r in journey.release if r["kept"]]
         if "aesthetic_subset" in self.tables and released:
             journey.aesthetic = self._lookup("aesthetic_subset", "pair_id", released)
+        subset = [a["pair_id"] for a in journey.aesthetic if a["kept"]]
+        if "download_results" in self.tables and subset:
+            journey.downloads = self._lookup("download_results", "pair_id", subset)
+            for d in journey.downloads:
+                root = self.lake.partition_uri(SHARDS_TABLE, d["crawl"])
+                d["shard_uri"] = f"{root}/{d['shard']}" if d["shard"] else None
+        downloaded = [d["pair_id"] for d in journey.downloads if d["status"] == "success"]
+        if "training_manifest" in self.tables and downloaded:
+            journey.training = self._lookup("training_manifest", "pair_id", downloaded)
+        trained = [t["pair_id"] for t in journey.training]
+        if "replication_audit" in self.tables and trained:
+            journey.audit = self._audit(trained)
         return journey
+
+    def _audit(self, pair_ids: list[str]) -> list[dict[str, Any]]:
+        """Audit rows whose prompt or nearest training image is one of ``pair_ids``, once
+        each (a sample nearest to its own prompt's image matches both ways)."""
+        rows = self._lookup("replication_audit", "prompt_pair_id", pair_ids)
+        rows += self._lookup("replication_audit", "nearest_pair_id", pair_ids)
+        unique = {tuple(sorted(r.items(), key=lambda kv: kv[0])): r for r in rows}
+        return sorted(
+            unique.values(),
+            key=lambda r: (r["checkpoint_sha256"], r["descriptor"], r["seed"], r["prompt_pair_id"]),
+        )
 
     def _lookup(self, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
         values = list(dict.fromkeys(values))
@@ -330,10 +476,14 @@ class LineageIndex:
         return self._journey({"page_url": page_url}, "page_url", [page_url])
 
     def trace_image(self, sha256: str) -> Journey:
-        """Every URL whose downloaded bytes had this sha256 (the image file itself)."""
-        if "clip_scores" not in self.tables:
-            return Journey({"sha256": sha256})
-        urls = [r["url"] for r in self._lookup("clip_scores", "sha256", [sha256.lower()])]
+        """Every URL whose downloaded bytes had this sha256 (the image file itself), as
+        fetched for the CLIP filter or by img2dataset."""
+        urls = []
+        if "clip_scores" in self.tables:
+            urls += [r["url"] for r in self._lookup("clip_scores", "sha256", [sha256.lower()])]
+        if "download_results" in self.tables:
+            rows = self._lookup("download_results", "sha256", [sha256.lower()])
+            urls += [r["URL"] for r in rows if r["URL"]]
         if not urls:
             return Journey({"sha256": sha256})
         return self._journey({"sha256": sha256}, "url", urls)

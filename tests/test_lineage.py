@@ -109,6 +109,156 @@ def test_trace_url_job_shows_markdown(lake: Lake) -> None:
     assert metadata["journey_json"].value["decisions"][0]["drop_reason"] == "alt_too_short"
 
 
+CRAWL = "MINI-2026-01"
+RUN = "0123456789abcdef0123456789abcdef"
+CHECKPOINTS = {2: "c2" * 32, 4: "c4" * 32}
+SUBSET_URLS = {  # the kept alt of page n's first image: one sighting each
+    "ok": "http://site2.test/img/20-0.png",
+    "failed": "http://site2.test/img/21-0.png",
+    "copied": "http://site2.test/img/22-0.png",
+}
+
+
+def publish_subset(lake: Lake) -> dict[str, str]:
+    """Hops 3 to 5 for the pairs of :data:`SUBSET_URLS`, all kept; returns role -> pair_id."""
+    # the real schemas (their modules import torch: only the tests that need them pay)
+    from pipeline.aesthetic import SUBSET_SCHEMA
+    from pipeline.clip_filter import CLIP_SCORES_SCHEMA
+    from pipeline.dataset import DECISION_SCHEMA
+
+    pairs = lake.read("alt_text_pairs").to_pylist()
+    by_url = {p["url"]: p for p in pairs if p["kept"]}
+    rows = {role: by_url[url] for role, url in SUBSET_URLS.items()}
+    clip = [
+        {
+            "pair_id": p["pair_id"], "url_id": p["url_id"], "url": p["url"], "text": p["text"],
+            "crawl_id": CRAWL, "model_id": "tiny-clip", "fetch_status": "ok", "http_status": 200,
+            "final_url": p["url"], "fetch_attempts": 1, "from_cache": False, "width": 64,
+            "height": 64, "n_bytes": 900, "sha256": f"{i}" * 64, "similarity": 0.33,
+            "threshold": 0.28, "punsafe": 0.01, "pwatermark": 0.02, "kept": True,
+        }
+        for i, p in enumerate(rows.values())
+    ]  # fmt: skip
+    lake.write_partition("clip_scores", pa.Table.from_pylist(clip, CLIP_SCORES_SCHEMA), CRAWL)
+    release = [
+        {"pair_id": p["pair_id"], "url_id": p["url_id"], "kept": True, "source_partition": CRAWL}
+        for p in rows.values()
+    ]
+    decisions = pa.Table.from_pylist(release, DECISION_SCHEMA)
+    lake.write_partition("laion_dataset_decisions", decisions, CRAWL)
+    subset = [
+        {"pair_id": p["pair_id"], "url_id": p["url_id"], "URL": p["url"], "TEXT": p["text"],
+         "aesthetic": 6.2, "kept": True, "aesthetic_band": 6.0}
+        for p in rows.values()
+    ]  # fmt: skip
+    lake.write_partition("aesthetic_subset", pa.Table.from_pylist(subset, SUBSET_SCHEMA), CRAWL)
+    return {role: p["pair_id"] for role, p in rows.items()}
+
+
+def publish_downloads(lake: Lake, pairs: dict[str, str]) -> None:
+    """img2dataset's results: ``ok`` and ``copied`` in shard 00000, ``failed`` a 404."""
+    from pipeline.shards import DOWNLOAD_RESULTS_SCHEMA
+
+    done = {"status": "success", "batch": "00000", "shard": "00000.tar", "width": 64,
+            "height": 64, "original_width": 80, "original_height": 80, "attempts": 1}  # fmt: skip
+    results = [
+        {**done, "pair_id": pairs["ok"], "key": "000000000", "sha256": "d" * 64},
+        {"pair_id": pairs["failed"], "batch": "00000", "status": "failed_to_download",
+         "error_message": "HTTP Error 404: Not Found", "attempts": 2},
+        {**done, "pair_id": pairs["copied"], "key": "000000002", "sha256": "e" * 64},
+    ]  # fmt: skip
+    for row in results:
+        row["URL"] = SUBSET_URLS[next(r for r, p in pairs.items() if p == row["pair_id"])]
+    table = pa.Table.from_pylist(results, DOWNLOAD_RESULTS_SCHEMA)
+    lake.write_partition("download_results", table, CRAWL)
+
+
+def publish_training(lake: Lake, pairs: dict[str, str]) -> None:
+    """One run, two checkpoints (``ok`` trained both, ``copied`` the last), and its audit:
+    ``copied``'s sample is flagged as a copy of its own image."""
+    from pipeline.audit import AUDIT_SCHEMA
+    from pipeline.diffusion.train import MANIFEST_SCHEMA
+
+    manifest = [
+        {"pair_id": pairs["ok"], "checkpoint_step": 2, "checkpoint_sha256": CHECKPOINTS[2],
+         "times_seen": 1},
+        {"pair_id": pairs["ok"], "checkpoint_step": 4, "checkpoint_sha256": CHECKPOINTS[4],
+         "times_seen": 3},
+        {"pair_id": pairs["copied"], "checkpoint_step": 4, "checkpoint_sha256": CHECKPOINTS[4],
+         "times_seen": 2},
+    ]  # fmt: skip
+    lake.write_partition("training_manifest", pa.Table.from_pylist(manifest, MANIFEST_SCHEMA), RUN)
+    sample = {"checkpoint_sha256": CHECKPOINTS[4], "descriptor": "pixels", "next_similarity": 0.1}
+    audit = [
+        {**sample, "prompt_pair_id": pairs["ok"], "prompt": "a green triangle", "seed": 0,
+         "nearest_pair_id": pairs["ok"], "similarity": 0.41, "margin": 0.31,
+         "nearest_is_prompt_pair": True, "flagged": False},
+        {**sample, "prompt_pair_id": pairs["copied"], "prompt": "a green triangle", "seed": 1,
+         "nearest_pair_id": pairs["copied"], "similarity": 0.97, "margin": 0.87,
+         "nearest_is_prompt_pair": True, "flagged": True},
+    ]  # fmt: skip
+    lake.write_partition(
+        "replication_audit", pa.Table.from_pylist(audit, AUDIT_SCHEMA), CHECKPOINTS[4][:16]
+    )
+
+
+def test_trace_through_download_training_and_audit(
+    lake: Lake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pairs = publish_subset(lake)
+    # the later tables are not materialized yet: the journey stops at the download
+    story = LineageIndex(lake).trace(SUBSET_URLS["ok"]).story()
+    assert "5. Aesthetic subset:" in story and "6. Downloaded (img2dataset):" in story
+    assert "not downloaded yet" in story and "7. Trained" not in story
+
+    publish_downloads(lake, pairs)
+    index = LineageIndex(lake)
+    assert index.rebuilt  # a new table is a new lake state
+    journey = index.trace(SUBSET_URLS["ok"])
+    shard = f"{lake.partition_uri('image_shards', CRAWL)}/00000.tar"
+    assert journey.downloads[0]["shard_uri"] == shard
+    assert f"shard {shard}, key 000000000" in journey.story()
+    assert "not used in training" in journey.story()  # no model trained yet
+    assert "8. Replication audit" not in journey.story()
+
+    publish_training(lake, pairs)
+    index = LineageIndex(lake)
+    journey = index.trace(SUBSET_URLS["ok"])
+    assert [(t["checkpoint_step"], t["times_seen"]) for t in journey.training] == [(2, 1), (4, 3)]
+    assert {t["run_fingerprint"] for t in journey.training} == {RUN}
+    story = journey.story()
+    for step, sha in CHECKPOINTS.items():
+        assert f"trained checkpoint {sha} (step {step}, run {RUN})" in story
+    assert "not used in training" not in story
+    assert "8. Replication audit:" in story and "not flagged" in story
+    assert [a["seed"] for a in journey.audit] == [0] and not journey.flagged
+
+    data = journey.to_dict()
+    assert data["downloads"][0]["status"] == "success" and data["downloads"][0]["attempts"] == 1
+    assert data["used_in_training"] and len(data["training"]) == 2
+    assert data["audit"][0]["nearest_pair_id"] == pairs["ok"] and not data["flagged"]
+
+    failed = index.trace(SUBSET_URLS["failed"])
+    story = failed.story()
+    assert "failed_to_download: HTTP Error 404: Not Found (2 attempt(s))" in story
+    assert "not used in training (download failed_to_download)" in story
+    assert "8. Replication audit" not in story
+    assert failed.to_dict()["downloads"][0]["shard_uri"] is None
+    assert not failed.to_dict()["used_in_training"] and failed.to_dict()["training"] == []
+
+    # by pair, and through the CLI's JSON
+    argv = ["trace", pairs["copied"], "--by", "pair_id", "--lake", lake.root]
+    assert main([*argv, "--json"]) == 0
+    data = orjson.loads(capsys.readouterr().out)
+    assert data["flagged"] and data["audit"][0]["similarity"] == pytest.approx(0.97)
+    assert data["training"][0]["checkpoint_sha256"] == CHECKPOINTS[4]
+    assert main(argv) == 0
+    assert "similarity 0.970, margin 0.870: FLAGGED as a possible copy" in capsys.readouterr().out
+
+    # the image img2dataset downloaded leads back to its URL
+    assert index.trace_image("E" * 64).sightings[0]["url"] == SUBSET_URLS["copied"]
+
+
 def test_index_rebuilt_when_a_partition_is_published(mini_crawl: Path, tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     wats = wat_files(mini_crawl)
