@@ -27,6 +27,7 @@ from assets_defs.assets.image_shards import image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.samples import replication_audit, samples
 from assets_defs.assets.wat_image_links import wat_image_links
+from assets_defs.freshness import freshness_sensor, weekly_freshness_checks
 from assets_defs.jobs import (
     clip_filter_job,
     crawl_manifest_job,
@@ -110,7 +111,8 @@ def build_definitions(
             training_job,
             trace_url,
         ],
-        sensors=[new_crawl_sensor],
+        asset_checks=weekly_freshness_checks,
+        sensors=[new_crawl_sensor, freshness_sensor],
         schedules=[weekly_dataset_rebuild],
         resources=build_resources(profile, data_dir, web),
     )

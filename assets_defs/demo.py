@@ -34,6 +34,8 @@ class DemoSummary:
     table_rows: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     later_drops: dict[str, dict[str, int]] = field(default_factory=dict)
+    downloads: dict[str, int] = field(default_factory=dict)
+    training: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0
 
     def render(self) -> str:
@@ -49,6 +51,11 @@ class DemoSummary:
         for table, reasons in self.later_drops.items():
             drops = ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items()))
             lines.append(f"  {table} dropped: {drops or 'none'}")
+        if self.downloads:
+            status = ", ".join(f"{k} {v:,}" for k, v in sorted(self.downloads.items()))
+            lines.append(f"  download_results: {status}")
+        for key, value in self.training.items():
+            lines.append(f"  {key}: {value}")
         lines.append(
             f"  open the UI: DAGSTER_HOME={self.dagster_home} "
             ".venv/bin/dagster dev -w workspace.yaml   (or: make ui)"
@@ -68,9 +75,13 @@ def prepare_instance(data_dir: Path) -> DagsterInstance:
 
 
 def run_demo(
-    data_dir: str | Path = "data", slice_size: int = 2, web: dict | None = None
+    data_dir: str | Path = "data",
+    slice_size: int = 2,
+    web: dict | None = None,
+    training: dict | None = None,
 ) -> DemoSummary:
-    """Run the main job; ``web`` overrides the synthetic web's size (see SyntheticWebResource)."""
+    """Run the main job; ``web`` overrides the synthetic web's size (see SyntheticWebResource)
+    and ``training`` the run config of ``training_job`` (e.g. fewer steps in tests)."""
     started = time.perf_counter()
     data = Path(data_dir).resolve()
     instance = prepare_instance(data)
@@ -108,12 +119,19 @@ def run_demo(
         runs += 1
         if not result.success:
             raise RuntimeError(f"dataset_job failed for crawl {crawl}")
+    trained = defs.resolve_job_def("training_job").execute_in_process(
+        instance=instance, run_config={**(training or {}), **QUIET_LOGS}
+    )
+    runs += 1
+    if not trained.success:
+        raise RuntimeError("training_job failed")
     summary = DemoSummary(
         dagster_home=data / "dagster_home",
         lake_root=lake.root,
         partitions=keys,
         runs=runs,
     )
+    _summarize_training(summary, lake, trained)
     for table in ("crawl_manifest", "wat_image_links", "alt_text_pairs", "clip_scores",
                   "image_embeddings", "laion_dataset", "aesthetic_subset"):  # fmt: skip
         summary.table_rows[table] = sum(m["rows"] for m in lake.manifests(table))
@@ -135,3 +153,30 @@ def run_demo(
         summary.later_drops[table] = reasons
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _summarize_training(summary: DemoSummary, lake, trained) -> None:
+    """Download statuses, the checkpoint, and the samples' and audit's verdicts."""
+    results = lake.read("download_results", columns=["status"])
+    for status in results.column("status").to_pylist() if results is not None else []:
+        summary.downloads[status] = summary.downloads.get(status, 0) + 1
+    meta = {}
+    for event in trained.get_asset_materialization_events():
+        m = event.step_materialization_data.materialization
+        meta[m.asset_key.to_user_string()] = {k: v.value for k, v in m.metadata.items()}
+    model = meta.get("diffusion_model", {})
+    summary.training["diffusion_model"] = (
+        f"{model.get('training_pairs')} pairs, {model.get('steps')} steps, final loss "
+        f"{model.get('final_loss')}, checkpoint {str(model.get('checkpoint_sha256'))[:16]}"
+    )
+    for check in trained.get_asset_check_evaluations():
+        values = {k: v.value for k, v in check.metadata.items()}
+        if check.check_name == "follows_prompts":
+            summary.training["samples"] = (
+                f"own-prompt CLIP similarity {values['own_prompt_similarity']:.3f} vs other "
+                f"prompts {values['other_prompt_similarity']:.3f} (passed: {check.passed})"
+            )
+        if check.check_name == "no_replication":
+            summary.training["replication_audit"] = (
+                f"{values['flagged']} of {values['audited']} samples flagged as copies"
+            )

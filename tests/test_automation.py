@@ -97,3 +97,25 @@ def test_weekly_schedule_rebuilds_every_crawl() -> None:
         assert [r.partition_key for r in requests] == ["C-2026-10", "C-2026-20"]
         assert requests[0].run_key == "weekly:2026-11-23:C-2026-10"
         assert weekly_dataset_rebuild.job_name == "dataset_job"
+
+
+def test_freshness_checks_fail_stale_weekly_assets_and_pass_fresh_ones() -> None:
+    from dagster import AssetMaterialization, AssetSelection, Definitions, define_asset_job
+
+    from assets_defs.definitions import defs
+    from assets_defs.freshness import WEEKLY_ASSETS, weekly_freshness_checks
+
+    job = define_asset_job("freshness", selection=AssetSelection.checks(*weekly_freshness_checks))
+    merged = Definitions.merge(defs, Definitions(jobs=[job]))
+    with DagsterInstance.ephemeral() as instance:
+        never = merged.resolve_job_def("freshness").execute_in_process(instance=instance)
+        verdicts = {e.asset_key.to_user_string(): e.passed
+                    for e in never.get_asset_check_evaluations()}  # fmt: skip
+        assert verdicts == dict.fromkeys(WEEKLY_ASSETS, False)
+        instance.add_dynamic_partitions("crawls", ["CC-TEST-1"])
+        for asset in WEEKLY_ASSETS[:2]:
+            instance.report_runless_asset_event(AssetMaterialization(asset, partition="CC-TEST-1"))
+        later = merged.resolve_job_def("freshness").execute_in_process(instance=instance)
+        verdicts = {e.asset_key.to_user_string(): e.passed
+                    for e in later.get_asset_check_evaluations()}  # fmt: skip
+        assert verdicts == {a: a in WEEKLY_ASSETS[:2] for a in WEEKLY_ASSETS}
