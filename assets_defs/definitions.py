@@ -25,6 +25,7 @@ from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.assets.diffusion_model import diffusion_model
 from assets_defs.assets.image_shards import image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
+from assets_defs.assets.opt_outs import opt_out_report, opt_outs
 from assets_defs.assets.samples import replication_audit, samples
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.freshness import freshness_sensor, weekly_freshness_checks
@@ -32,6 +33,7 @@ from assets_defs.jobs import (
     clip_filter_job,
     crawl_manifest_job,
     dataset_job,
+    opt_out_report_job,
     training_job,
     wat_to_pairs_job,
 )
@@ -42,7 +44,7 @@ from assets_defs.resources import (
     SyntheticWebResource,
 )
 from assets_defs.schedules import weekly_dataset_rebuild
-from assets_defs.sensors import new_crawl_sensor
+from assets_defs.sensors import new_crawl_sensor, opt_out_sensor
 from assets_defs.trace_job import trace_url
 
 
@@ -102,6 +104,8 @@ def build_definitions(
             diffusion_model,
             samples,
             replication_audit,
+            opt_outs,
+            opt_out_report,
         ],
         jobs=[
             crawl_manifest_job,
@@ -109,10 +113,11 @@ def build_definitions(
             clip_filter_job,
             dataset_job,
             training_job,
+            opt_out_report_job,
             trace_url,
         ],
         asset_checks=weekly_freshness_checks,
-        sensors=[new_crawl_sensor, freshness_sensor],
+        sensors=[new_crawl_sensor, opt_out_sensor, freshness_sensor],
         schedules=[weekly_dataset_rebuild],
         resources=build_resources(profile, data_dir, web),
     )

@@ -39,3 +39,9 @@ training_job = define_asset_job(
     selection=AssetSelection.assets("diffusion_model", "samples", "replication_audit"),
     description="Train the diffusion model on every crawl's shards, sample it, audit it.",
 )
+
+opt_out_report_job = define_asset_job(
+    "opt_out_report_job",
+    selection=AssetSelection.assets("opt_out_report"),
+    description="Name the checkpoints trained on items the opt-out list withdraws.",
+)

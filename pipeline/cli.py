@@ -46,12 +46,44 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         journey = index.trace_page(args.value)
     elif args.by == "sha256":
         journey = index.trace_image(args.value)
+    elif args.by == "image":
+        from PIL import Image
+
+        from pipeline.clip import DEFAULT_CLIP_MODEL, ClipModel, ClipSpec
+
+        clip = ClipModel(ClipSpec(args.clip_model or DEFAULT_CLIP_MODEL, args.clip_pretrained))
+        with Image.open(args.value) as image:
+            journey = index.trace_lookalike(image, clip, min_similarity=args.min_similarity)
     else:
         journey = index.trace(args.value)
     if args.json:
         print(orjson.dumps(journey.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
         print(journey.story())
+    return 0
+
+
+def _cmd_opt_out(args: argparse.Namespace) -> int:
+    from pipeline import optout
+    from pipeline.lake import Lake
+
+    entries = [("url", v) for v in args.url] + [("domain", v) for v in args.domain]
+    entries += [("sha256", v) for v in args.sha256]
+    lake = Lake(args.lake)
+    if not entries:
+        listed = lake.read(optout.TABLE)
+        for row in listed.to_pylist() if listed is not None else []:
+            print(f"{row['kind']}\t{row['value']}\t{row['added_at']:%Y-%m-%d}\t{row['note'] or ''}")
+        return 0
+    try:
+        table = optout.add(lake, entries, args.note)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{table.num_rows} entries on the opt-out list; the opt-out sensor rebuilds the "
+        "datasets and reports affected checkpoints"
+    )
     return 0
 
 
@@ -122,11 +154,26 @@ def build_parser() -> argparse.ArgumentParser:
     links.add_argument("--anon", action="store_true", help="anonymous S3 (s3://commoncrawl/)")
     links.set_defaults(func=_cmd_wat_links)
     trace = sub.add_parser("trace", help="the journey of one image URL through every hop")
-    trace.add_argument("value", help="image URL (or pair_id / page URL / sha256 with --by)")
-    trace.add_argument("--by", choices=("url", "pair_id", "page", "sha256"), default="url")
+    trace.add_argument(
+        "value", help="image URL (or pair_id / page URL / sha256 / image file with --by)"
+    )
+    trace.add_argument(
+        "--by", choices=("url", "pair_id", "page", "sha256", "image"), default="url",
+        help="image: find stored images that look like this file (CLIP embeddings)",
+    )  # fmt: skip
+    trace.add_argument("--clip-model", default="", help="with --by image: the filter's CLIP")
+    trace.add_argument("--clip-pretrained", default=None)
+    trace.add_argument("--min-similarity", type=float, default=0.9)
     trace.add_argument("--json", action="store_true", help="print the journey as JSON")
     trace.add_argument("--lake", default="data/lake", help="lake root (path or s3:// URL)")
     trace.set_defaults(func=_cmd_trace)
+    opt = sub.add_parser("opt-out", help="withdraw URLs, domains or image files (sha256)")
+    opt.add_argument("--url", action="append", default=[], help="an image URL (repeatable)")
+    opt.add_argument("--domain", action="append", default=[], help="a domain and its subdomains")
+    opt.add_argument("--sha256", action="append", default=[], help="an image file's sha256")
+    opt.add_argument("--note", default=None, help="who asked, and when")
+    opt.add_argument("--lake", default="data/lake", help="lake root (path or s3:// URL)")
+    opt.set_defaults(func=_cmd_opt_out)
     return parser
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from pipeline.optout import OptOutList
+
 RELEASE_SCHEMA = pa.schema(
     [
         pa.field("URL", pa.string(), nullable=False),
@@ -38,7 +40,7 @@ DECISION_SCHEMA = pa.schema(
         pa.field("source_partition", pa.string()),
     ]
 )
-DROP_REASONS = ("global_duplicate",)
+DROP_REASONS = ("global_duplicate", "opted_out:url", "opted_out:domain", "opted_out:sha256")
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,34 @@ class DatasetResult:
     languages: dict[str, int] = field(default_factory=dict)
 
 
-def build_release(scores: pa.Table, names: SubsetNames | None = None) -> DatasetResult:
+def build_release(
+    scores: pa.Table, names: SubsetNames | None = None, opt_outs: OptOutList | None = None
+) -> DatasetResult:
     """Dedup kept ``clip_scores`` rows on (URL, TEXT) across the crawl's slices, keeping the
-    most similar pair, and split the release by language as LAION-5B did."""
+    most similar pair, and split the release by language as LAION-5B did. Pairs on the
+    opt-out list are dropped first (``opted_out:<kind>``), so a duplicate may take their place."""
     names = names or SubsetNames()
+    opt_outs = opt_outs or OptOutList()
+    kept_rows = scores.filter(scores.column("kept")).select(["pair_id", "url", "sha256"])
+    withdrawn = [
+        (r["pair_id"], hit)
+        for r in kept_rows.to_pylist()
+        if (hit := opt_outs.match(r["url"], r["sha256"]))
+    ]
     con = duckdb.connect()
     con.register("scores", scores)
+    con.register(
+        "opted_out",
+        pa.table(
+            {
+                "pair_id": pa.array([p for p, _ in withdrawn], pa.string()),
+                "reason": pa.array([h for _, h in withdrawn], pa.string()),
+            }
+        ),
+    )
     ranked = """
         SELECT *, row_number() OVER w AS rank, first_value(pair_id) OVER w AS best
-        FROM scores WHERE kept
+        FROM scores WHERE kept AND pair_id NOT IN (SELECT pair_id FROM opted_out)
         WINDOW w AS (PARTITION BY url, text ORDER BY similarity DESC, pair_id)
     """
     decisions = con.sql(
@@ -77,7 +98,11 @@ def build_release(scores: pa.Table, names: SubsetNames | None = None) -> Dataset
                    CASE WHEN rank > 1 THEN 'global_duplicate' END AS drop_reason,
                    CASE WHEN rank > 1 THEN best END AS duplicate_of,
                    source_partition
-            FROM ({ranked}) ORDER BY pair_id"""
+            FROM ({ranked})
+            UNION ALL
+            SELECT s.pair_id, s.url_id, false, o.reason, NULL, s.source_partition
+            FROM scores s JOIN opted_out o USING (pair_id) WHERE s.kept
+            ORDER BY pair_id"""
     ).to_arrow_table()
     release = con.sql(
         f"""SELECT url AS URL, text AS TEXT, width AS WIDTH, height AS HEIGHT, similarity,

@@ -22,6 +22,7 @@ from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
+from pipeline import optout
 from pipeline.crawls import crawl_of_partition
 from pipeline.dataset import DROP_REASONS, SubsetNames, build_release
 from pipeline.reports import histograms_png, markdown_image
@@ -54,9 +55,9 @@ def read_with_partition(lake_, table: str, keys: list[str]) -> pa.Table | None:
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.dataset),
+    code_version=code_version(sys.modules[__name__], pipeline.dataset, optout),
     partitions_def=crawls,
-    deps=[AssetDep("clip_scores", partition_mapping=AllPartitionMapping())],
+    deps=[AssetDep("clip_scores", partition_mapping=AllPartitionMapping()), "opt_outs"],
     group_name="laion",
     kinds={"parquet", "duckdb"},
     check_specs=[
@@ -77,7 +78,8 @@ def laion_dataset(
     if scores is None:
         raise Failure(f"clip_scores has no published partition of crawl {crawl!r}")
     names = SubsetNames(config.subset_en, config.subset_multi, config.subset_nolang)
-    result = build_release(scores, names)
+    opt_out_list = optout.load(lake_)
+    result = build_release(scores, names, opt_out_list)
     uri = lake_.write_partition("laion_dataset", result.release, crawl)
     lake_.write_partition("laion_dataset_decisions", result.decisions, crawl)
     subset_uris = {

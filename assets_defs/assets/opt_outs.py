@@ -1,0 +1,91 @@
+"""``opt_outs`` (the list, kept in the lake and edited with ``crawl2diffusion opt-out``) and
+``opt_out_report``: the checkpoints that were trained on items the list now withdraws."""
+
+import sys
+import time
+
+import pyarrow as pa
+from dagster import (
+    AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+import pipeline.optout
+from assets_defs.metadata import code_version, table_metadata
+from assets_defs.resources import LakeResource
+from pipeline.optout import load, trained_on_opted_out
+
+opt_outs = AssetSpec(
+    "opt_outs",
+    group_name="automation",
+    kinds={"parquet"},
+    description="URLs, domains and image sha256s withdrawn by their owners (lake table "
+    "`opt_outs`; add with `crawl2diffusion opt-out`). The opt-out sensor records each change.",
+)
+
+
+def _with_partition(lake_, name: str, column: str) -> pa.Table | None:
+    """Every partition of a lake table, with its partition key as ``column``."""
+    parts = []
+    for key in lake_.partitions(name):
+        part = lake_.read(name, [key])
+        parts.append(part.append_column(column, pa.array([key] * part.num_rows)))
+    return pa.concat_tables(parts) if parts else None
+
+
+@asset(
+    code_version=code_version(sys.modules[__name__], pipeline.optout),
+    deps=[
+        "opt_outs",
+        "diffusion_model",
+        AssetDep("download_results", partition_mapping=AllPartitionMapping()),
+    ],
+    group_name="automation",
+    kinds={"parquet"},
+    check_specs=[
+        AssetCheckSpec(
+            "no_opted_out_training",
+            asset="opt_out_report",
+            description=("no checkpoint was trained on an item the opt-out list withdraws"),
+        )
+    ],
+)
+def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
+    """Every (checkpoint, withdrawn pair) it trained on, with how the pair matched."""
+    started = time.perf_counter()
+    lake_ = lake.lake()
+    listed = load(lake_)
+    manifest = _with_partition(lake_, "training_manifest", "run_fingerprint")
+    report = trained_on_opted_out(listed, manifest, lake_.read("download_results"))
+    uri = lake_.write_partition("opt_out_report", report)
+    checkpoints = sorted(set(report.column("checkpoint_sha256").to_pylist()))
+    lines = [
+        f"- `{sha}`: {report.column('checkpoint_sha256').to_pylist().count(sha)} withdrawn pairs"
+        for sha in checkpoints
+    ]
+    entries = lake_.read("opt_outs")
+    return MaterializeResult(
+        check_results=[
+            AssetCheckResult(
+                check_name="no_opted_out_training",
+                passed=not checkpoints,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"checkpoints": len(checkpoints), "pairs": report.num_rows},
+            )
+        ],
+        metadata={
+            **table_metadata(report.schema, report.num_rows, uri),
+            "opt_out_entries": MetadataValue.int(entries.num_rows if entries is not None else 0),
+            "checkpoints_trained_on_opted_out": MetadataValue.json(checkpoints),
+            "report": MetadataValue.md("\n".join(lines) or "No checkpoint trained on them."),
+            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
+        },
+    )

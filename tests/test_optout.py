@@ -1,0 +1,160 @@
+"""Opt-outs: the list in the lake, matching, the dataset hop's drops, the report of checkpoints
+trained on withdrawn items, the CLI and the sensor."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from dagster import DagsterInstance, SkipReason, build_sensor_context
+
+from assets_defs.resources import LakeResource
+from assets_defs.sensors import opt_out_sensor
+from pipeline import optout
+from pipeline.cli import main
+from pipeline.dataset import build_release
+from pipeline.lake import Lake
+
+SHA = "ab" * 32
+
+
+def _scores() -> pa.Table:
+    rows = [
+        ("p1", "u1", "https://artist.example/a.png", "a red circle", 0.31, SHA),
+        ("p2", "u2", "https://cdn.artist.example/b.png", "a blue square", 0.30, "cd" * 32),
+        ("p3", "u3", "https://other.example/c.png", "a green star", 0.33, "ef" * 32),
+        ("p4", "u4", "https://other.example/d.png", "a pink heart", 0.29, "01" * 32),
+        ("p5", "u4", "https://other.example/d.png", "a pink heart", 0.35, "01" * 32),
+    ]
+    return pa.table(
+        {
+            "pair_id": [r[0] for r in rows],
+            "url_id": [r[1] for r in rows],
+            "url": [r[2] for r in rows],
+            "text": [r[3] for r in rows],
+            "similarity": pa.array([r[4] for r in rows], pa.float32()),
+            "sha256": [r[5] for r in rows],
+            "kept": [True] * len(rows),
+            "width": pa.array([64] * 5, pa.int32()),
+            "height": pa.array([64] * 5, pa.int32()),
+            "punsafe": pa.array([0.1] * 5, pa.float32()),
+            "pwatermark": pa.array([0.1] * 5, pa.float32()),
+            "language": ["en"] * 5,
+            "crawl_id": ["CC-1"] * 5,
+            "source_partition": ["s"] * 5,
+        }
+    )
+
+
+def test_list_is_canonical_and_matches_url_domain_and_file(tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    optout.add(
+        lake, [("domain", "https://Artist.Example/"), ("url", "HTTPS://other.example/c.png#x")]
+    )
+    table = optout.add(lake, [("sha256", SHA.upper()), ("domain", "artist.example")], note="mail")
+    assert sorted(table.column("value").to_pylist()) == sorted(
+        ["artist.example", "https://other.example/c.png", SHA]
+    )  # added once, canonical
+    listed = optout.load(lake)
+    assert listed.match("https://cdn.artist.example/b.png") == "opted_out:domain"
+    assert listed.match("https://notartist.example/b.png") is None
+    assert listed.match("https://other.example:443/c.png") == "opted_out:url"
+    assert listed.match("https://x.example/y.png", SHA) == "opted_out:sha256"
+    with pytest.raises(ValueError, match="sha256"):
+        optout.add(lake, [("sha256", "nothex")])
+    with pytest.raises(ValueError, match="kind"):
+        optout.add(lake, [("email", "a@b.c")])
+
+
+def test_release_drops_opted_out_pairs_with_reasons_and_conserves_rows() -> None:
+    listed = optout.OptOutList.from_table(
+        pa.table(
+            {
+                "kind": ["domain", "url"],
+                "value": ["artist.example", "https://other.example/d.png"],
+            }
+        )
+    )
+    result = build_release(_scores(), opt_outs=listed)
+    reasons = dict(
+        zip(
+            result.decisions.column("pair_id").to_pylist(),
+            result.decisions.column("drop_reason").to_pylist(),
+            strict=True,
+        )
+    )
+    assert reasons == {
+        "p1": "opted_out:domain",
+        "p2": "opted_out:domain",
+        "p3": None,
+        "p4": "opted_out:url",
+        "p5": "opted_out:url",
+    }
+    assert result.release.column("pair_id").to_pylist() == ["p3"]
+    assert result.rows_in == result.rows_kept + sum(result.dropped.values()) == 5
+    plain = build_release(_scores())
+    assert plain.dropped == {"global_duplicate": 1} and plain.rows_kept == 4
+
+
+def test_report_names_checkpoints_trained_on_withdrawn_pairs() -> None:
+    listed = optout.OptOutList.from_table(pa.table({"kind": ["sha256"], "value": [SHA]}))
+    manifest = pa.table(
+        {
+            "pair_id": ["p1", "p3", "p1"],
+            "checkpoint_step": pa.array([10, 10, 20], pa.int32()),
+            "checkpoint_sha256": ["c10", "c10", "c20"],
+            "times_seen": pa.array([2, 1, 4], pa.int32()),
+            "run_fingerprint": ["run"] * 3,
+        }
+    )
+    downloads = pa.table(
+        {"pair_id": ["p1", "p3"], "URL": ["https://a/1", "https://b/3"], "sha256": [SHA, "ef" * 32]}
+    )
+    report = optout.trained_on_opted_out(listed, manifest, downloads)
+    assert report.select(["checkpoint_sha256", "pair_id", "match"]).to_pylist() == [
+        {"checkpoint_sha256": "c10", "pair_id": "p1", "match": "opted_out:sha256"},
+        {"checkpoint_sha256": "c20", "pair_id": "p1", "match": "opted_out:sha256"},
+    ]
+    assert optout.trained_on_opted_out(optout.OptOutList(), manifest, downloads).num_rows == 0
+
+
+def test_cli_adds_and_lists(tmp_path, capsys) -> None:
+    lake = str(tmp_path / "lake")
+    assert (
+        main(["opt-out", "--lake", lake, "--domain", "artist.example", "--note", "ticket 7"]) == 0
+    )
+    assert main(["opt-out", "--lake", lake, "--sha256", "zz"]) == 2
+    capsys.readouterr()
+    assert main(["opt-out", "--lake", lake]) == 0
+    assert "domain\tartist.example" in capsys.readouterr().out
+
+
+def test_sensor_rebuilds_every_crawl_once_per_change(tmp_path) -> None:
+    lake_resource = LakeResource(root=str(tmp_path / "lake"))
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("crawls", ["CC-1", "CC-2"])
+        ctx = build_sensor_context(instance=instance, resources={"lake": lake_resource})
+        assert isinstance(opt_out_sensor(ctx), SkipReason)
+        optout.add(lake_resource.lake(), [("domain", "artist.example")])
+        first = opt_out_sensor(
+            build_sensor_context(instance=instance, resources={"lake": lake_resource})
+        )
+        jobs = [(r.job_name, r.partition_key) for r in first.run_requests]
+        assert jobs == [
+            ("dataset_job", "CC-1"),
+            ("dataset_job", "CC-2"),
+            ("opt_out_report_job", None),
+        ]
+        assert [e.asset_key.to_user_string() for e in first.asset_events] == ["opt_outs"]
+        same = opt_out_sensor(
+            build_sensor_context(
+                instance=instance, cursor=first.cursor, resources={"lake": lake_resource}
+            )
+        )
+        assert isinstance(same, SkipReason)
+        optout.add(lake_resource.lake(), [("url", "https://x.example/1.png")])
+        later = opt_out_sensor(
+            build_sensor_context(
+                instance=instance, cursor=first.cursor, resources={"lake": lake_resource}
+            )
+        )
+        assert len(later.run_requests) == 3 and later.cursor != first.cursor
