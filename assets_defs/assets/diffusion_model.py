@@ -42,6 +42,8 @@ class DiffusionModelConfig(Config):
     batch_size: int = 16
     learning_rate: float = 1e-3
     warmup_steps: int = 50
+    prediction_type: str = "sample"
+    """``sample`` (x0; learns fastest, the CPU default), ``v_prediction`` or ``epsilon``."""
     caption_dropout: float = 0.1
     checkpoint_every: int = 250
     mixed_precision: str = "no"
@@ -64,6 +66,7 @@ class DiffusionModelConfig(Config):
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             warmup_steps=self.warmup_steps,
+            prediction_type=self.prediction_type,
             caption_dropout=self.caption_dropout,
             checkpoint_every=self.checkpoint_every,
             mixed_precision=self.mixed_precision,

@@ -240,7 +240,7 @@ def train_diffusion(
         noisy = scheduler.add_noise(x0, noise, t.to(device))
         with accelerator.autocast():
             pred = unet(noisy, t.to(device), encoder_hidden_states=cond).sample
-        loss = torch.nn.functional.mse_loss(pred.float(), noise.float())
+        loss = torch.nn.functional.mse_loss(pred.float(), _target(scheduler, x0, noise, t))
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(unet.parameters(), 1.0)
         optimizer.step()
@@ -277,6 +277,18 @@ def train_diffusion(
     info["checkpoints"] = [{"step": c.step, "sha256": c.sha256} for c in checkpoints]
     info_path.write_text(json.dumps(info, indent=2, default=list))
     return run
+
+
+def _target(scheduler, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """What the UNet should output, by the scheduler's ``prediction_type``."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise.float()
+    if kind == "v_prediction":
+        return scheduler.get_velocity(x0, noise, t.to(x0.device)).float()
+    if kind == "sample":
+        return x0.float()
+    raise ValueError(f"unknown prediction_type {kind!r}")
 
 
 def _save_checkpoint(
