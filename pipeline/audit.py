@@ -11,6 +11,11 @@ a copy descriptor (as Somepalli et al. 2023 and Carlini et al. 2023 do):
 A pair is flagged when its similarity reaches the threshold *and* the nearest training image
 stands out from the next ones by a margin (Carlini et al.'s relative criterion): a sample that
 resembles many training images equally is generic, not a copy.
+
+Calibration (pixels descriptor, default CPU model, 32 px): a normal run (600 images, 500 steps)
+had nearest similarities 0.31-0.81 with margins 0.02-0.17 over 24 training captions; a
+deliberately overfit run (4 images, 400 steps) reproduced its images with similarities up to
+0.88 and margins 0.21-0.94. Hence threshold 0.5 and margin 0.25.
 """
 
 from __future__ import annotations
@@ -45,9 +50,9 @@ AUDIT_SCHEMA = pa.schema(
 @dataclass(frozen=True)
 class AuditRules:
     descriptor: str = "pixels"
-    threshold: float = 0.9
+    threshold: float = 0.5
     """Similarity of a sample to its nearest training image that counts as a possible copy."""
-    min_margin: float = 0.1
+    min_margin: float = 0.25
     """How far the nearest must stand above the mean of the next ``k`` (relative criterion)."""
     k: int = 5
     sscd_weights: str | None = None

@@ -170,8 +170,9 @@ class ReplicationAuditConfig(SamplerConfig):
     seed: int = 0
     descriptor: str = "pixels"
     """``pixels`` (tiny-image copy descriptor), ``clip`` or ``sscd`` (with ``sscd_weights``)."""
-    threshold: float = 0.9
-    min_margin: float = 0.1
+    threshold: float = 0.5
+    """Nearest-neighbour similarity that may be a copy (see pipeline/audit.py calibration)."""
+    min_margin: float = 0.25
     k: int = 5
     sscd_weights: str | None = None
 
