@@ -151,3 +151,60 @@ def test_row_count_change_check() -> None:
     moved = row_count_check_result("t", 100, 20, 0.5)
     assert not moved.passed and moved.severity.value == "WARN"
     assert moved.metadata["change_fraction"].value == 0.8
+
+
+def _download_results() -> pa.Table:
+    from pipeline.shards import DOWNLOAD_RESULTS_SCHEMA
+
+    rows = [
+        {
+            "pair_id": "p1",
+            "url_id": "u1",
+            "URL": "https://a.test/1.png",
+            "TEXT": "a red circle",
+            "batch": "b1",
+            "shard": "batches/b1/00000.tar",
+            "key": "000000000",
+            "status": "success",
+            "error_message": None,
+            "width": 64,
+            "height": 64,
+            "original_width": 200,
+            "original_height": 150,
+            "sha256": "ab" * 32,
+            "attempts": 1,
+        },
+        {
+            "pair_id": "p2",
+            "url_id": "u2",
+            "URL": "https://a.test/2.png",
+            "TEXT": "a blue square",
+            "batch": "b1",
+            "shard": None,
+            "key": "000000001",
+            "status": "failed_to_download",
+            "error_message": "HTTP Error 404: Not Found",
+            "width": None,
+            "height": None,
+            "original_width": None,
+            "original_height": None,
+            "sha256": None,
+            "attempts": 1,
+        },
+    ]
+    return pa.Table.from_pylist(rows, schema=DOWNLOAD_RESULTS_SCHEMA)
+
+
+def test_download_results_suite_good_and_bad() -> None:
+    from quality.suites import download_results_suite
+
+    good = _download_results()
+    assert run_suite(good, download_results_suite()).success
+    bad = replace(good, "status", ["success", "mystery"])
+    bad = replace(bad, "shard", [None, "batches/b1/00000.tar"])
+    result = run_suite(bad, download_results_suite())
+    assert not result.success
+    failed = {(o.expectation, o.column) for o in result.failures}
+    assert ("expect_column_values_to_be_in_set", "status") in failed
+    assert ("expect_column_values_to_not_be_null", "shard") in failed  # a success needs a shard
+    assert ("expect_column_values_to_be_null", "shard") in failed  # a failure has none
