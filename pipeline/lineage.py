@@ -475,6 +475,20 @@ class LineageIndex:
     def trace_page(self, page_url: str) -> Journey:
         return self._journey({"page_url": page_url}, "page_url", [page_url])
 
+    def trace_lookalike(self, image, clip, k: int = 5, min_similarity: float = 0.9) -> Journey:
+        """Journeys of the stored images nearest to ``image`` (a PIL image) by ``clip``'s
+        embeddings: the same picture re-encoded, resized or renamed still finds its URLs."""
+        from pipeline.lookalike import nearest_images
+
+        found = nearest_images(self.lake, clip, image, k, min_similarity)
+        query = {
+            "lookalike": ", ".join(f"{f.url} ({f.similarity:.3f})" for f in found)
+            or f"nothing at similarity >= {min_similarity}"
+        }
+        if not found:
+            return Journey(query)
+        return self._journey(query, "url", [f.url for f in found])
+
     def trace_image(self, sha256: str) -> Journey:
         """Every URL whose downloaded bytes had this sha256 (the image file itself), as
         fetched for the CLIP filter or by img2dataset."""

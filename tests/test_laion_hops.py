@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
+from PIL import Image
 
 from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
 from assets_defs.assets.alt_text_pairs import alt_text_pairs
@@ -23,6 +24,7 @@ from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.assets.diffusion_model import diffusion_model
 from assets_defs.assets.image_shards import image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
+from assets_defs.assets.opt_outs import opt_out_report
 from assets_defs.assets.samples import replication_audit, samples
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.partitions import crawls, wat_slices
@@ -46,6 +48,7 @@ ALL = [
     diffusion_model,
     samples,
     replication_audit,
+    opt_out_report,
 ]
 WEB = {"pages_per_crawl": 80, "wat_files_per_crawl": 2, "sites": 8}
 
@@ -54,6 +57,18 @@ def metadata(instance: DagsterInstance, asset: str, partition: str | None) -> di
     records = instance.fetch_materializations(AssetKey(asset), limit=50).records
     event = next(r for r in records if r.partition_key == partition)
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def run_assets(run: dict, *assets, partition: str | None = None, run_config: dict | None = None):
+    """Materialize ``assets`` in the module's instance, with its resources."""
+    return materialize(
+        ALL,
+        selection=list(assets),
+        partition_key=partition,
+        instance=run["instance"],
+        resources=run["resources"],
+        run_config=run_config,
+    )
 
 
 def checks_passed(result) -> None:
@@ -168,11 +183,20 @@ def test_released_dataset_layout_and_subsets(run: dict) -> None:
     lake, crawl = run["lake"], run["crawl"]
     release = lake.read("laion_dataset", [crawl])
     assert release.column_names[:8] == [
-        "URL", "TEXT", "WIDTH", "HEIGHT", "similarity", "punsafe", "pwatermark", "LANGUAGE"
-    ]  # fmt: skip
+        "URL",
+        "TEXT",
+        "WIDTH",
+        "HEIGHT",
+        "similarity",
+        "punsafe",
+        "pwatermark",
+        "LANGUAGE",
+    ]
     assert {"pair_id", "url_id"} <= set(release.column_names)
-    subsets = {name: lake.read(f"laion_subsets/{name}", [crawl]) for name in
-               ("laion2B-en", "laion2B-multi", "laion1B-nolang")}  # fmt: skip
+    subsets = {
+        name: lake.read(f"laion_subsets/{name}", [crawl])
+        for name in ("laion2B-en", "laion2B-multi", "laion1B-nolang")
+    }
     assert sum(t.num_rows for t in subsets.values() if t is not None) == release.num_rows
     assert set(subsets["laion2B-en"].column("LANGUAGE").to_pylist()) == {"en"}
 
@@ -233,8 +257,7 @@ def test_trace_follows_a_url_through_every_hop(run: dict) -> None:
 def test_shards_training_samples_and_audit(run: dict) -> None:
     """From aesthetic_subset to replication_audit, with a few training steps."""
     instance, lake, crawl = run["instance"], run["lake"], run["crawl"]
-    shards = materialize(ALL, selection=[image_shards], partition_key=crawl, instance=instance,
-                         resources=run["resources"])  # fmt: skip
+    shards = run_assets(run, image_shards, partition=crawl)
     assert shards.success
     checks_passed(shards)
     subset = lake.read("aesthetic_subset", [crawl])
@@ -242,12 +265,14 @@ def test_shards_training_samples_and_audit(run: dict) -> None:
     assert results.num_rows == int(pc.sum(subset.column("kept")).as_py())
     meta = metadata(instance, "download_results", crawl)
     ok = meta["status/success"]
-    assert ok > 0 and ok + meta["status/failed_to_download"] + meta[
-        "status/failed_to_resize"] <= results.num_rows  # fmt: skip
+    assert (
+        ok > 0
+        and ok + meta["status/failed_to_download"] + meta["status/failed_to_resize"]
+        <= results.num_rows
+    )
     assert metadata(instance, "image_shards", crawl)["shards_written_now"] >= 1
 
-    again = materialize(ALL, selection=[image_shards], partition_key=crawl, instance=instance,
-                        resources=run["resources"])  # fmt: skip
+    again = run_assets(run, image_shards, partition=crawl)
     assert again.success
     assert metadata(instance, "image_shards", crawl)["shards_written_now"] == 0 or (
         metadata(instance, "download_results", crawl)["urls_attempted_now"] <= results.num_rows - ok
@@ -255,25 +280,33 @@ def test_shards_training_samples_and_audit(run: dict) -> None:
 
     steps = {"train_steps": 20, "checkpoint_every": 10, "batch_size": 8, "warmup_steps": 2}
     sampler = {"steps": 4}
-    trained = materialize(
-        ALL,
-        selection=[diffusion_model, samples, replication_audit],
-        instance=instance,
-        resources=run["resources"],
-        run_config={"ops": {
-            "diffusion_model": {"config": steps},
-            "samples": {"config": {**sampler, "prompts": ["a red circle on a white background",
-                                                          "a blue square"], "seeds": [0, 1]}},
-            "replication_audit": {"config": {**sampler, "captions": 6}},
-        }},
-    )  # fmt: skip
+    trained = run_assets(
+        run,
+        diffusion_model,
+        samples,
+        replication_audit,
+        run_config={
+            "ops": {
+                "diffusion_model": {"config": steps},
+                "samples": {
+                    "config": {
+                        **sampler,
+                        "prompts": ["a red circle on a white background", "a blue square"],
+                        "seeds": [0, 1],
+                    }
+                },
+                "replication_audit": {"config": {**sampler, "captions": 6}},
+            }
+        },
+    )
     assert trained.success
     model = metadata(instance, "diffusion_model", None)
     assert model["training_pairs"] == ok and model["steps_this_run"] == 20
     assert [c["step"] for c in model["checkpoints"]] == [10, 20]
     manifest = lake.read("training_manifest", [model["run_fingerprint"]])
-    final = manifest.filter(pc.equal(manifest.column("checkpoint_sha256"),
-                                     model["checkpoint_sha256"]))  # fmt: skip
+    final = manifest.filter(
+        pc.equal(manifest.column("checkpoint_sha256"), model["checkpoint_sha256"])
+    )
     assert set(final.column("pair_id").to_pylist()) <= set(results.column("pair_id").to_pylist())
     assert sum(final.column("times_seen").to_pylist()) == 20 * 8
     drawn = lake.read("samples", [model["checkpoint_sha256"][:16]])
@@ -285,10 +318,72 @@ def test_shards_training_samples_and_audit(run: dict) -> None:
         final.column("pair_id").to_pylist()
     )
 
-    resumed = materialize(ALL, selection=[diffusion_model], instance=instance,
-                          resources=run["resources"],
-                          run_config={"ops": {"diffusion_model": {"config": steps}}})  # fmt: skip
+    resumed = run_assets(
+        run, diffusion_model, run_config={"ops": {"diffusion_model": {"config": steps}}}
+    )
     assert resumed.success
     again_meta = metadata(instance, "diffusion_model", None)
     assert again_meta["steps_this_run"] == 0  # same data and config: nothing left to train
     assert again_meta["checkpoint_sha256"] == model["checkpoint_sha256"]
+
+
+def test_trace_by_lookalike_finds_a_resized_reencoded_copy(run: dict) -> None:
+    """A shard's 64 px JPEG of an image finds the original URL by CLIP embedding."""
+    from pipeline.clip import ClipModel, ClipSpec
+    from pipeline.lineage import LineageIndex
+    from pipeline.shards import read_shard_samples
+
+    lake, crawl = run["lake"], run["crawl"]
+    results = lake.read("download_results", [crawl])
+    if results is None:  # the shards test did not run first (e.g. -k selection)
+        pytest.skip("image_shards not materialized")
+    ok = [r for r in results.to_pylist() if r["status"] == "success"][:3]
+    root = lake.partition_uri("image_shards", crawl)
+    wanted = {r["pair_id"]: r["URL"] for r in ok}
+    samples = [
+        s
+        for s in read_shard_samples(sorted({f"{root}/{r['shard']}" for r in ok}))
+        if s.pair_id in wanted
+    ]
+    clip = ClipModel(ClipSpec(device="cpu"))
+    index = LineageIndex(lake)
+    for sample in samples[:3]:
+        journey = index.trace_lookalike(sample.image, clip, k=3, min_similarity=0.8)
+        assert wanted[sample.pair_id] in journey.query["lookalike"]
+        assert journey.seen and journey.downloads
+    noise = Image.effect_noise((64, 64), 80).convert("RGB")
+    assert not index.trace_lookalike(noise, clip, min_similarity=0.99).seen
+
+
+def test_opt_out_reports_checkpoints_and_rebuild_drops_the_pairs(run: dict) -> None:
+    """An owner withdraws one trained image: the report names the checkpoint, and the next
+    dataset build drops the pair with the reason opted_out:url."""
+    from pipeline import optout
+
+    instance, lake, crawl = run["instance"], run["lake"], run["crawl"]
+    manifest = lake.read("training_manifest")
+    if manifest is None:
+        pytest.skip("diffusion_model not materialized")
+    trained = manifest.column("pair_id")[0].as_py()
+    url = next(
+        r["URL"] for r in lake.read("download_results").to_pylist() if r["pair_id"] == trained
+    )
+    optout.add(lake, [("url", url)], note="test")
+    report = run_assets(run, opt_out_report)
+    assert report.success
+    meta = metadata(instance, "opt_out_report", None)
+    checkpoints = set(
+        manifest.filter(pc.equal(manifest.column("pair_id"), trained))
+        .column("checkpoint_sha256")
+        .to_pylist()
+    )
+    assert set(meta["checkpoints_trained_on_opted_out"]) == checkpoints
+    [check] = report.get_asset_check_evaluations()
+    assert not check.passed
+    rebuilt = run_assets(run, laion_dataset, partition=crawl)
+    assert rebuilt.success
+    checks_passed(rebuilt)
+    decisions = lake.read("laion_dataset_decisions", [crawl]).to_pylist()
+    assert {d["drop_reason"] for d in decisions if d["pair_id"] == trained} == {"opted_out:url"}
+    assert trained not in lake.read("laion_dataset", [crawl]).column("pair_id").to_pylist()
+    assert metadata(instance, "laion_dataset", crawl)["dropped/opted_out:url"] >= 1
