@@ -22,13 +22,15 @@ SUITE_CHECK = "gx_suite"
 CONSERVATION_CHECK = "rows_conserved"
 
 
-def suite_check_spec(asset: str) -> AssetCheckSpec:
-    """A blocking check that runs the table's great-expectations suite."""
+def suite_check_spec(asset: str, table: str | None = None) -> AssetCheckSpec:
+    """A blocking check that runs the great-expectations suite of ``table`` (default: the
+    asset's own table) on what the asset wrote."""
+    table = table or asset
     return AssetCheckSpec(
         SUITE_CHECK,
         asset=AssetKey(asset),
         blocking=True,
-        description=f"great-expectations suite '{asset}': schema, nulls, formats, ranges",
+        description=f"great-expectations suite '{table}': schema, nulls, formats, ranges",
     )
 
 
@@ -41,9 +43,10 @@ def conservation_check_spec(asset: str) -> AssetCheckSpec:
     )
 
 
-def suite_check_result(asset: str, table: pa.Table) -> AssetCheckResult:
-    """Validate ``table`` with its suite; failed expectations and examples go in metadata."""
-    result = run_suite(table, SUITES[asset]())
+def suite_check_result(asset: str, table: pa.Table, suite: str | None = None) -> AssetCheckResult:
+    """Validate ``table`` with its suite (default: the asset's); failed expectations and
+    examples go in metadata."""
+    result = run_suite(table, SUITES[suite or asset]())
     return AssetCheckResult(
         check_name=SUITE_CHECK,
         asset_key=AssetKey(asset),

@@ -254,6 +254,42 @@ def download_results_suite() -> Any:
     return suite
 
 
+def training_manifest_suite() -> Any:
+    import great_expectations as gx
+
+    from pipeline.diffusion.train import MANIFEST_SCHEMA
+
+    gxe = gx.expectations
+    suite = new_suite("training_manifest")
+    for expectation in [
+        *_schema(gxe, MANIFEST_SCHEMA),
+        *_not_null(gxe, *MANIFEST_SCHEMA.names),
+        gxe.ExpectColumnValuesToMatchRegex(column="checkpoint_sha256", regex="^[0-9a-f]{64}$"),
+        gxe.ExpectColumnValuesToBeBetween(column="times_seen", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="checkpoint_step", min_value=1),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["pair_id", "checkpoint_sha256"]),
+    ]:
+        suite.add_expectation(expectation)
+    return suite
+
+
+def replication_audit_suite() -> Any:
+    import great_expectations as gx
+
+    from pipeline.audit import AUDIT_SCHEMA, DESCRIPTORS
+
+    gxe = gx.expectations
+    suite = new_suite("replication_audit")
+    for expectation in [
+        *_schema(gxe, AUDIT_SCHEMA),
+        *_not_null(gxe, "prompt_pair_id", "nearest_pair_id", "similarity", "flagged"),
+        gxe.ExpectColumnValuesToBeBetween(column="similarity", min_value=-1.0001, max_value=1.0001),
+        gxe.ExpectColumnValuesToBeInSet(column="descriptor", value_set=list(DESCRIPTORS)),
+    ]:
+        suite.add_expectation(expectation)
+    return suite
+
+
 SUITES = {
     "crawl_manifest": crawl_manifest_suite,
     "wat_image_links": wat_image_links_suite,
@@ -264,5 +300,7 @@ SUITES = {
     "aesthetic_scores": aesthetic_scores_suite,
     "aesthetic_subset": aesthetic_subset_suite,
     "download_results": download_results_suite,
+    "training_manifest": training_manifest_suite,
+    "replication_audit": replication_audit_suite,
 }
 """Suite factory per lake table."""

@@ -9,13 +9,22 @@ from dagster import AssetKey, DagsterInstance
 
 from assets_defs.demo import run_demo
 
+WEB = {"pages_per_crawl": 120}
+TRAINING = {
+    "ops": {
+        "diffusion_model": {"config": {"train_steps": 40, "checkpoint_every": 20}},
+        "samples": {"config": {"steps": 10}},
+        "replication_audit": {"config": {"steps": 10, "captions": 8}},
+    }
+}
+
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    summary = run_demo(tmp_path / "data", slice_size=2, web={"pages_per_crawl": 120})
+    summary = run_demo(tmp_path / "data", slice_size=2, web=WEB, training=TRAINING)
     crawls = 2
-    assert summary.partitions and summary.runs == 1 + 2 * len(summary.partitions) + crawls
+    assert summary.partitions and summary.runs == 1 + 2 * len(summary.partitions) + crawls + 1
     links = summary.table_rows["wat_image_links"]
     pairs = summary.table_rows["alt_text_pairs"]
     kept = summary.table_rows["alt_text_pairs (kept)"]
@@ -37,6 +46,11 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert summary.table_rows["aesthetic_subset"] == summary.table_rows["laion_dataset"]
     assert 0 < summary.table_rows["aesthetic_subset (kept)"] < summary.table_rows["laion_dataset"]
     assert "open the UI" in summary.render()
+    assert sum(summary.downloads.values()) == summary.table_rows["aesthetic_subset (kept)"]
+    assert summary.downloads["success"] > 0
+    assert "checkpoint" in summary.training["diffusion_model"]
+    assert "flagged" in summary.training["replication_audit"]
+    assert "own-prompt" in summary.training["samples"]
 
     # the persistent instance holds the runs, partitions and check results for the UI
     instance = DagsterInstance.from_config(str(summary.dagster_home))
@@ -44,7 +58,7 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert sorted(instance.get_dynamic_partitions("wat_slices")) == summary.partitions
     materialized = instance.get_materialized_partitions(AssetKey("alt_text_pairs"))
     assert materialized == set(summary.partitions)
-    again = run_demo(tmp_path / "data", slice_size=2, web={"pages_per_crawl": 120})
+    again = run_demo(tmp_path / "data", slice_size=2, web=WEB, training=TRAINING)
     assert again.table_rows == summary.table_rows  # idempotent re-run over the same web
     # the re-run fetches only URLs that failed before: the rest were embedded by this model
     records = instance.fetch_materializations(AssetKey("clip_scores"), limit=200).records
@@ -53,3 +67,15 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         latest, first = runs[0], runs[-1]
         assert latest["urls_fetched"].value < first["urls_fetched"].value
         assert latest["urls_from_cache"].value > 0
+    # the re-run downloads no image it already has, and trains nothing (same data and config)
+    assert sum(again.downloads.values()) == sum(summary.downloads.values())
+    assert again.downloads["success"] >= summary.downloads["success"]
+    shards = instance.fetch_materializations(AssetKey("download_results"), limit=20).records
+    assert all(r.asset_materialization.metadata["urls_attempted_now"].value
+               <= summary.downloads.get("failed_to_download", 0)
+               + summary.downloads.get("failed_to_resize", 0)
+               for r in shards[:crawls])  # fmt: skip
+    if again.downloads["success"] == summary.downloads["success"]:  # same training data
+        model = instance.fetch_materializations(AssetKey("diffusion_model"), limit=2).records
+        assert model[0].asset_materialization.metadata["steps_this_run"].value == 0
+        assert again.training["diffusion_model"] == summary.training["diffusion_model"]

@@ -208,3 +208,56 @@ def test_download_results_suite_good_and_bad() -> None:
     assert ("expect_column_values_to_be_in_set", "status") in failed
     assert ("expect_column_values_to_not_be_null", "shard") in failed  # a success needs a shard
     assert ("expect_column_values_to_be_null", "shard") in failed  # a failure has none
+
+
+def test_training_manifest_and_audit_suites_good_and_bad() -> None:
+    from pipeline.audit import AUDIT_SCHEMA
+    from pipeline.diffusion.train import MANIFEST_SCHEMA
+    from quality.suites import replication_audit_suite, training_manifest_suite
+
+    manifest = pa.Table.from_pylist(
+        [
+            {
+                "pair_id": "p1",
+                "checkpoint_step": 10,
+                "checkpoint_sha256": "ab" * 32,
+                "times_seen": 2,
+            },
+            {
+                "pair_id": "p2",
+                "checkpoint_step": 10,
+                "checkpoint_sha256": "ab" * 32,
+                "times_seen": 1,
+            },
+        ],
+        schema=MANIFEST_SCHEMA,
+    )
+    assert run_suite(manifest, training_manifest_suite()).success
+    twice = replace(manifest, "pair_id", ["p1", "p1"])
+    failed = {o.expectation for o in run_suite(twice, training_manifest_suite()).failures}
+    assert failed == {"expect_compound_columns_to_be_unique"}
+    audit = pa.Table.from_pylist(
+        [
+            {
+                "prompt_pair_id": "p1",
+                "prompt": "a red circle",
+                "seed": 0,
+                "nearest_pair_id": "p2",
+                "similarity": 0.4,
+                "next_similarity": 0.3,
+                "margin": 0.1,
+                "nearest_is_prompt_pair": False,
+                "flagged": False,
+                "checkpoint_sha256": "ab" * 32,
+                "descriptor": "pixels",
+            }
+        ],
+        schema=AUDIT_SCHEMA,
+    )
+    assert run_suite(audit, replication_audit_suite()).success
+    bad = replace(replace(audit, "similarity", [3.0]), "descriptor", ["vibes"])
+    failed = {(o.expectation, o.column) for o in run_suite(bad, replication_audit_suite()).failures}
+    assert failed == {
+        ("expect_column_values_to_be_between", "similarity"),
+        ("expect_column_values_to_be_in_set", "descriptor"),
+    }

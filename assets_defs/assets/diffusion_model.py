@@ -25,6 +25,7 @@ from pipeline.diffusion.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.diffusion.publish import publish_run, run_dir
 from pipeline.diffusion.train import run_fingerprint, train_diffusion
 from pipeline.reports import line_png, markdown_image
+from quality.checks import suite_check_result, suite_check_spec
 
 
 class DiffusionModelConfig(Config):
@@ -84,6 +85,7 @@ class DiffusionModelConfig(Config):
     ],
     group_name="training",
     kinds={"pytorch", "diffusers", "safetensors"},
+    check_specs=[suite_check_spec("diffusion_model", "training_manifest")],
 )
 def diffusion_model(
     context: AssetExecutionContext,
@@ -108,6 +110,9 @@ def diffusion_model(
     published = publish_run(lake_, run)
     loss_png = line_png(run.losses, "diffusion training loss (MSE on noise)")
     return MaterializeResult(
+        check_results=[
+            suite_check_result("diffusion_model", run.manifest, suite="training_manifest")
+        ],
         metadata={
             **table_metadata(run.manifest.schema, run.manifest.num_rows, published.manifest_uri),
             "dagster/uri": MetadataValue.path(published.run_uri),

@@ -29,6 +29,7 @@ from pipeline.diffusion.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.diffusion.publish import current_checkpoint
 from pipeline.diffusion.sample import Generator, SampleSpec
 from pipeline.reports import grid_png, markdown_image
+from quality.checks import suite_check_result, suite_check_spec
 
 # The prompt's CLIP similarity to its own sample (prompt_similarity) against other prompts'.
 SAMPLES_SCHEMA = pa.schema(
@@ -188,11 +189,12 @@ class ReplicationAuditConfig(SamplerConfig):
     group_name="training",
     kinds={"diffusers", "parquet"},
     check_specs=[
+        suite_check_spec("replication_audit"),
         AssetCheckSpec(
             "no_replication",
             asset="replication_audit",
             description=("no sample is flagged as a copy of a training image"),
-        )
+        ),
     ],
 )
 def replication_audit(
@@ -242,12 +244,13 @@ def replication_audit(
     sims = result.table.column("similarity").to_numpy()
     return MaterializeResult(
         check_results=[
+            suite_check_result("replication_audit", result.table),
             AssetCheckResult(
                 check_name="no_replication",
                 passed=result.flagged_count == 0,
                 severity=AssetCheckSeverity.WARN,
                 metadata={"flagged": result.flagged_count, "audited": len(prompts)},
-            )
+            ),
         ],
         metadata={
             **table_metadata(result.table.schema, result.table.num_rows, uri),
