@@ -21,7 +21,7 @@ deliberately overfit run (4 images, 400 steps) reproduced its images with simila
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -137,6 +137,8 @@ class AuditResult:
     table: pa.Table
     flagged: list[tuple[int, int]]
     """(sample index, training index) of each flagged pair, most similar first."""
+    samples: list[Image.Image] = field(default_factory=list)
+    """The generated images, in table order (when :func:`audit_generator` made them)."""
 
     @property
     def flagged_count(self) -> int:
@@ -185,3 +187,23 @@ def audit_samples(
         )
     flagged.sort(key=lambda f: -sims[f[0], f[1]])
     return AuditResult(pa.Table.from_pylist(rows, schema=AUDIT_SCHEMA), flagged)
+
+
+def audit_generator(
+    generator, examples: Sequence, prompted: Sequence, rules: AuditRules, spec, descriptor
+) -> AuditResult:
+    """Prompt ``generator`` (a ``pipeline.diffusion.sample.Generator``) with the captions of
+    ``prompted`` training examples (seed = position), and audit the samples against every
+    training example in ``examples``, described by ``descriptor``."""
+    prompts = [(e.pair_id, e.caption, i) for i, e in enumerate(prompted)]
+    images = generator.generate([p[1] for p in prompts], [p[2] for p in prompts], spec)
+    result = audit_samples(
+        descriptor.embed(images),
+        descriptor.embed([e.image for e in examples]),
+        [e.pair_id for e in examples],
+        prompts,
+        rules,
+        generator.sha256,
+    )
+    result.samples = images
+    return result

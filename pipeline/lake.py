@@ -44,13 +44,17 @@ class Lake:
     def _path(self, *parts: str) -> str:
         return "/".join([self._root_path.rstrip("/"), *parts])
 
+    @property
+    def is_local(self) -> bool:
+        return self.protocol in ("file", "local")
+
     def path(self, *parts: str) -> str:
         """Filesystem path of ``parts`` under the root (no protocol; for ``self.fs``)."""
         return self._path(*parts)
 
     def uri(self, path: str) -> str:
         """Full URI of a filesystem path (``s3://...`` or a local absolute path)."""
-        return path if self.protocol in ("file", "local") else f"{self.protocol}://{path}"
+        return path if self.is_local else f"{self.protocol}://{path}"
 
     def partition_uri(self, table: str, partition: str = UNPARTITIONED) -> str:
         return self.uri(self._path(table, partition_dir_name(partition)))
@@ -116,7 +120,7 @@ class Lake:
         }
         final = f"{directory}/{MANIFEST}"
         previous = self._manifest(directory)
-        if self.protocol in ("file", "local"):
+        if self.is_local:
             tmp = f"{directory}/.{MANIFEST}.{uuid.uuid4().hex[:8]}"
             with self.fs.open(tmp, "wb") as handle:
                 handle.write(orjson.dumps(manifest))
@@ -172,9 +176,20 @@ class Lake:
         """Read published partitions of a table into one Arrow table (None if none exist)."""
         tables = []
         for uri in self.files(table, partitions):
-            path = uri if self.protocol in ("file", "local") else uri.split("://", 1)[1]
+            path = uri if self.is_local else uri.split("://", 1)[1]
             with self.fs.open(path, "rb") as handle:
                 tables.append(pq.read_table(handle, columns=columns))
         if not tables:
             return None
         return pa.concat_tables(tables, promote_options="default")
+
+    def read_with_partition(
+        self, table: str, column: str, partitions: list[str] | None = None
+    ) -> pa.Table | None:
+        """Like :meth:`read`, with each row's partition key in ``column``."""
+        parts = []
+        for key in self.partitions(table) if partitions is None else partitions:
+            part = self.read(table, [key])
+            if part is not None:
+                parts.append(part.append_column(column, pa.array([key] * part.num_rows)))
+        return pa.concat_tables(parts, promote_options="default") if parts else None

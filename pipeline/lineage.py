@@ -528,7 +528,7 @@ def fingerprint(files: dict[str, list[str]]) -> str:
 def default_index_dir(lake: Lake) -> Path:
     """``<lake>/_lineage`` for a local lake; for a remote one (DuckDB needs a local file),
     ``$XDG_CACHE_HOME/crawl2diffusion/lineage/<hash of the lake root>``."""
-    if lake.protocol in ("file", "local"):
+    if lake.is_local:
         return Path(fsspec.core.strip_protocol(lake.root)) / "_lineage"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return (

@@ -1,8 +1,8 @@
 """Find an image in the lake by what it looks like, as "Have I Been Trained" did: embed the
 query image with the CLIP model that filtered the data and rank the stored image embeddings.
 
-Exact search over ``image_embeddings`` (one model's rows), streamed file by file so memory
-stays at one partition. At LAION scale an ANN index (faiss, DuckDB's vss) would replace it.
+Exact search over ``image_embeddings`` (one model's rows), streamed partition by partition so
+memory stays at one partition. At LAION scale an ANN index (faiss, DuckDB's vss) would replace it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from PIL import Image
 
 from pipeline.lake import Lake
@@ -32,10 +31,8 @@ def nearest_images(
     best first, at least ``min_similarity``; empty when the model embedded nothing."""
     query = clip.embed_images([image.convert("RGB")])[0]
     best: list[tuple[float, str, str]] = []
-    for uri in lake.files("image_embeddings"):
-        path = uri if lake.protocol in ("file", "local") else uri.split("://", 1)[1]
-        with lake.fs.open(path, "rb") as handle:
-            table = pq.read_table(handle, columns=["url_id", "url", "model_id", "embedding"])
+    for key in lake.partitions("image_embeddings"):
+        table = lake.read("image_embeddings", [key], ["url_id", "url", "model_id", "embedding"])
         table = table.filter(pc.equal(table.column("model_id"), clip.model_id))
         if table.num_rows == 0:
             continue

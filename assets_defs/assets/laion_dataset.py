@@ -3,7 +3,6 @@
 import sys
 import time
 
-import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import (
     AllPartitionMapping,
@@ -44,16 +43,6 @@ def crawl_partitions(lake_, table: str, crawl: str) -> list[str]:
     return [k for k in lake_.partitions(table) if crawl_of_partition(k) == crawl]
 
 
-def read_with_partition(lake_, table: str, keys: list[str]) -> pa.Table | None:
-    """The partitions of a table, with a ``source_partition`` column."""
-    parts = []
-    for key in keys:
-        part = lake_.read(table, [key])
-        if part is not None:
-            parts.append(part.append_column("source_partition", pa.array([key] * part.num_rows)))
-    return pa.concat_tables(parts) if parts else None
-
-
 @asset(
     code_version=code_version(sys.modules[__name__], pipeline.dataset, optout),
     partitions_def=crawls,
@@ -74,7 +63,7 @@ def laion_dataset(
     crawl = context.partition_key
     lake_ = lake.lake()
     keys = crawl_partitions(lake_, "clip_scores", crawl)
-    scores = read_with_partition(lake_, "clip_scores", keys)
+    scores = lake_.read_with_partition("clip_scores", "source_partition", keys)
     if scores is None:
         raise Failure(f"clip_scores has no published partition of crawl {crawl!r}")
     names = SubsetNames(config.subset_en, config.subset_multi, config.subset_nolang)

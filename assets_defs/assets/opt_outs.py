@@ -4,7 +4,6 @@
 import sys
 import time
 
-import pyarrow as pa
 from dagster import (
     AllPartitionMapping,
     AssetCheckResult,
@@ -32,15 +31,6 @@ opt_outs = AssetSpec(
 )
 
 
-def _with_partition(lake_, name: str, column: str) -> pa.Table | None:
-    """Every partition of a lake table, with its partition key as ``column``."""
-    parts = []
-    for key in lake_.partitions(name):
-        part = lake_.read(name, [key])
-        parts.append(part.append_column(column, pa.array([key] * part.num_rows)))
-    return pa.concat_tables(parts) if parts else None
-
-
 @asset(
     code_version=code_version(sys.modules[__name__], pipeline.optout),
     deps=[
@@ -63,7 +53,7 @@ def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> Materi
     started = time.perf_counter()
     lake_ = lake.lake()
     listed = load(lake_)
-    manifest = _with_partition(lake_, "training_manifest", "run_fingerprint")
+    manifest = lake_.read_with_partition("training_manifest", "run_fingerprint")
     report = trained_on_opted_out(listed, manifest, lake_.read("download_results"))
     uri = lake_.write_partition("opt_out_report", report)
     checkpoints = sorted(set(report.column("checkpoint_sha256").to_pylist()))

@@ -23,11 +23,11 @@ import pipeline.audit
 import pipeline.diffusion.sample
 from assets_defs.metadata import code_version, table_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
-from pipeline.audit import AuditRules, audit_samples, descriptor_for
+from pipeline.audit import AuditRules, audit_generator, descriptor_for
 from pipeline.diffusion.data import load_examples
 from pipeline.diffusion.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.diffusion.publish import current_checkpoint
-from pipeline.diffusion.sample import Generator, SampleSpec
+from pipeline.diffusion.sample import Generator, SampleSpec, prompt_alignment
 from pipeline.reports import grid_png, markdown_image
 from quality.checks import suite_check_result, suite_check_spec
 
@@ -112,11 +112,8 @@ def samples(
     prompts = [p for p in config.prompts for _ in config.seeds]
     seeds = [s for _ in config.prompts for s in config.seeds]
     images = generator.generate(prompts, seeds, config.spec())
-    clip = clip_model.clip()
-    sims = clip.embed_images(images) @ clip.embed_texts(config.prompts).T
-    own_col = np.repeat(np.arange(len(config.prompts)), len(config.seeds))
-    own = sims[np.arange(len(images)), own_col]
-    others = (sims.sum(axis=1) - own) / max(1, len(config.prompts) - 1)
+    alignment = prompt_alignment(clip_model.clip(), images, config.prompts, len(config.seeds))
+    own, others = alignment.own, alignment.others
     table = pa.table(
         {
             "prompt": prompts,
@@ -133,7 +130,7 @@ def samples(
     uri = lake_.write_partition("samples", table, generator.sha256[:16])
     n = len(config.seeds)
     grid = grid_png([(p[:16], images[i * n : (i + 1) * n]) for i, p in enumerate(config.prompts)])
-    top1 = float((sims.argmax(axis=1) == own_col).mean())
+    top1 = alignment.top1
     return MaterializeResult(
         check_results=[
             AssetCheckResult(
@@ -215,18 +212,10 @@ def replication_audit(
         lake_, lake_.partitions("download_results"), set(trained.column("pair_id").to_pylist())
     )
     chosen = random.Random(config.seed).sample(examples, min(config.captions, len(examples)))
-    prompts = [(e.pair_id, e.caption, i) for i, e in enumerate(chosen)]
-    images = generator.generate([p[1] for p in prompts], [p[2] for p in prompts], config.spec())
     rules = config.rules()
     describe = descriptor_for(rules, clip_model.clip())
-    result = audit_samples(
-        describe.embed(images),
-        describe.embed([e.image for e in examples]),
-        [e.pair_id for e in examples],
-        prompts,
-        rules,
-        generator.sha256,
-    )
+    result = audit_generator(generator, examples, chosen, rules, config.spec(), describe)
+    images = result.samples
     uri = lake_.write_partition("replication_audit", result.table, generator.sha256[:16])
     extra = {}
     if result.flagged:
@@ -249,7 +238,7 @@ def replication_audit(
                 check_name="no_replication",
                 passed=result.flagged_count == 0,
                 severity=AssetCheckSeverity.WARN,
-                metadata={"flagged": result.flagged_count, "audited": len(prompts)},
+                metadata={"flagged": result.flagged_count, "audited": len(chosen)},
             ),
         ],
         metadata={
@@ -259,7 +248,7 @@ def replication_audit(
             "threshold": MetadataValue.float(rules.threshold),
             "min_margin": MetadataValue.float(rules.min_margin),
             "training_images": MetadataValue.int(len(examples)),
-            "audited_samples": MetadataValue.int(len(prompts)),
+            "audited_samples": MetadataValue.int(len(chosen)),
             "flagged": MetadataValue.int(result.flagged_count),
             "max_similarity": MetadataValue.float(float(sims.max()) if len(sims) else 0.0),
             "median_similarity": MetadataValue.float(float(np.median(sims)) if len(sims) else 0.0),

@@ -26,13 +26,9 @@ class PublishedRun:
     manifest_uri: str
 
 
-def _local(lake: Lake) -> bool:
-    return lake.protocol in ("file", "local")
-
-
 def run_dir(lake: Lake, fingerprint: str, work_dir: Path) -> Path:
     """Local directory to train in (inside the lake when the lake is local)."""
-    if _local(lake):
+    if lake.is_local:
         return Path(lake.path("diffusion_model", f"run={fingerprint}"))
     return work_dir / f"run={fingerprint}"
 
@@ -40,7 +36,7 @@ def run_dir(lake: Lake, fingerprint: str, work_dir: Path) -> Path:
 def publish_run(lake: Lake, run: TrainingRun) -> PublishedRun:
     """Upload the run (remote lake), write its training manifest, point ``current`` at it."""
     remote = lake.path("diffusion_model", f"run={run.fingerprint}")
-    if not _local(lake):
+    if not lake.is_local:
         lake.fs.put(run.out_dir.rstrip("/") + "/", remote, recursive=True)
     final = Path(run.final.path).name
     checkpoint = f"{remote}/checkpoints/{final}"
@@ -68,7 +64,7 @@ def current_checkpoint(lake: Lake, work_dir: Path) -> tuple[dict, Path]:
             pointer = json.loads(fh.read())
     except FileNotFoundError:
         raise FileNotFoundError("no trained diffusion model: materialize diffusion_model") from None
-    if _local(lake):
+    if lake.is_local:
         return pointer, Path(pointer["checkpoint"])
     run = work_dir / f"run={pointer['fingerprint']}"
     step_dir = run / "checkpoints" / Path(pointer["checkpoint"]).name

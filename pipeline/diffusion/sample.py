@@ -109,3 +109,25 @@ class Generator:
             x = self.vae.decode(x / self.vae.config.scaling_factor).sample
         arr = ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         return [Image.fromarray(np.ascontiguousarray(a)) for a in arr]
+
+
+@dataclass(frozen=True)
+class PromptAlignment:
+    own: np.ndarray
+    """Each image's CLIP similarity to its own prompt."""
+    others: np.ndarray
+    """Each image's mean CLIP similarity to the other prompts."""
+    top1: float
+    """Share of images whose most similar prompt is their own."""
+
+
+def prompt_alignment(
+    clip, images: Sequence[Image.Image], prompts: Sequence[str], per_prompt: int
+) -> PromptAlignment:
+    """How well ``images`` (``per_prompt`` consecutive images per prompt) follow their prompts,
+    by ``clip`` (a ``pipeline.clip.ClipModel``)."""
+    sims = clip.embed_images(list(images)) @ clip.embed_texts(list(prompts)).T
+    own_col = np.repeat(np.arange(len(prompts)), per_prompt)
+    own = sims[np.arange(len(images)), own_col]
+    others = (sims.sum(axis=1) - own) / max(1, len(prompts) - 1)
+    return PromptAlignment(own, others, float((sims.argmax(axis=1) == own_col).mean()))
