@@ -78,9 +78,9 @@ def test_audit_flags_a_deliberately_overfit_model(tmp_path, clip):
     cfg = DiffusionTrainConfig(
         block_out_channels=(16, 32, 64),
         batch_size=4,
-        train_steps=500,
+        train_steps=800,
         warmup_steps=20,
-        checkpoint_every=500,
+        checkpoint_every=800,
     )
     run = train_diffusion(examples, OpenClipTextEncoder(clip), cfg, tmp_path, log=lambda m: None)
     result = _audit(run, examples, clip, 4)
