@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from hashlib import blake2b
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 _MISSING_ALT = "\x01<no alt attribute>"
 
 
@@ -16,3 +19,12 @@ def pair_id(url: str, alt: str | None) -> str:
     """Hash of (resolved URL, raw alt text); a missing alt differs from an empty one."""
     key = f"{url}\x00{_MISSING_ALT if alt is None else alt}"
     return blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+def pair_ids(urls: pa.Array, alts: pa.Array) -> pa.Array:
+    """:func:`pair_id` of every (url, alt) row of two string arrays (a null alt is missing)."""
+    keys = pc.binary_join_element_wise(urls, pc.fill_null(alts, _MISSING_ALT), "\x00")
+    return pa.array(
+        [blake2b(key, digest_size=8).hexdigest() for key in keys.cast(pa.binary()).to_pylist()],
+        pa.string(),
+    )

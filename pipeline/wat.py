@@ -2,9 +2,11 @@
 
 Streaming: members are inflated one at a time (ISA-L, :mod:`pipeline.gzip_members`), WARC
 headers are parsed by FastWARC (quirks mode for LF-only files), and each JSON payload is
-parsed once by simdjson, lazily: only the page fields and ``IMG@/src`` links become Python
-objects. Memory is bounded by one record plus one output batch. A malformed record is
-counted by reason and skipped; a file that cannot be opened raises :class:`WatOpenError`.
+validated and parsed once by simdjson, lazily: only the page fields become Python objects.
+The ``IMG@/src`` links of a batch of pages are read by Arrow kernels over their JSON bytes
+(:mod:`pipeline.wat_links`) and resolved a batch at a time (:mod:`pipeline.url_join`).
+Memory is bounded by one record plus one output batch. A malformed record is counted by
+reason and skipped; a file that cannot be opened raises :class:`WatOpenError`.
 """
 
 from __future__ import annotations
@@ -14,16 +16,26 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
-from urllib.parse import urljoin
+from typing import Any, BinaryIO, NamedTuple
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import simdjson
 from fastwarc.warc import WarcRecord, WarcRecordType
 
 from pipeline.gzip_members import iter_members
-from pipeline.keys import pair_id
+from pipeline.keys import pair_ids
+from pipeline.url_join import join_url, resolve_urls
+from pipeline.wat_links import (
+    HTML_POINTER,
+    LINKS_POINTER,
+    ImageLink,
+    LinksRegion,
+    links_region,
+    scan_image_links,
+    walk_image_links,
+)
 
 IMAGE_LINK_SCHEMA = pa.schema(
     [
@@ -128,37 +140,71 @@ _PAGE_FIELDS = (
 expanded (``take``) when a batch is built."""
 
 
-class _Columns:
-    """Column buffers for one output batch: per-link lists plus one row per page."""
+class _Pages:
+    """The pages of one output batch: their fields, resolution bases and image links, either
+    as :class:`LinksRegion` for :func:`scan_image_links` or as rows already walked."""
 
-    def __init__(self) -> None:
-        self.page: list[tuple[Any, ...]] = []
-        self.page_index: list[int] = []
-        self.pair_id: list[str] = []
-        self.link_index: list[int] = []
-        self.url_raw: list[str] = []
-        self.url: list[str] = []
-        self.alt: list[str | None] = []
+    def __init__(self, max_region_bytes: int) -> None:
+        self.max_region_bytes = max_region_bytes
+        self.fields: list[tuple[Any, ...]] = []
+        self.bases: list[str] = []
+        self.regions: list[LinksRegion] = []
+        self.region_page: list[int] = []
+        self.region_bytes = 0
+        self.walked: list[tuple[int, int, str, str | None]] = []
+        self.rows = 0
 
-    def __len__(self) -> int:
-        return len(self.url)
+    def add(self, fields: tuple[Any, ...], base: str, page: _Page) -> None:
+        index = len(self.fields)
+        self.fields.append(fields)
+        self.bases.append(base)
+        if page.region is not None:
+            self.regions.append(page.region)
+            self.region_page.append(index)
+            self.region_bytes += len(page.region.payload) - page.region.start
+        else:
+            self.walked.extend((index, *link) for link in page.images)
+        self.rows += page.n_images
+
+    def full(self, batch_size: int) -> bool:
+        return self.rows >= batch_size or self.region_bytes >= self.max_region_bytes
 
     def to_batch(self) -> pa.RecordBatch:
-        take = pa.array(self.page_index, pa.int32())
-        pages = list(zip(*self.page, strict=True)) if self.page else [()] * len(_PAGE_FIELDS)
+        """The rows of these pages, in page and link order, then start afresh."""
+        scanned = scan_image_links(self.regions)
+        region_page = np.asarray(self.region_page, dtype=np.int64)
+        page = region_page[scanned.region]
+        link_index, url_raw, alt = scanned.link_index, scanned.url_raw, scanned.alt
+        parser = simdjson.Parser()
+        for region in scanned.rejected:  # pages the scan cannot read: walk them
+            links = parser.parse(self.regions[region].payload).at_pointer(LINKS_POINTER)
+            page_index = int(region_page[region])
+            self.walked.extend((page_index, *link) for link in walk_image_links(links))
+            del links
+        if self.walked:
+            w_page, w_index, w_url, w_alt = zip(*self.walked, strict=True)
+            page = np.concatenate((page, np.asarray(w_page, dtype=np.int64)))
+            link_index = np.concatenate((link_index, np.asarray(w_index, dtype=np.int64)))
+            order = np.lexsort((link_index, page))
+            page, link_index = page[order], link_index[order]
+            url_raw = pa.concat_arrays([url_raw, pa.array(w_url, pa.string())]).take(order)
+            alt = pa.concat_arrays([alt, pa.array(w_alt, pa.string())]).take(order)
+        url = resolve_urls(url_raw, page, self.bases)
+        take = pa.array(page)
+        columns = list(zip(*self.fields, strict=True)) if self.fields else [()] * len(_PAGE_FIELDS)
         arrays: dict[str, pa.Array] = {
             name: pa.array(values, IMAGE_LINK_SCHEMA.field(name).type).take(take)
-            for name, values in zip(_PAGE_FIELDS, pages, strict=True)
+            for name, values in zip(_PAGE_FIELDS, columns, strict=True)
         }
-        arrays["pair_id"] = pa.array(self.pair_id, pa.string())
-        arrays["link_index"] = pa.array(self.link_index, pa.int32())
-        arrays["url_raw"] = pa.array(self.url_raw, pa.string())
-        arrays["url"] = pa.array(self.url, pa.string())
-        arrays["alt"] = pa.array(self.alt, pa.string())
+        arrays["pair_id"] = pair_ids(url, alt)
+        arrays["link_index"] = pa.array(link_index, pa.int32())
+        arrays["url_raw"] = url_raw
+        arrays["url"] = url
+        arrays["alt"] = alt
         batch = pa.RecordBatch.from_arrays(
             [arrays[name] for name in IMAGE_LINK_SCHEMA.names], schema=IMAGE_LINK_SCHEMA
         )
-        self.__init__()
+        self.__init__(self.max_region_bytes)
         return batch
 
 
@@ -177,112 +223,21 @@ def _parse_record(data: bytes) -> tuple[WarcRecord, bytes] | str:
         declared = int(record.headers.get("Content-Length", "-1"))
     except ValueError:
         return "bad_warc_header"
-    if len(payload) != declared or not data.rstrip().endswith(payload.rstrip()):
-        return "content_length_mismatch"
+    crlf, lf = data.find(b"\r\n\r\n"), data.find(b"\n\n")
+    block = crlf + 4 if crlf >= 0 and not 0 <= lf < crlf else lf + 2
+    if len(payload) != declared or data[block + declared :].strip():
+        return "content_length_mismatch"  # the block is shorter or longer than declared
     return record, payload
 
 
-def _robots(head: dict[str, Any]) -> str | None:
+def _robots(metas: Any) -> str | None:
     """The page's robots meta content (all of them, comma-joined), or None."""
     values = [
         meta.get("content") or ""
-        for meta in head.get("Metas") or ()
+        for meta in metas or ()
         if isinstance(meta, dict) and str(meta.get("name", "")).lower() == "robots"
     ]
     return ", ".join(values) if values else None
-
-
-def _resolve(url_raw: str, base: str) -> str:
-    if url_raw.startswith(("http://", "https://")):
-        return url_raw
-    try:
-        return urljoin(base, url_raw)
-    except ValueError:
-        return url_raw
-
-
-def _plain(ref: str) -> bool:
-    """True for a relative path reference that ``urljoin`` appends verbatim to the base's
-    directory: no scheme, params, dot or empty segments, empty query or fragment, and none
-    of the characters ``urlsplit`` strips."""
-    return not (
-        not ref
-        or ref[0] <= " "
-        or ref[0] in "?#./"
-        or ref[-1] in "?#"
-        or ":" in ref
-        or ";" in ref
-        or "/." in ref
-        or "//" in ref
-        or "?#" in ref
-        or "\t" in ref
-        or "\n" in ref
-        or "\r" in ref
-    )
-
-
-def _plain_netloc_ref(ref: str) -> bool:
-    """True for ``//host...`` that ``urljoin`` returns as ``scheme:`` + ref."""
-    return not (
-        len(ref) < 3
-        or ref[2] in "/?#"
-        or ref[-1] in "?#"
-        or not ref.isascii()
-        or "?#" in ref
-        or any(c in ref for c in "[];\t\n\r")
-    )
-
-
-class _Resolver:
-    """``_resolve(ref, base)`` for one page's base, without ``urljoin`` for plain references.
-
-    ``urljoin`` costs ~20 us a call. For a plain reference in one of the forms ``path``,
-    ``../path`` (any number of ``../``), ``/path`` or ``//host/path``, its result is a prefix
-    that depends only on the base and the form, followed by the reference without its
-    leading ``../`` run. The prefix is taken from ``urljoin`` once per page and form (a
-    probe ``form + "x"``); any other reference still goes to ``urljoin``. Checked equal to
-    ``urljoin`` on 1.3 M fuzzed (base, reference) pairs and every link of the bench WAT.
-    """
-
-    __slots__ = ("_prefix", "base", "http_base")
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.http_base = base.startswith(("http://", "https://"))
-        self._prefix: dict[str, str | None] = {}
-
-    def _join(self, form: str, tail: str) -> str:
-        """``urljoin(base, form + tail)`` for a plain ``tail``: the form's prefix + tail."""
-        try:
-            prefix = self._prefix[form]
-        except KeyError:
-            joined = _resolve(form + "x", self.base)  # the probe
-            prefix = self._prefix[form] = joined[:-1] if joined.endswith("x") else None
-        if prefix is None:
-            return _resolve(form + tail, self.base)
-        return prefix + tail
-
-    def __call__(self, ref: str) -> str:
-        if ref.startswith(("http://", "https://")):
-            return ref
-        if not ref:
-            return ""  # no src: urljoin would answer the page URL, which is not an image
-        if _plain(ref):
-            return self._join("", ref)
-        if ref.startswith("//"):
-            if _plain_netloc_ref(ref):
-                return self._join("//", ref[2:])
-        elif ref.startswith("/"):
-            if _plain(ref[1:]):
-                return self._join("/", ref[1:])
-        elif ref.startswith("../"):
-            tail = ref.lstrip("./")
-            form = ref[: len(ref) - len(tail)]
-            if form == "../" * (len(form) // 3) and _plain(tail):
-                return self._join(form, tail)
-        elif ref.startswith(("data:", "javascript:", "mailto:")) and self.http_base:
-            return ref  # another scheme: urljoin returns it unchanged
-        return _resolve(ref, self.base)
 
 
 def _plain_value(value: Any) -> Any:
@@ -294,15 +249,29 @@ def _plain_value(value: Any) -> Any:
     return value
 
 
-def _read_page(parser: simdjson.Parser, payload: bytes) -> tuple[Any, ...] | str | None:
+class _Page(NamedTuple):
+    """What one WAT page contributes: its fields and its image links (a JSON region to scan,
+    or rows already walked)."""
+
+    page_url: str
+    warc_record_id: str | None
+    page_date: str | None
+    warc_filename: str
+    warc_offset: int
+    base: str | None
+    robots: str | None
+    region: LinksRegion | None
+    images: list[ImageLink]
+    n_images: int
+    """Image links (walked), or an upper bound (the number of links) for a region."""
+
+
+def _read_page(parser: simdjson.Parser, payload: bytes) -> _Page | str | None:
     """The page fields and ``IMG@/src`` links of one WAT JSON payload, read lazily.
 
-    Only the values used are turned into Python objects (simdjson's tape is built in C++;
-    the page's other links, usually most of them, are never materialized). Returns an error
-    reason, None for a record without ``HTML-Metadata`` (request, warcinfo, non-HTML), or
-    ``(page_url, warc_record_id, date, warc_filename, warc_offset, base, robots, images)``
-    with ``images`` a list of ``(link_index, url_raw, alt)``. No lazy value outlives the
-    call, so the parser can be reused.
+    Only the values used become Python objects. Returns an error reason, None for a record
+    without ``HTML-Metadata`` (request, warcinfo, non-HTML), or a :class:`_Page`. No lazy
+    value outlives the call, so the parser can be reused.
     """
     try:
         doc = parser.parse(payload)
@@ -315,7 +284,7 @@ def _read_page(parser: simdjson.Parser, payload: bytes) -> tuple[Any, ...] | str
     if not isinstance(doc, simdjson.Object) or "Envelope" not in doc:
         return "missing_keys"
     try:
-        html = doc.at_pointer("/Envelope/Payload-Metadata/HTTP-Response-Metadata/HTML-Metadata")
+        html = doc.at_pointer(HTML_POINTER)
     except (KeyError, TypeError, ValueError):
         return None  # request, warcinfo and non-HTML records: not an error
     try:
@@ -325,31 +294,34 @@ def _read_page(parser: simdjson.Parser, payload: bytes) -> tuple[Any, ...] | str
         warc_filename = container["Filename"]
         warc_offset = int(container["Offset"])
         links = html.get("Links") or () if isinstance(html, simdjson.Object) else None
-        head = _plain_value(html.get("Head")) or {}
-        if links is None or not isinstance(head, dict):
-            raise TypeError("HTML-Metadata")
-        images = []
-        for index, link in enumerate(links):
-            if not isinstance(link, simdjson.Object) or link.get("path") != "IMG@/src":
-                continue
-            url_raw = link.get("url")
-            url_raw = url_raw if isinstance(url_raw, str) else ""
-            alt = link.get("alt")
-            if not (isinstance(alt, str) or alt is None):
-                alt = str(_plain_value(alt))
-            images.append((index, url_raw, alt))
+        head = html.get("Head")
+        if isinstance(head, simdjson.Object):
+            base, robots = head.get("Base"), _robots(_plain_value(head.get("Metas")))
+        elif not head:
+            base, robots = None, None
+        else:
+            raise TypeError("Head")
+        if links is None:
+            raise TypeError("Links")
+        region = links_region(payload, links) if isinstance(links, simdjson.Array) else None
+        if region is None:
+            images = walk_image_links(links)
+            n_images = len(images)
+        else:
+            images, n_images = [], region.n_links
     except (KeyError, TypeError, ValueError, AttributeError):
         return "missing_keys"
-    base = head.get("Base") if isinstance(head.get("Base"), str) else None
-    return (
+    return _Page(
         page_url,
         header.get("WARC-Record-ID"),
         header.get("WARC-Date"),
         warc_filename,
         warc_offset,
-        base,
-        _robots(head),
+        base if isinstance(base, str) else None,
+        robots,
+        region,
         images,
+        n_images,
     )
 
 
@@ -359,16 +331,18 @@ def iter_image_link_batches(
     *,
     stats: ExtractStats | None = None,
     batch_size: int = 65_536,
+    max_region_bytes: int = 32 << 20,
     storage_options: dict[str, Any] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream one WAT file as RecordBatches of :data:`IMAGE_LINK_SCHEMA`.
 
-    ``stats`` (if given) is filled as the file is read; malformed records are counted in
-    ``stats.records_failed`` by reason and skipped.
+    A batch ends after ``batch_size`` rows or ``max_region_bytes`` of ``Links`` JSON held
+    for the scan, whichever comes first. ``stats`` (if given) is filled as the file is read;
+    malformed records are counted in ``stats.records_failed`` by reason and skipped.
     """
     stats = stats if stats is not None else ExtractStats()
     started = time.perf_counter()
-    out = _Columns()
+    out = _Pages(max_region_bytes)
     parser = simdjson.Parser()
     stream = open_wat(path, storage_options)
     try:
@@ -396,46 +370,31 @@ def iter_image_link_batches(
                     parser = simdjson.Parser()
                 continue
             stats.records_with_html += 1
-            (
-                page_url,
-                warc_record_id,
-                page_date,
-                warc_filename,
-                warc_offset,
-                base,
-                robots,
-                images,
-            ) = page
-            if not images:
+            if not page.n_images:
                 continue
-            resolve = _Resolver(_resolve(base, page_url) if base else page_url)
-            out.page.append(
-                (
-                    crawl_id,
-                    path,
-                    member.offset,
-                    record.record_id,
-                    warc_record_id,
-                    page_url,
-                    page_date or record.headers.get("WARC-Date"),
-                    warc_filename,
-                    warc_offset,
-                    base,
-                    robots,
-                )
+            fields = (
+                crawl_id,
+                path,
+                member.offset,
+                record.record_id,
+                page.warc_record_id,
+                page.page_url,
+                page.page_date or record.headers.get("WARC-Date"),
+                page.warc_filename,
+                page.warc_offset,
+                page.base,
+                page.robots,
             )
-            page_index = len(out.page) - 1
-            for index, url_raw, alt in images:
-                url = resolve(url_raw)
-                out.pair_id.append(pair_id(url, alt))
-                out.page_index.append(page_index)
-                out.link_index.append(index)
-                out.url_raw.append(url_raw)
-                out.url.append(url)
-                out.alt.append(alt)
-            stats.image_links += len(images)
-            if len(out) >= batch_size:
-                yield out.to_batch()
+            base = join_url(page.page_url, page.base) if page.base else page.page_url
+            out.add(fields, base, page)
+            if out.full(batch_size):
+                batch = out.to_batch()
+                stats.image_links += batch.num_rows
+                yield batch
+        if out.rows:
+            batch = out.to_batch()
+            stats.image_links += batch.num_rows
+            yield batch
     except WatOpenError:
         raise
     except OSError as exc:
@@ -443,8 +402,6 @@ def iter_image_link_batches(
     finally:
         stream.close()
         stats.seconds += time.perf_counter() - started
-    if len(out):
-        yield out.to_batch()
 
 
 def extract_image_links(
