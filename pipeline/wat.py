@@ -223,8 +223,9 @@ def _parse_record(data: bytes) -> tuple[WarcRecord, bytes] | str:
         declared = int(record.headers.get("Content-Length", "-1"))
     except ValueError:
         return "bad_warc_header"
-    crlf, lf = data.find(b"\r\n\r\n"), data.find(b"\n\n")
-    block = crlf + 4 if crlf >= 0 and not 0 <= lf < crlf else lf + 2
+    crlf = data.find(b"\r\n\r\n")
+    lf = data.find(b"\n\n", 0, crlf if crlf >= 0 else len(data))  # LF-only headers
+    block = lf + 2 if lf >= 0 else crlf + 4
     if len(payload) != declared or data[block + declared :].strip():
         return "content_length_mismatch"  # the block is shorter or longer than declared
     return record, payload

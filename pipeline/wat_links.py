@@ -160,7 +160,8 @@ def scan_image_links(regions: list[LinksRegion]) -> ScannedLinks:
     brackets = brackets[brackets >= 8]
     brackets = brackets[words[brackets - 8] == _LINKS_WORD]
     readable[region_of(brackets[brackets != region_start[region_of(brackets)] + 8])] = False
-    backslashes = np.flatnonzero(data == ord("\\"))
+    no_escapes = buf.find(b"\\") < 0  # a quick C scan; numpy finds them when there are any
+    backslashes = np.empty(0, dtype=np.int64) if no_escapes else np.flatnonzero(data == 92)
     if len(backslashes):
         after = data[backslashes[:, None] + np.arange(1, 6)]
         escaped_ascii = (
