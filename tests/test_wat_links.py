@@ -159,3 +159,19 @@ def test_extraction_keeps_page_and_link_order_across_read_and_walked_pages(
     expected = [(f"<urn:uuid:{i}>", *link) for i, p in enumerate(payloads) for link in walked(p)]
     assert got == expected
     assert stats.image_links == table.num_rows and sum(stats.records_failed.values()) == 0
+
+
+def test_real_common_crawl_page_is_read_by_the_scan() -> None:
+    """The real 2023 sample's HTML page (Head, then Links) is admitted and equals the walk."""
+    from pipeline.gzip_members import iter_members
+    from tests.conftest import REAL_WAT
+
+    payloads = []
+    with open(REAL_WAT / "CC-MAIN-2023-06-excerpt.warc.wat.gz", "rb") as stream:
+        for member in iter_members(stream):
+            body = member.data.partition(b"\n\n")[2]  # this sample has LF-only headers
+            if b'"Links":[' in body:
+                payloads.append(body.strip())
+    assert len(payloads) == 1
+    rows, rejected = scanned(payloads)
+    assert rejected == [] and len(rows[0]) == 27 and rows[0] == walked(payloads[0])
