@@ -4,8 +4,9 @@
 references. Most are in one of four plain forms, ``path``, ``../path`` (any number of
 ``../``), ``/path`` or ``//host/path``, for which ``urljoin(base, form + tail)`` is a
 prefix that depends only on the base and the form, followed by ``tail``. :func:`resolve_urls`
-finds those rows with Arrow string kernels, asks ``urljoin`` once per (page, form) for the
-prefix (a probe ``form + "x"``), and joins prefix and tail in Arrow. Absolute http(s)
+finds those rows with Arrow string kernels, takes the prefix once per (page, form) (cut
+from a simple http(s) base, else from a ``urljoin`` probe ``form + "x"``), and joins prefix
+and tail in Arrow. Absolute http(s)
 references are kept; every other reference goes to ``urljoin`` itself. The result equals
 ``urljoin`` row for row (``tests/test_wat.py`` fuzzes it), except that an empty reference
 stays empty: ``urljoin`` would answer the page URL, which is not an image.
@@ -14,6 +15,7 @@ stays empty: ``urljoin`` would answer the page URL, which is not an image.
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urljoin
 
 import numpy as np
@@ -89,40 +91,34 @@ def resolve_urls(refs: pa.Array, page: np.ndarray, bases: list[str]) -> pa.Array
     dotdot = _flags(pc.starts_with(refs, "../"))
     joined: list[tuple[np.ndarray, pa.Array]] = []
 
-    def join_form(rows: np.ndarray, form_length: np.ndarray, tail: pa.Array) -> np.ndarray:
-        """Join the rows whose prefix a probe finds; return the rows it joined."""
+    def join_form(rows: np.ndarray, form_length: Any, tail: pa.Array, ok: np.ndarray) -> None:
+        """Join prefix and tail for the ``ok`` rows whose (page, form) has a prefix."""
+        rows, form_length = rows[ok], np.broadcast_to(form_length, ok.shape)[ok]
+        if not len(rows):
+            return
         stride = int(form_length.max()) + 1
         keys, inverse = np.unique(page[rows] * stride + form_length, return_inverse=True)
         prefixes = [_prefix(bases[k // stride], _form(k % stride)) for k in keys.tolist()]
         found = np.array([p is not None for p in prefixes], dtype=bool)[inverse]
         prefix = pa.array(prefixes, pa.string()).take(pa.array(inverse[found]))
-        tail = tail.filter(pa.array(found))
-        joined.append((rows[found], pc.binary_join_element_wise(prefix, tail, "")))
-        return rows[found]
+        joined_tail = tail.filter(pa.array(ok)).filter(pa.array(found))
+        joined.append((rows[found], pc.binary_join_element_wise(prefix, joined_tail, "")))
+        keep[rows[found]] = True
 
-    candidates = ~keep & ~root & ~dotdot  # path
-    for rows, skip in ((candidates, 0), (~keep & root & ~netloc, 1)):  # path and /path
-        rows = np.flatnonzero(rows)
-        tail = refs.take(pa.array(rows))
-        tail = pc.utf8_slice_codeunits(tail, skip) if skip else tail
-        rows, tail = _plain(rows, tail)
-        if len(rows):
-            keep[join_form(rows, np.full(len(rows), skip), tail)] = True
+    rows = np.flatnonzero(~keep & ~root & ~dotdot)  # path
+    tail = refs.take(pa.array(rows))
+    join_form(rows, 0, tail, _plain(tail))
+    rows = np.flatnonzero(~keep & root & ~netloc)  # /path
+    tail = pc.utf8_slice_codeunits(refs.take(pa.array(rows)), 1)
+    join_form(rows, 1, tail, _plain(tail))
     rows = np.flatnonzero(~keep & netloc)  # //host/path
-    if len(rows):
-        refs_rows = refs.take(pa.array(rows))
-        ok = (length[rows] > 2) & ~_flags(pc.match_substring_regex(refs_rows, _NETLOC_BAD))
-        if ok.any():
-            tail = pc.utf8_slice_codeunits(refs_rows.filter(pa.array(ok)), 2)
-            keep[join_form(rows[ok], np.full(int(ok.sum()), 2), tail)] = True
+    whole = refs.take(pa.array(rows))
+    plain_netloc = (length[rows] > 2) & ~_flags(pc.match_substring_regex(whole, _NETLOC_BAD))
+    join_form(rows, 2, pc.utf8_slice_codeunits(whole, 2), plain_netloc)
     rows = np.flatnonzero(~keep & dotdot)  # ../path, ../../path, ...
-    if len(rows):
-        split = pc.extract_regex(refs.take(pa.array(rows)), _FORM_TAIL)
-        form_length = pc.utf8_length(split.field("form")).to_numpy(zero_copy_only=False)
-        plain = _plain_mask(split.field("tail"))
-        if plain.any():
-            tail = split.field("tail").filter(pa.array(plain))
-            keep[join_form(rows[plain], form_length[plain], tail)] = True
+    split = pc.extract_regex(refs.take(pa.array(rows)), _FORM_TAIL)
+    form_length = pc.utf8_length(split.field("form")).to_numpy(zero_copy_only=False)
+    join_form(rows, form_length, split.field("tail"), _plain(split.field("tail")))
     http_base = np.array([b.startswith(("http://", "https://")) for b in bases], dtype=bool)
     keep |= _flags(pc.match_substring_regex(refs, _OTHER_SCHEME)) & http_base[page]
 
@@ -137,16 +133,11 @@ def resolve_urls(refs: pa.Array, page: np.ndarray, bases: list[str]) -> pa.Array
     return urls
 
 
-def _plain_mask(tail: pa.Array) -> np.ndarray:
+def _plain(tail: pa.Array) -> np.ndarray:
+    """Which tails are plain (see :data:`_PLAIN_BAD`)."""
     return _flags(pc.match_substring_regex(tail, _PLAIN_START)) & ~_flags(
         pc.match_substring_regex(tail, _PLAIN_BAD)
     )
-
-
-def _plain(rows: np.ndarray, tail: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """The rows (and their tails) whose tail is plain."""
-    plain = _plain_mask(tail)
-    return rows[plain], tail.filter(pa.array(plain))
 
 
 def _flags(mask: pa.Array) -> np.ndarray:

@@ -3,7 +3,7 @@
 Streaming: members are inflated one at a time (ISA-L, :mod:`pipeline.gzip_members`), WARC
 headers are parsed by FastWARC (quirks mode for LF-only files), and each JSON payload is
 validated and parsed once by simdjson, lazily: only the page fields become Python objects.
-The ``IMG@/src`` links of a batch of pages are read by Arrow kernels over their JSON bytes
+The ``IMG@/src`` links of a batch of pages are read by a numpy scan of their JSON bytes
 (:mod:`pipeline.wat_links`) and resolved a batch at a time (:mod:`pipeline.url_join`).
 Memory is bounded by one record plus one output batch. A malformed record is counted by
 reason and skipped; a file that cannot be opened raises :class:`WatOpenError`.
@@ -33,6 +33,7 @@ from pipeline.wat_links import (
     ImageLink,
     LinksRegion,
     links_region,
+    plain_value,
     scan_image_links,
     walk_image_links,
 )
@@ -241,15 +242,6 @@ def _robots(metas: Any) -> str | None:
     return ", ".join(values) if values else None
 
 
-def _plain_value(value: Any) -> Any:
-    """A lazy simdjson value as plain Python (dict, list or scalar)."""
-    if isinstance(value, simdjson.Object):
-        return value.as_dict()
-    if isinstance(value, simdjson.Array):
-        return value.as_list()
-    return value
-
-
 class _Page(NamedTuple):
     """What one WAT page contributes: its fields and its image links (a JSON region to scan,
     or rows already walked)."""
@@ -297,7 +289,7 @@ def _read_page(parser: simdjson.Parser, payload: bytes) -> _Page | str | None:
         links = html.get("Links") or () if isinstance(html, simdjson.Object) else None
         head = html.get("Head")
         if isinstance(head, simdjson.Object):
-            base, robots = head.get("Base"), _robots(_plain_value(head.get("Metas")))
+            base, robots = head.get("Base"), _robots(plain_value(head.get("Metas")))
         elif not head:
             base, robots = None, None
         else:
@@ -337,8 +329,9 @@ def iter_image_link_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream one WAT file as RecordBatches of :data:`IMAGE_LINK_SCHEMA`.
 
-    A batch ends after ``batch_size`` rows or ``max_region_bytes`` of ``Links`` JSON held
-    for the scan, whichever comes first. ``stats`` (if given) is filled as the file is read;
+    A batch ends once its pages hold ``batch_size`` image links (a page left to the scan
+    counts all its links, an upper bound) or ``max_region_bytes`` of ``Links`` JSON,
+    whichever comes first. ``stats`` (if given) is filled as the file is read;
     malformed records are counted in ``stats.records_failed`` by reason and skipped.
     """
     stats = stats if stats is not None else ExtractStats()

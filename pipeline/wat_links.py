@@ -2,20 +2,19 @@
 
 A WAT page's ``Links`` array holds every link of the page (usually ten times more anchors,
 scripts and stylesheets than images). Walking it makes a Python object per link. The scan
-instead works on the JSON bytes, which simdjson has already validated, with Arrow string
-kernels over a whole batch of pages:
+instead works with numpy on the JSON bytes of a whole batch of pages, which simdjson has
+already validated:
 
 - Quotes inside JSON strings are escaped, so the bytes ``{"path":"`` can only open an object
-  whose first key is ``path``, and ``{"path":"IMG@/src"`` only an image link.
-- :func:`scannable` admits a page when every element of its ``Links`` is such an object (the
-  count of ``{"path":"`` after ``"Links":[`` equals the array's length) and ``IMG@`` occurs
-  nowhere but in those openings (so no escaped spelling hides an image link).
-- :func:`scan_image_links` splits each page at ``{"path":"IMG@/src"``; counting
-  ``{"path":"`` between the pieces gives each image's index in ``Links``, and one regular
-  expression reads ``url`` and ``alt`` in Common Crawl's layout (``path, url[, alt][, other
-  string keys]``, no escapes). A piece in any other layout is decoded with :mod:`json`.
+  whose first key is ``path``, and ``{"path":"IMG@/src"`` only an image link. Their
+  positions give every image link, and the openings before it on its page give its index.
+- A page is read only when its count of openings equals the parsed array's length, it has a
+  single ``"Links":[``, and no escape could spell ``IMG@/src``; :func:`scan_image_links`
+  returns the others as ``rejected``, for :func:`walk_image_links`.
+- ``url`` and ``alt`` are cut from the bytes where written plainly (Common Crawl's ``path,
+  url[, alt, ...]`` order, no escapes); any other layout is decoded with :mod:`json`.
 
-Pages the scan does not admit go through :func:`walk_image_links`. Both give the same rows.
+Both ways give the same rows (``tests/test_wat_links.py``).
 """
 
 from __future__ import annotations
@@ -57,14 +56,21 @@ def links_region(payload: bytes, links: simdjson.Array) -> LinksRegion | None:
     return None if start < 0 else LinksRegion(payload, start, len(links))
 
 
+def plain_value(value: Any) -> Any:
+    """A lazy simdjson value as plain Python (dict, list or scalar)."""
+    if isinstance(value, simdjson.Object):
+        return value.as_dict()
+    if isinstance(value, simdjson.Array):
+        return value.as_list()
+    return value
+
+
 def link_values(index: int, link: Any) -> ImageLink:
     """One image link's row from its parsed object (simdjson or plain dict)."""
     url_raw = link.get("url")
     alt = link.get("alt")
-    if isinstance(alt, simdjson.Object | simdjson.Array):
-        alt = str(alt.as_dict() if isinstance(alt, simdjson.Object) else alt.as_list())
-    elif not (isinstance(alt, str) or alt is None):
-        alt = str(alt)
+    if not (isinstance(alt, str) or alt is None):
+        alt = str(plain_value(alt))
     return index, url_raw if isinstance(url_raw, str) else "", alt
 
 
