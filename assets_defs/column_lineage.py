@@ -11,6 +11,21 @@ def _same(upstream: str, *columns: str) -> _Deps:
     return {c: [(upstream, c)] for c in columns}
 
 
+_RELEASED = (
+    "pair_id",
+    "url_id",
+    "URL",
+    "TEXT",
+    "LANGUAGE",
+    "WIDTH",
+    "HEIGHT",
+    "similarity",
+    "punsafe",
+    "pwatermark",
+    "sha256",
+)
+"""The released dataset's columns that aesthetic_scores and aesthetic_subset carry unchanged."""
+
 LINEAGE: dict[str, _Deps] = {
     "alt_text_pairs": {
         **_same(
@@ -64,38 +79,11 @@ LINEAGE: dict[str, _Deps] = {
         "subset": [("clip_scores", "language")],
     },
     "aesthetic_scores": {
-        **_same(
-            "laion_dataset",
-            "pair_id",
-            "url_id",
-            "URL",
-            "TEXT",
-            "LANGUAGE",
-            "WIDTH",
-            "HEIGHT",
-            "similarity",
-            "punsafe",
-            "pwatermark",
-            "sha256",
-        ),
+        **_same("laion_dataset", *_RELEASED),
         "aesthetic": [("image_embeddings", "embedding")],
     },
     "aesthetic_subset": {
-        **_same(
-            "aesthetic_scores",
-            "pair_id",
-            "url_id",
-            "URL",
-            "TEXT",
-            "LANGUAGE",
-            "WIDTH",
-            "HEIGHT",
-            "similarity",
-            "punsafe",
-            "pwatermark",
-            "sha256",
-            "aesthetic",
-        ),
+        **_same("aesthetic_scores", *_RELEASED, "aesthetic"),
         "aesthetic_band": [("aesthetic_scores", "aesthetic")],
         "drop_reason": [("aesthetic_scores", c) for c in ("aesthetic", "punsafe", "pwatermark")],
     },
