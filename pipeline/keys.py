@@ -24,7 +24,10 @@ def pair_id(url: str, alt: str | None) -> str:
 def pair_ids(urls: pa.Array, alts: pa.Array) -> pa.Array:
     """:func:`pair_id` of every (url, alt) row of two string arrays (a null alt is missing)."""
     keys = pc.binary_join_element_wise(urls, pc.fill_null(alts, _MISSING_ALT), "\x00")
-    return pa.array(
-        [blake2b(key, digest_size=8).hexdigest() for key in keys.cast(pa.binary()).to_pylist()],
-        pa.string(),
-    )
+    fresh = blake2b(digest_size=8).copy  # copying a fresh hash is cheaper than making one
+    digests: list[str] = []
+    for key in keys.cast(pa.binary()).to_pylist():
+        hashed = fresh()
+        hashed.update(key)
+        digests.append(hashed.hexdigest())
+    return pa.array(digests, pa.string())

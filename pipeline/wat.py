@@ -33,7 +33,6 @@ from pipeline.wat_links import (
     ImageLink,
     LinksRegion,
     links_region,
-    plain_value,
     scan_image_links,
     walk_image_links,
 )
@@ -233,11 +232,14 @@ def _parse_record(data: bytes) -> tuple[WarcRecord, bytes] | str:
 
 
 def _robots(metas: Any) -> str | None:
-    """The page's robots meta content (all of them, comma-joined), or None."""
+    """The page's robots meta content (all of them, comma-joined), or None.
+
+    ``metas`` is the lazy ``Head.Metas`` value: only each meta's ``name`` is read.
+    """
     values = [
         meta.get("content") or ""
         for meta in metas or ()
-        if isinstance(meta, dict) and str(meta.get("name", "")).lower() == "robots"
+        if isinstance(meta, simdjson.Object) and str(meta.get("name", "")).lower() == "robots"
     ]
     return ", ".join(values) if values else None
 
@@ -289,7 +291,7 @@ def _read_page(parser: simdjson.Parser, payload: bytes) -> _Page | str | None:
         links = html.get("Links") or () if isinstance(html, simdjson.Object) else None
         head = html.get("Head")
         if isinstance(head, simdjson.Object):
-            base, robots = head.get("Base"), _robots(plain_value(head.get("Metas")))
+            base, robots = head.get("Base"), _robots(head.get("Metas"))
         elif not head:
             base, robots = None, None
         else:

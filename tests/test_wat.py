@@ -95,6 +95,26 @@ def test_robots_meta_is_carried(write_wat) -> None:
     assert rows[0]["page_robots"] == "noai, noimageai"
 
 
+@pytest.mark.parametrize(
+    ("metas", "robots"),
+    [
+        (
+            [{"name": "robots", "content": "noai"}, {"name": "Robots", "content": "noindex"}],
+            "noai, noindex",
+        ),
+        ([{"name": "robots"}, {"name": "robots", "content": None}], ", "),
+        (["robots", 7, None, [{"name": "robots"}], {"name": 7, "content": "x"}], None),
+        ({"name": "robots", "content": "noai"}, None),  # an object, not a list: no metas
+        ("robots", None),
+        ([{"name": {"a": 1}, "content": "x"}, {"content": "noai"}], None),
+    ],
+)
+def test_robots_from_odd_metas(write_wat, metas, robots) -> None:
+    """Metas of any shape: only ``{"name": "robots" (any case), "content": str}`` counts."""
+    rows = extract_image_links(write_wat([good(metas=metas)]))[0].to_pylist()
+    assert rows[0]["page_robots"] == robots
+
+
 def test_record_offsets_are_member_offsets(write_wat) -> None:
     members = [good("1"), good("2"), good("3")]
     rows = extract_image_links(write_wat(members))[0].to_pylist()
