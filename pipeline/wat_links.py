@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -107,18 +108,138 @@ class ScannedLinks:
     """Regions the scan could not read (the caller walks them)."""
 
 
-def _word(raw: bytes) -> int:
-    """Eight bytes as the little-endian integer that :func:`scan_image_links` compares."""
-    return int.from_bytes(raw, "little")
+def _codes(raw: bytes) -> np.ndarray:
+    return np.frombuffer(raw, dtype=np.uint8)
 
 
-_PATH_WORD = _word(LINK_OPEN[1:])  # "path":"
-_IMG_WORD = _word(IMG_OPEN[9:17])  # IMG@/src
-_URL_WORD = _word(b',"url":"')
-_ALT_WORD = _word(b'","alt":')
-_LINKS_WORD = _word(LINKS_KEY[:8])  # "Links":
-_IMG_AT_WORD = _word(b"IMG@")  # the low four bytes of a word
+_PATH = _codes(LINK_OPEN[1:])  # "path":"
+_IMG = _codes(IMG_OPEN[9:17])  # IMG@/src
+_URL = _codes(b',"url":"')
+_ALT = _codes(b'","alt":')
+_LINKS = _codes(LINKS_KEY[:8])  # "Links":
+_IMG_AT = _codes(b"IMG@")
 _PAD = 32
+_QUOTE, _BACKSLASH, _BRACE, _BRACKET, _CLOSE = b'"\\{[}'
+_NO_ALT, _ODD = -1, -1
+
+_memchr = numba.types.ExternalFunction(  # libc's; pointers as integers
+    "memchr", numba.types.intp(numba.types.intp, numba.types.intc, numba.types.intp)
+)
+
+
+@numba.njit(cache=True, nogil=True)
+def _at(data: np.ndarray, at: int, word: np.ndarray) -> bool:
+    """Whether ``word`` is written at ``at`` (a loop: numba compiles it to plain compares)."""
+    for k in range(word.size):  # noqa: SIM110
+        if data[at + k] != word[k]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _string_end(data: np.ndarray, start: int, stop: int) -> int:
+    """The closing quote of a JSON string starting at ``start``; -1 if it has an escape."""
+    for i in range(start, stop):
+        if data[i] == _QUOTE:
+            return i
+        if data[i] == _BACKSLASH:
+            return -1
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _escape_spells_image(data: np.ndarray, at: int) -> bool:
+    """A backslash at ``at`` that could spell ``IMG@/src``: ``\\u00XX`` of printable ASCII,
+    or ``\\/`` after ``IMG@``."""
+    hex_digit = data[at + 5]
+    return (
+        data[at + 1] == 117  # u
+        and data[at + 2] == 48
+        and data[at + 3] == 48
+        and 50 <= data[at + 4] <= 55
+        and (48 <= hex_digit <= 57 or 65 <= hex_digit <= 70 or 97 <= hex_digit <= 102)
+    ) or (at >= 4 and _at(data, at - 4, _IMG_AT))
+
+
+@numba.njit(cache=True, nogil=True)
+def _cut_url_alt(data: np.ndarray, opening: int, stop: int, row: np.ndarray) -> None:
+    """Fill ``row`` with the opening and the url and alt spans of the image link object that
+    opens at ``opening``, when written as ``{"path":"IMG@/src","url":"U"}`` or ``...,"url":"U",
+    "alt":"A"...`` without escapes; else url end :data:`_ODD` (decode the object)."""
+    url_start = opening + len(IMG_OPEN) + len(_URL)
+    row[0], row[3], row[4], row[5], row[6] = opening, url_start, _ODD, _NO_ALT, _NO_ALT
+    if not _at(data, opening + len(IMG_OPEN), _URL):
+        return
+    url_end = _string_end(data, url_start, stop)
+    if url_end < 0:
+        return
+    if _at(data, url_end, _ALT) and data[url_end + len(_ALT)] == _QUOTE:
+        alt_end = _string_end(data, url_end + len(_ALT) + 1, stop)
+        if alt_end >= 0:
+            row[4], row[5], row[6] = url_end, url_end + len(_ALT) + 1, alt_end
+    elif data[url_end + 1] == _CLOSE:
+        row[4] = url_end
+
+
+@numba.njit(cache=True, nogil=True)
+def _next(data: np.ndarray, byte: int, start: int, stop: int) -> int:
+    """Where ``byte`` is next in ``data[start:stop]`` (``stop`` if nowhere), by libc's
+    ``memchr``."""
+    if start >= stop:
+        return stop
+    base = data.ctypes.data
+    found = _memchr(base + start, byte, stop - start)
+    return stop if found == 0 else found - base
+
+
+@numba.njit(cache=True, nogil=True)
+def _readable_escapes_and_keys(data: np.ndarray, lo: int, hi: int) -> bool:
+    """No escape in ``data[lo:hi]`` could spell ``IMG@/src``, and no second ``"Links":[``
+    follows the region's first (at ``lo``)."""
+    i = _next(data, _BACKSLASH, lo, hi)
+    while i < hi:
+        if _escape_spells_image(data, i):
+            return False
+        i = _next(data, _BACKSLASH, i + 1, hi)
+    i = _next(data, _BRACKET, lo + len(LINKS_KEY), hi)
+    while i < hi:
+        if _at(data, i - len(_LINKS), _LINKS):
+            return False
+        i = _next(data, _BRACKET, i + 1, hi)
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan(
+    data: np.ndarray, region_start: np.ndarray, n_links: np.ndarray, out: np.ndarray
+) -> tuple[int, np.ndarray]:
+    """The image links of the joined regions, each a row of ``out`` (opening, region, link
+    index, url start and end, alt start and end; url end :data:`_ODD` when not plainly
+    written, alt start :data:`_NO_ALT` when absent), with ``memchr`` jumping from one ``{``
+    to the next. Returns the number of rows and which regions are readable."""
+    n_regions = n_links.size
+    readable = np.ones(n_regions, dtype=np.bool_)
+    found = 0
+    for region in range(n_regions):
+        lo, hi = region_start[region], region_start[region + 1]
+        first, opened = found, 0
+        ok = _readable_escapes_and_keys(data, lo, hi)
+        i = _next(data, _BRACE, lo, hi) if ok else hi
+        while i < hi:
+            if _at(data, i + 1, _PATH):
+                opened += 1
+                if opened > n_links[region]:
+                    ok = False
+                    break
+                if _at(data, i + 9, _IMG) and data[i + 17] == _QUOTE:
+                    _cut_url_alt(data, i, hi, out[found])
+                    out[found, 1], out[found, 2] = region, opened - 1
+                    found += 1
+            i = _next(data, _BRACE, i + 1, hi)
+        if not ok or opened != n_links[region]:
+            readable[region] = False
+            found = first
+    return found, readable
 
 
 def _strings(buf: bytes, start: np.ndarray, end: np.ndarray, valid: np.ndarray) -> pa.Array:
@@ -141,85 +262,42 @@ def _strings(buf: bytes, start: np.ndarray, end: np.ndarray, valid: np.ndarray) 
     return pc.if_else(pa.array(valid), strings, pa.scalar(None, pa.string()))
 
 
+def _object_end(buf: bytes, opening: int, region_end: int) -> int:
+    """Where a link object that opens at ``opening`` ends at the latest: the next link's
+    opening, or its region's end."""
+    following = buf.find(LINK_OPEN, opening + 1)
+    return region_end if following < 0 else min(following, region_end)
+
+
 def scan_image_links(regions: list[LinksRegion]) -> ScannedLinks:
-    """The image links of many pages' ``Links`` JSON, read from the bytes at once.
+    """The image links of many pages' ``Links`` JSON, read from the bytes in one pass.
 
     A region is read only when the count of ``{"path":"`` in it equals the parsed array's
     length, it holds no second ``"Links":[``, and no escape could spell ``IMG@/src``
     (``\\u00XX`` of printable ASCII, or ``\\/`` after ``IMG@``); others are ``rejected``.
     """
     buf = b"".join([memoryview(r.payload)[r.start :] for r in regions] + [b"\0" * _PAD])
-    data = np.frombuffer(buf, dtype=np.uint8)
-    words = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
     region_start = np.cumsum([0] + [len(r.payload) - r.start for r in regions])
-
-    def region_of(positions: np.ndarray) -> np.ndarray:
-        return np.searchsorted(region_start, positions, side="right") - 1
-
-    braces = np.flatnonzero(data == ord("{"))
-    opens = braces[words[braces + 1] == _PATH_WORD]
-    images = np.flatnonzero((words[opens + 9] == _IMG_WORD) & (data[opens + 17] == ord('"')))
-    open_region = region_of(opens)
-    n_opens = np.bincount(open_region, minlength=len(regions))
-    readable = n_opens == np.array([r.n_links for r in regions], dtype=np.int64)
-    brackets = np.flatnonzero(data == ord("["))
-    brackets = brackets[brackets >= 8]
-    brackets = brackets[words[brackets - 8] == _LINKS_WORD]
-    readable[region_of(brackets[brackets != region_start[region_of(brackets)] + 8])] = False
-    no_escapes = buf.find(b"\\") < 0  # a quick C scan; numpy finds them when there are any
-    backslashes = np.empty(0, dtype=np.int64) if no_escapes else np.flatnonzero(data == 92)
-    if len(backslashes):
-        after = data[backslashes[:, None] + np.arange(1, 6)]
-        escaped_ascii = (
-            (after[:, 0] == ord("u"))
-            & (after[:, 1] == ord("0"))
-            & (after[:, 2] == ord("0"))
-            & (after[:, 3] >= ord("2"))
-            & (after[:, 3] <= ord("7"))
-            & np.isin(after[:, 4], np.frombuffer(b"0123456789abcdefABCDEF", dtype=np.uint8))
-        )
-        slash_after_img = (backslashes >= 4) & (
-            words[np.maximum(backslashes - 4, 0)] & 0xFFFFFFFF == _IMG_AT_WORD
-        )
-        readable[region_of(backslashes[escaped_ascii | slash_after_img])] = False
-    images = images[readable[open_region[images]]]
-    image_region = open_region[images]
-    link_index = images - (np.cumsum(n_opens) - n_opens)[image_region]
-
-    # Common Crawl's layout: {"path":"IMG@/src","url":"U"} or ...,"url":"U","alt":"A"...
-    position = opens[images]
-    url_start = position + len(IMG_OPEN) + 8
-    find = buf.find
-    url_end = np.array([find(b'"', i) for i in url_start.tolist()], dtype=np.int64)
-    has_alt = (words[url_end] == _ALT_WORD) & (data[url_end + 8] == ord('"'))
-    alt_start = url_end + 9
-    alt_end = alt_start.copy()
-    alt_end[has_alt] = [find(b'"', i) for i in alt_start[has_alt].tolist()]
-
-    def escaped(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        return np.searchsorted(backslashes, hi) > np.searchsorted(backslashes, lo)
-
-    plain = (
-        (words[position + len(IMG_OPEN)] == _URL_WORD)
-        & (has_alt | (data[url_end + 1] == ord("}")))
-        & ~escaped(url_start, url_end)
-        & ~escaped(alt_start, alt_end)
-    )
+    n_links = np.array([r.n_links for r in regions], dtype=np.int64)
+    rows = np.empty((int(n_links.sum()), 7), dtype=np.int64)
+    found, readable = _scan(np.frombuffer(buf, dtype=np.uint8), region_start, n_links, rows)
+    position, region, link_index, url_start, url_end, alt_start, alt_end = rows[:found].T
+    plain = url_end != _ODD
+    has_alt = alt_start != _NO_ALT
     url_raw = _strings(buf, url_start, url_end, plain)
-    alt = _strings(buf, alt_start, alt_end, plain & has_alt)
+    alt = _strings(buf, alt_start, alt_end, has_alt)
     odd = np.flatnonzero(~plain)
     if len(odd):  # any other layout: decode the object, which ends before the next link
-        object_end = np.minimum(
-            np.append(opens, len(buf) - _PAD)[images[odd] + 1], region_start[image_region[odd] + 1]
-        )
         decoded = [
-            link_values(0, _DECODER.raw_decode(buf[i:j].decode())[0])
-            for i, j in zip(position[odd].tolist(), object_end.tolist(), strict=True)
+            link_values(0, _DECODER.raw_decode(buf[i : _object_end(buf, i, stop)].decode())[0])
+            for i, stop in zip(
+                position[odd].tolist(), region_start[region[odd] + 1].tolist(), strict=True
+            )
         ]
         url_raw = replace_rows(url_raw, odd, pa.array([d[1] for d in decoded], pa.string()))
         alt = replace_rows(alt, odd, pa.array([d[2] for d in decoded], pa.string()))
     return ScannedLinks(
-        region=image_region,
+        region=region,
         link_index=link_index,
         url_raw=url_raw,
         alt=alt,
