@@ -122,15 +122,26 @@ def resolve_urls(refs: pa.Array, page: np.ndarray, bases: list[str]) -> pa.Array
     http_base = np.array([b.startswith(("http://", "https://")) for b in bases], dtype=bool)
     keep |= _flags(pc.match_substring_regex(refs, _OTHER_SCHEME)) & http_base[page]
 
-    urls = refs
-    for rows, values in joined:
-        urls = replace_rows(urls, rows, values)
     rest = np.flatnonzero(~keep)
     if len(rest):
         pairs = zip(page[rest].tolist(), refs.take(pa.array(rest)).to_pylist(), strict=True)
-        values = pa.array([join_url(bases[p], r) for p, r in pairs], pa.string())
-        urls = replace_rows(urls, rest, values)
-    return urls
+        joined.append((rest, pa.array([join_url(bases[p], r) for p, r in pairs], pa.string())))
+    return _with_rows_replaced(refs, joined)
+
+
+def _with_rows_replaced(
+    values: pa.Array, replacements: list[tuple[np.ndarray, pa.Array]]
+) -> pa.Array:
+    """``values`` with each ``(rows, new)`` written in, by one concatenation and one take."""
+    if not replacements:
+        return values
+    index = np.arange(len(values))
+    offset = len(values)
+    for rows, new in replacements:
+        index[rows] = np.arange(offset, offset + len(new))
+        offset += len(new)
+    pieces = [values] + [new for _, new in replacements]
+    return pa.concat_arrays(pieces).take(pa.array(index))
 
 
 def _plain(tail: pa.Array) -> np.ndarray:

@@ -278,6 +278,8 @@ def _read_page(parser: simdjson.Parser, payload: bytes) -> _Page | str | None:
         return "parser_busy"
     if not isinstance(doc, simdjson.Object) or "Envelope" not in doc:
         return "missing_keys"
+    if b'"HTML-Metadata"' not in payload and b"\\u" not in payload:
+        return None  # no such key, even escaped: cheaper than the failing lookup below
     try:
         html = doc.at_pointer(HTML_POINTER)
     except (KeyError, TypeError, ValueError):

@@ -115,6 +115,13 @@ def test_robots_from_odd_metas(write_wat, metas, robots) -> None:
     assert rows[0]["page_robots"] == robots
 
 
+def test_escaped_html_metadata_key_is_still_read(write_wat) -> None:
+    """The cheap check for pages without ``HTML-Metadata`` must not miss an escaped key."""
+    payload = wat_payload(IMG).replace(b'"HTML-Metadata"', b'"HTML\\u002dMetadata"')
+    rows = extract_image_links(write_wat([gzip_member(warc_record(payload))]))[0].to_pylist()
+    assert [r["url_raw"] for r in rows] == ["img/a.png", "https://cdn.test/b.jpg", "/c.gif"]
+
+
 def test_record_offsets_are_member_offsets(write_wat) -> None:
     members = [good("1"), good("2"), good("3")]
     rows = extract_image_links(write_wat(members))[0].to_pylist()
