@@ -219,13 +219,18 @@ def _parse_record(data: bytes) -> tuple[WarcRecord, bytes] | str:
         return "bad_warc_header"
     if record.record_type == WarcRecordType.unknown:
         return "bad_warc_header"
-    try:
-        declared = int(record.headers.get("Content-Length", "-1"))
-    except ValueError:
-        return "bad_warc_header"
     crlf = data.find(b"\r\n\r\n")
     lf = data.find(b"\n\n", 0, crlf if crlf >= 0 else len(data))  # LF-only headers
     block = lf + 2 if lf >= 0 else crlf + 4
+    at = data.find(b"\nContent-Length:", 0, block)  # as written; else FastWARC's lookup
+    try:
+        declared = int(
+            data[at + 16 : data.find(b"\n", at + 16)]
+            if at >= 0
+            else record.headers.get("Content-Length", "-1")
+        )
+    except ValueError:
+        return "bad_warc_header"
     if len(payload) != declared or data[block + declared :].strip():
         return "content_length_mismatch"  # the block is shorter or longer than declared
     return record, payload
