@@ -122,6 +122,27 @@ def test_escaped_html_metadata_key_is_still_read(write_wat) -> None:
     assert [r["url_raw"] for r in rows] == ["img/a.png", "https://cdn.test/b.jpg", "/c.gif"]
 
 
+@pytest.mark.parametrize(
+    ("written", "failure"),
+    [
+        (b"Content-Length:{n}", None),
+        (b"Content-Length: {n} ", None),
+        (b"Content-Length: x{n}", "bad_warc_header"),
+        (b"Content-Length: {m}", "content_length_mismatch"),
+        (b"content-length: {n}", "content_length_mismatch"),  # FastWARC's lookup: exact case
+        (b"X-Content-Length: {n}", "content_length_mismatch"),  # no Content-Length at all
+    ],
+)
+def test_content_length_as_written(write_wat, written, failure) -> None:
+    body = wat_payload(IMG)
+    line = written.replace(b"{n}", str(len(body)).encode()).replace(b"{m}", b"99")
+    record = warc_record(body).replace(b"Content-Length: " + str(len(body)).encode(), line)
+    table, stats = extract_image_links(write_wat([gzip_member(record)]))
+    assert (table.num_rows, dict(stats.records_failed)) == (
+        (3, {}) if failure is None else (0, {failure: 1})
+    )
+
+
 def test_record_offsets_are_member_offsets(write_wat) -> None:
     members = [good("1"), good("2"), good("3")]
     rows = extract_image_links(write_wat(members))[0].to_pylist()
