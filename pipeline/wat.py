@@ -214,7 +214,6 @@ def _parse_record(data: bytes) -> tuple[WarcRecord, bytes] | str:
         record = WarcRecord.from_bytes(data)
         if record.record_type == WarcRecordType.unknown:
             record = WarcRecord.from_reader(io.BytesIO(data), quirks_mode=True)
-        payload = record.reader.read()
     except Exception:
         return "bad_warc_header"
     if record.record_type == WarcRecordType.unknown:
@@ -231,6 +230,7 @@ def _parse_record(data: bytes) -> tuple[WarcRecord, bytes] | str:
         )
     except ValueError:
         return "bad_warc_header"
+    payload = data[block : block + declared]  # the block, as FastWARC's reader gives it
     if len(payload) != declared or data[block + declared :].strip():
         return "content_length_mismatch"  # the block is shorter or longer than declared
     return record, payload
