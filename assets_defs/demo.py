@@ -12,6 +12,7 @@ from dagster import DagsterInstance
 
 from assets_defs.definitions import build_definitions
 from assets_defs.partitions import crawls, wat_slices
+from pipeline.lake.tables import TABLES, TableName
 
 LOCAL_INSTANCE_YAML = """\
 # Local instance for the demo (SQLite under DAGSTER_HOME). Production: infra/dagster.yaml.
@@ -89,12 +90,12 @@ def run_demo(
     manifest_run = defs.resolve_job_def("crawl_manifest_job").execute_in_process(
         instance=instance,
         run_config={
-            "ops": {"crawl_manifest": {"config": {"slice_size": slice_size}}},
+            "ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": slice_size}}},
             **QUIET_LOGS,
         },
     )
     lake = defs.resources["lake"].lake()
-    manifest = lake.read("crawl_manifest")
+    manifest = lake.read(TableName.CRAWL_MANIFEST)
     keys = sorted(set(manifest.column("partition_key").to_pylist()))
     registered = set(instance.get_dynamic_partitions(wat_slices.name))
     missing = [k for k in keys if k not in registered]
@@ -132,16 +133,17 @@ def run_demo(
         runs=runs,
     )
     _summarize_training(summary, lake, trained)
-    for table in ("crawl_manifest", "wat_image_links", "alt_text_pairs", "clip_scores",
-                  "image_embeddings", "laion_dataset", "aesthetic_subset"):  # fmt: skip
-        summary.table_rows[table] = sum(m["rows"] for m in lake.manifests(table))
-    pairs = lake.read("alt_text_pairs", columns=["kept", "drop_reason"])
+    for table, entry in TABLES.items():  # every dataset table the demo wrote, in hop order
+        manifests = [] if entry.files else lake.manifests(table)
+        if manifests and entry.partitioning in ("none", "wat_slices", "crawls"):
+            summary.table_rows[table] = sum(m["rows"] for m in manifests)
+    pairs = lake.read(TableName.ALT_TEXT_PAIRS, columns=["kept", "drop_reason"])
     if pairs is not None:
         summary.table_rows["alt_text_pairs (kept)"] = int(sum(pairs.column("kept").to_pylist()))
         for reason in pairs.column("drop_reason").to_pylist():
             if reason:
                 summary.dropped[reason] = summary.dropped.get(reason, 0) + 1
-    for table in ("clip_scores", "aesthetic_subset"):
+    for table in (TableName.CLIP_SCORES, TableName.AESTHETIC_SUBSET):
         data = lake.read(table, columns=["kept", "drop_reason"])
         if data is None:
             continue
@@ -157,26 +159,26 @@ def run_demo(
 
 def _summarize_training(summary: DemoSummary, lake, trained) -> None:
     """Download statuses, the checkpoint, and the samples' and audit's verdicts."""
-    results = lake.read("download_results", columns=["status"])
+    results = lake.read(TableName.DOWNLOAD_RESULTS, columns=["status"])
     for status in results.column("status").to_pylist() if results is not None else []:
         summary.downloads[status] = summary.downloads.get(status, 0) + 1
     meta = {}
     for event in trained.get_asset_materialization_events():
         m = event.step_materialization_data.materialization
         meta[m.asset_key.to_user_string()] = {k: v.value for k, v in m.metadata.items()}
-    model = meta.get("diffusion_model", {})
-    summary.training["diffusion_model"] = (
+    model = meta.get(TableName.DIFFUSION_MODEL, {})
+    summary.training[TableName.DIFFUSION_MODEL] = (
         f"{model.get('training_pairs')} pairs, {model.get('steps')} steps, final loss "
         f"{model.get('final_loss')}, checkpoint {str(model.get('checkpoint_sha256'))[:16]}"
     )
     for check in trained.get_asset_check_evaluations():
         values = {k: v.value for k, v in check.metadata.items()}
         if check.check_name == "follows_prompts":
-            summary.training["samples"] = (
+            summary.training[TableName.SAMPLES] = (
                 f"own-prompt CLIP similarity {values['own_prompt_similarity']:.3f} vs other "
                 f"prompts {values['other_prompt_similarity']:.3f} (passed: {check.passed})"
             )
         if check.check_name == "no_replication":
-            summary.training["replication_audit"] = (
+            summary.training[TableName.REPLICATION_AUDIT] = (
                 f"{values['flagged']} of {values['audited']} samples flagged as copies"
             )

@@ -9,7 +9,14 @@ from datetime import timedelta
 
 from dagster import build_last_update_freshness_checks, build_sensor_for_freshness_checks
 
-WEEKLY_ASSETS = ["laion_dataset", "aesthetic_scores", "aesthetic_subset", "download_results"]
+from pipeline.lake.tables import TableName
+
+WEEKLY_ASSETS = [
+    TableName.LAION_DATASET,
+    TableName.AESTHETIC_SCORES,
+    TableName.AESTHETIC_SUBSET,
+    TableName.DOWNLOAD_RESULTS,
+]
 """What ``weekly_dataset_rebuild`` materializes every Monday (per crawl)."""
 
 weekly_freshness_checks = build_last_update_freshness_checks(

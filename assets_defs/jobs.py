@@ -3,23 +3,24 @@
 from dagster import AssetSelection, define_asset_job
 
 from assets_defs.partitions import crawls, wat_slices
+from pipeline.lake.tables import TableName
 
 crawl_manifest_job = define_asset_job(
     "crawl_manifest_job",
-    selection=AssetSelection.assets("crawl_manifest"),
+    selection=AssetSelection.assets(TableName.CRAWL_MANIFEST),
     description="List the crawls' WAT files and register one partition per slice.",
 )
 
 wat_to_pairs_job = define_asset_job(
     "wat_to_pairs_job",
-    selection=AssetSelection.assets("wat_image_links", "alt_text_pairs"),
+    selection=AssetSelection.assets(TableName.WAT_IMAGE_LINKS, TableName.ALT_TEXT_PAIRS),
     partitions_def=wat_slices,
     description="Hops 1 and 2 for one slice: WAT extraction, then alt-text parsing.",
 )
 
 clip_filter_job = define_asset_job(
     "clip_filter_job",
-    selection=AssetSelection.assets("clip_scores", "image_embeddings"),
+    selection=AssetSelection.assets(TableName.CLIP_SCORES, TableName.IMAGE_EMBEDDINGS),
     partitions_def=wat_slices,
     description="Hop 3 for one slice: fetch, embed and score the kept pairs with CLIP.",
 )
@@ -27,7 +28,11 @@ clip_filter_job = define_asset_job(
 dataset_job = define_asset_job(
     "dataset_job",
     selection=AssetSelection.assets(
-        "laion_dataset", "aesthetic_scores", "aesthetic_subset", "image_shards", "download_results"
+        TableName.LAION_DATASET,
+        TableName.AESTHETIC_SCORES,
+        TableName.AESTHETIC_SUBSET,
+        TableName.IMAGE_SHARDS,
+        TableName.DOWNLOAD_RESULTS,
     ),
     partitions_def=crawls,
     description="One crawl's released dataset, its aesthetic scores, the aesthetic subset and "
@@ -36,12 +41,14 @@ dataset_job = define_asset_job(
 
 training_job = define_asset_job(
     "training_job",
-    selection=AssetSelection.assets("diffusion_model", "samples", "replication_audit"),
+    selection=AssetSelection.assets(
+        TableName.DIFFUSION_MODEL, TableName.SAMPLES, TableName.REPLICATION_AUDIT
+    ),
     description="Train the diffusion model on every crawl's shards, sample it, audit it.",
 )
 
 opt_out_report_job = define_asset_job(
     "opt_out_report_job",
-    selection=AssetSelection.assets("opt_out_report"),
+    selection=AssetSelection.assets(TableName.OPT_OUT_REPORT),
     description="Name the checkpoints trained on items the opt-out list withdraws.",
 )

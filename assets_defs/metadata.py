@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
-import inspect
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -34,10 +34,52 @@ def counts_metadata(prefix: str, counts: Mapping[str, int], names: tuple[str, ..
     return {f"{prefix}/{k}": MetadataValue.int(int(counts.get(k, 0))) for k in keys}
 
 
-def code_version(*modules: ModuleType) -> str:
-    """A Dagster code version that changes whenever the source of ``modules`` does (the
-    asset's own module and the pipeline modules that decide its rows)."""
+def import_closure(module: str, roots: tuple[str, ...] = ("pipeline",)) -> list[Path]:
+    """The source files of ``module`` and of every module under ``roots`` that it imports,
+    directly or through each other, at module level or inside functions (read from the
+    source, so lazy imports count), sorted."""
+    seen: dict[str, Path] = {}
+    pending = [module]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        try:
+            found = importlib.util.find_spec(name)
+        except ModuleNotFoundError:  # ``a.b`` where ``b`` is a name in module ``a``
+            continue
+        if found is None or not found.origin or not found.origin.endswith(".py"):
+            continue
+        path = Path(found.origin)
+        seen[name] = path
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for imported in _imports(path, package):
+            if imported.split(".")[0] in roots and imported not in seen:
+                pending.append(imported)
+    return sorted(set(seen.values()))
+
+
+def _imports(path: Path, package: str) -> list[str]:
+    """Module names imported by the source at ``path`` (``from a import b`` yields ``a`` and
+    ``a.b``, since ``b`` may be a submodule)."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            names.append(base)
+            names += [f"{base}.{alias.name}" for alias in node.names]
+    return names
+
+
+def code_version(module: str, roots: tuple[str, ...] = ("pipeline",)) -> str:
+    """A Dagster code version that changes whenever the source of ``module`` (the asset's
+    own module) or of any ``pipeline`` module in its import closure changes."""
     digest = hashlib.sha256()
-    for module in modules:
-        digest.update(Path(inspect.getfile(module)).read_bytes())
+    for path in import_closure(module, roots):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]

@@ -7,7 +7,7 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
-from pipeline.lake import Lake
+from pipeline.lake.store import Lake
 
 
 class LakeResource(ConfigurableResource):
@@ -107,7 +107,7 @@ class ClipModelResource(ConfigurableResource):
     _clip: Any = PrivateAttr(default=None)
 
     def spec(self):
-        from pipeline.clip import DEFAULT_CLIP_MODEL, ClipSpec
+        from pipeline.hops.clip.embed import DEFAULT_CLIP_MODEL, ClipSpec
 
         return ClipSpec(
             model=self.model or DEFAULT_CLIP_MODEL,
@@ -120,13 +120,13 @@ class ClipModelResource(ConfigurableResource):
     def clip(self):
         """The loaded model (loaded once per process)."""
         if self._clip is None:
-            from pipeline.clip import ClipModel
+            from pipeline.hops.clip.embed import ClipModel
 
             self._clip = ClipModel(self.spec())
         return self._clip
 
     def head(self, kind: str):
-        from pipeline.heads import load_head
+        from pipeline.hops.clip.heads import load_head
 
         path = {"punsafe": self.punsafe_head, "pwatermark": self.pwatermark_head,
                 "aesthetic": self.aesthetic_head}[kind]  # fmt: skip

@@ -15,8 +15,9 @@ from dagster import (
 from assets_defs.jobs import crawl_manifest_job, dataset_job, opt_out_report_job
 from assets_defs.partitions import crawls
 from assets_defs.resources import CrawlSourceResource, LakeResource
-from pipeline.crawls import list_crawls
-from pipeline.optout import TABLE as OPT_OUT_TABLE
+from pipeline.hops.crawl.manifest import list_crawls
+from pipeline.hops.dataset.opt_outs import TABLE as OPT_OUT_TABLE
+from pipeline.lake.tables import TableName
 
 
 @sensor(
@@ -69,7 +70,7 @@ def opt_out_sensor(context: SensorEvaluationContext, lake: LakeResource):
         RunRequest(run_key=f"opt-out:{version}:report", job_name=opt_out_report_job.name)
     )
     event = AssetMaterialization(
-        "opt_outs",
+        TableName.OPT_OUTS,
         metadata={
             "entries": MetadataValue.int(manifest["rows"]),
             "dagster/uri": MetadataValue.path(lake.lake().partition_uri(OPT_OUT_TABLE)),

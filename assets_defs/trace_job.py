@@ -3,7 +3,7 @@
 from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
 
 from assets_defs.resources import LakeResource
-from pipeline.lineage import LineageIndex
+from pipeline.lineage.index import LineageIndex
 
 
 class TraceConfig(Config):

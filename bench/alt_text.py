@@ -6,7 +6,8 @@ Run from the repository root::
     .venv-bench/bin/python bench/alt_text.py --size-mb 200 --rows 100000 --low-accuracy
     .venv-bench/bin/python bench/alt_text.py --wat data/web/crawl/some.warc.wat.gz   # any WAT file
 
-The hop-1 table comes from our extractor (``pipeline.wat.extract_image_links``) run over a
+The hop-1 table comes from our extractor
+(``pipeline.hops.wat.records.extract_image_links``) run over a
 deterministic Common Crawl-style WAT file (``bench/_watgen.py``, cached in ``bench/out/``)
 or over ``--wat``. Then, in a fresh subprocess pinned to CPU 0 (lingua's worker threads
 included), it times:
@@ -45,8 +46,8 @@ def child(table_path: str, repeat: int, low_accuracy: bool) -> dict[str, Any]:
     """Time hop 2 on the hop-1 table saved at ``table_path`` (runs pinned to one core)."""
     import pyarrow.parquet as pq
 
-    import pipeline.alt_text as alt_text
-    from pipeline.urls import HostPolicy, check_url, normalize_url
+    import pipeline.hops.alt_text.pairs as alt_text
+    from pipeline.lake.urls import HostPolicy, check_url, normalize_url
 
     links = pq.read_table(table_path)
     rules = alt_text.AltTextRules(low_accuracy_language_mode=low_accuracy)
@@ -121,7 +122,7 @@ def build_links_table(wat: Path, rows: int, dest: Path) -> tuple[int, float]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.wat import iter_image_link_batches
+    from pipeline.hops.wat.records import iter_image_link_batches
 
     started = time.perf_counter()
     batches = []

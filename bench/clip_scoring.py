@@ -8,7 +8,7 @@ Run from the repository root::
 It serves the default synthetic web (``data/web``, generated when missing) on loopback and
 takes its healthy image URLs. It prints images/s for:
 
-- ours, end to end: ``pipeline.clip_filter.fetch_and_embed`` (fetch, decode, preprocess,
+- ours, end to end: ``pipeline.hops.clip.filter.fetch_and_embed`` (fetch, decode, preprocess,
   embed with the default CLIP);
 - ours, fetch and decode only, and the peer tool, img2dataset, downloading and decoding the
   same URLs (``resize_mode="no"``, same thread count) in the same run: the ratio compares them;
@@ -46,7 +46,7 @@ def healthy_urls(web_root: Path, n: int) -> list[str]:
 
 
 def time_ours(urls, clip, fetcher, decode, embed: bool) -> tuple[float, int]:
-    from pipeline.clip_filter import _prepare, fetch_and_embed
+    from pipeline.hops.clip.filter import _prepare, fetch_and_embed
 
     started = time.perf_counter()
     if embed:
@@ -128,9 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     import open_clip
     import torch
 
-    from pipeline.clip import ClipModel, ClipSpec, pick_device
-    from pipeline.fetch import Fetcher, FetchPolicy
-    from pipeline.images import DecodePolicy
+    from pipeline.hops.clip.decode import DecodePolicy
+    from pipeline.hops.clip.embed import ClipModel, ClipSpec, pick_device
+    from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
     from pipeline.synthetic.generate import generate_web
     from pipeline.synthetic.server import SyntheticWebServer
 

@@ -8,8 +8,8 @@ Run from the repository root::
 1. Generates (or reuses from ``bench/out/``) a deterministic lake: ``wat_image_links`` with
    ``--rows`` links in ``--partitions`` partitions over two crawls, and the matching
    ``alt_text_pairs`` (every row decided: kept, or dropped with a reason from
-   ``pipeline.alt_text.DROP_REASONS``). Tables are built with numpy and pyarrow directly,
-   not through WAT files. About 1.7 M distinct image URLs on 210 k pages of 10 k sites:
+   ``pipeline.lake.tables.ALT_TEXT_DROP_REASONS``). Tables are built with numpy and pyarrow
+   directly, not through WAT files. About 1.7 M distinct image URLs on 210 k pages of 10 k sites:
    logos and icons appear on many pages of their site, gallery images on a few, about half
    the pages of the first crawl are captured again in the second, and an image keeps its
    alt on most pages (so a later sighting of a pair is a ``duplicate``).
@@ -131,7 +131,7 @@ _SHIFTS = np.arange(60, -4, -4, dtype=np.uint64)
 
 
 def _hex16(h: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    """16 lower-case hex digits per value (as ``pipeline.keys`` writes ids); null where not
+    """16 lower-case hex digits per value (as ``pipeline.lake.keys`` writes ids); null where not
     ``valid``."""
     digits = _HEX[((h[:, None] >> _SHIFTS) & np.uint64(15)).astype(np.uint8)]
     offsets = np.arange(0, 16 * (len(h) + 1), 16, dtype=np.int32)
@@ -230,9 +230,8 @@ def _alt_pool() -> pa.Array:
 
 def generate(plan: Plan, dest: Path) -> dict[str, Any]:
     """Write the lake under ``dest``; return its description."""
-    from pipeline.alt_text import ALT_TEXT_SCHEMA
-    from pipeline.lake import Lake
-    from pipeline.wat import IMAGE_LINK_SCHEMA
+    from pipeline.lake.store import Lake
+    from pipeline.lake.tables import ALT_TEXT_SCHEMA, IMAGE_LINK_SCHEMA
 
     started = time.perf_counter()
     cap = _captures(plan)
@@ -425,7 +424,7 @@ def generate(plan: Plan, dest: Path) -> dict[str, Any]:
 
 
 def _drop_reasons() -> tuple[str, ...]:
-    from pipeline.alt_text import DROP_REASONS
+    from pipeline.lake.tables import ALT_TEXT_DROP_REASONS as DROP_REASONS
 
     order = ("bad_url", "not_http", "private_host", "page_noai")
     order += ("missing_alt", "empty_alt", "alt_too_short", "duplicate")
@@ -461,8 +460,8 @@ def _peak_rss_mb() -> float:
 
 def child_build(lake_root: str) -> dict[str, Any]:
     """Time ``LineageIndex(lake)`` on a lake without an index (it builds one)."""
-    from pipeline.lake import Lake
-    from pipeline.lineage import LineageIndex, default_index_dir
+    from pipeline.lake.store import Lake
+    from pipeline.lineage.index import LineageIndex, default_index_dir
 
     lake = Lake(lake_root)
     shutil.rmtree(default_index_dir(lake), ignore_errors=True)
@@ -485,8 +484,8 @@ def _timed(call: Any, values: list[str]) -> tuple[list[float], list[int]]:
 
 def child_trace(lake_root: str, sample_path: str) -> dict[str, Any]:
     """Time opening the up-to-date index, then traces by URL, pair and page."""
-    from pipeline.lake import Lake
-    from pipeline.lineage import LineageIndex
+    from pipeline.lake.store import Lake
+    from pipeline.lineage.index import LineageIndex
 
     sample = json.loads(Path(sample_path).read_text())
     started = time.perf_counter()

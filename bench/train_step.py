@@ -6,8 +6,9 @@ Run from the repository root::
     .venv/bin/python bench/train_step.py --configs latent256 --steps 3 --batch 2   # CPU smoke
     .venv/bin/python bench/train_step.py --configs default,latent256    # on a GPU
 
-Two configurations, trained on drawn images (``pipeline.training.samples.make_sample``, English
-captions) and conditioned on the project's text encoder (the tiny CLIP's text tower):
+Two configurations, trained on drawn images
+(``pipeline.models.training.samples.make_sample``, English captions) and conditioned on the
+project's text encoder (the tiny CLIP's text tower):
 
 - ``default``: what the demo trains, ``DiffusionModelConfig()``'s defaults (pixel mode, 32 px,
   UNet ``(16, 32, 64)``, batch 16, fp32);
@@ -17,7 +18,7 @@ captions) and conditioned on the project's text encoder (the tiny CLIP's text to
 
 For each it prints samples/s of:
 
-- ours, ``pipeline.diffusion.train.train_diffusion``. ``TrainingRun.samples_per_second``
+- ours, ``pipeline.hops.training.train.train_diffusion``. ``TrainingRun.samples_per_second``
   counts set-up (UNet, text encoding, VAE encoding) and the final checkpoint, so two fresh runs
   of W+1 and W+N+1 steps are timed and N steps are credited with the difference. The same
   figure is also read inside the longer run, from the start of step W to the start of step
@@ -88,8 +89,8 @@ def free_memory() -> None:
 
 
 def make_examples(n: int) -> list:
-    from pipeline.diffusion.train import TrainingExample
-    from pipeline.training.samples import make_sample
+    from pipeline.hops.training.train import TrainingExample
+    from pipeline.models.training.samples import make_sample
 
     out = []
     for i in range(n):
@@ -120,7 +121,7 @@ def save_sd_vae(folder: Path) -> None:
 
 
 def build_config(name: str, batch: int, mixed_precision: str, vae_dir: Path | None):
-    from pipeline.diffusion.model import DiffusionTrainConfig
+    from pipeline.hops.training.model import DiffusionTrainConfig
 
     if name == "default":
         from assets_defs.assets.diffusion_model import DiffusionModelConfig
@@ -139,7 +140,7 @@ def build_config(name: str, batch: int, mixed_precision: str, vae_dir: Path | No
 
 
 def time_ours(examples, text_encoder, cfg, warmup: int, steps: int, work: Path) -> OursFigures:
-    from pipeline.diffusion import train as train_mod
+    from pipeline.hops.training import train as train_mod
 
     cfg = replace(cfg, train_steps=max(cfg.train_steps, warmup + steps + 1))
     original = train_mod._step_generators
@@ -180,8 +181,8 @@ def bare_data(examples, text_encoder, cfg, device):
     """(x0, text states, vae) on the device: pixels in [-1, 1] or scaled VAE latents."""
     import torch
 
-    from pipeline.diffusion.model import load_vae
-    from pipeline.diffusion.train import images_to_tensor
+    from pipeline.hops.training.model import load_vae
+    from pipeline.hops.training.train import images_to_tensor
 
     x0 = images_to_tensor([e.image for e in examples], cfg.resolution).to(device)
     vae = load_vae(cfg)
@@ -201,7 +202,7 @@ def time_bare(cfg, x0, cond, vae, warmup: int, steps: int, device) -> tuple[floa
     import torch
     import torch.nn.functional as F
 
-    from pipeline.diffusion.model import build_unet, noise_scheduler
+    from pipeline.hops.training.model import build_unet, noise_scheduler
 
     torch.manual_seed(cfg.seed)
     unet = build_unet(cfg, int(cond.shape[-1]), vae).to(device).train()
@@ -329,8 +330,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.mixed_precision is None:
         args.mixed_precision = "fp16" if device.type == "cuda" else "no"
 
-    from pipeline.clip import ClipModel, ClipSpec
-    from pipeline.diffusion.text import OpenClipTextEncoder
+    from pipeline.hops.clip.embed import ClipModel, ClipSpec
+    from pipeline.hops.training.text import OpenClipTextEncoder
 
     text_encoder = OpenClipTextEncoder(ClipModel(ClipSpec()))
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"

@@ -12,7 +12,7 @@ What it does:
    least ``--size-mb`` MiB compressed (see ``bench/_watgen.py``).
 2. Times, each in a fresh subprocess pinned to CPU 0 (``os.sched_setaffinity``), best of
    ``--repeat`` runs: ISA-L member-by-member inflation alone (the floor), our
-   ``pipeline.wat.iter_image_link_batches`` (counting rows), and cc2dataset's
+   ``pipeline.hops.wat.records.iter_image_link_batches`` (counting rows), and cc2dataset's
    ``process_wat(path, "image")``, which reads the file into memory and calls its
    ``extract_documents_from_wat`` (FastWARC + simdjson). Peak memory is the child's
    ``VmHWM`` (peak resident set), imports included.
@@ -74,7 +74,7 @@ def _is_http(url: str) -> bool:
 
 def child_inflate(path: str) -> dict[str, Any]:
     """ISA-L member-by-member inflation only: the floor under any extractor."""
-    from pipeline.gzip_members import iter_members
+    from pipeline.hops.wat.members import iter_members
 
     started = time.perf_counter()
     members = inflated = 0
@@ -90,7 +90,7 @@ def child_ours(path: str) -> dict[str, Any]:
     """Our extractor: iterate every batch and count rows (and, cheaply, the alt pairs)."""
     import pyarrow.compute as pc
 
-    from pipeline.wat import ExtractStats, iter_image_link_batches
+    from pipeline.hops.wat.records import ExtractStats, iter_image_link_batches
 
     stats = ExtractStats()
     rows = pairs = 0
@@ -173,7 +173,7 @@ def child_compare(path: str, examples: int = 5) -> dict[str, Any]:
     import cc2dataset.main as cc
     from loguru import logger
 
-    from pipeline.wat import iter_image_link_batches
+    from pipeline.hops.wat.records import iter_image_link_batches
 
     logger.remove()
     _install_fastwarc_shim()

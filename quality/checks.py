@@ -16,7 +16,7 @@ from dagster import (
 )
 
 from quality.gx_runner import run_suite
-from quality.suites import SUITES
+from quality.suites import build_suite
 
 SUITE_CHECK = "gx_suite"
 CONSERVATION_CHECK = "rows_conserved"
@@ -46,7 +46,7 @@ def conservation_check_spec(asset: str) -> AssetCheckSpec:
 def suite_check_result(asset: str, table: pa.Table, suite: str | None = None) -> AssetCheckResult:
     """Validate ``table`` with its suite (default: the asset's); failed expectations and
     examples go in metadata."""
-    result = run_suite(table, SUITES[suite or asset]())
+    result = run_suite(table, build_suite(suite or asset))
     return AssetCheckResult(
         check_name=SUITE_CHECK,
         asset_key=AssetKey(asset),

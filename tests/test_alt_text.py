@@ -5,17 +5,16 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from pipeline.alt_text import (
-    ALT_TEXT_SCHEMA,
+from pipeline.hops.alt_text.pairs import (
     AltTextRules,
     clean_alt,
     detect_languages,
     is_page_opted_out,
     parse_alt_texts,
 )
-from pipeline.keys import pair_id, url_id
-from pipeline.urls import HostPolicy, check_url, normalize_url
-from pipeline.wat import IMAGE_LINK_SCHEMA
+from pipeline.lake.keys import pair_id, url_id
+from pipeline.lake.tables import ALT_TEXT_SCHEMA, IMAGE_LINK_SCHEMA
+from pipeline.lake.urls import HostPolicy, check_url, normalize_url
 
 
 def links(rows: list[dict]) -> pa.Table:

@@ -9,6 +9,7 @@ from dagster import DagsterInstance, SkipReason, build_sensor_context
 
 from assets_defs.resources import CrawlSourceResource
 from assets_defs.sensors import new_crawl_sensor
+from pipeline.lake.tables import TableName
 
 
 def source(root: Path) -> CrawlSourceResource:
@@ -62,8 +63,8 @@ def test_automation_materializes_new_slices_only(mini_resources: dict) -> None:
         materialize([crawl_manifest], instance=instance, resources=resources)
         result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
         keys = instance.get_dynamic_partitions("wat_slices")
-        assert result.get_num_requested(AssetKey("wat_image_links")) == len(keys) == 2
-        assert result.get_num_requested(AssetKey("alt_text_pairs")) == 2
+        assert result.get_num_requested(AssetKey(TableName.WAT_IMAGE_LINKS)) == len(keys) == 2
+        assert result.get_num_requested(AssetKey(TableName.ALT_TEXT_PAIRS)) == 2
         for key in keys:
             materialize(
                 assets,
@@ -75,7 +76,7 @@ def test_automation_materializes_new_slices_only(mini_resources: dict) -> None:
         # a manifest refresh must not rebuild slices already materialized
         materialize([crawl_manifest], instance=instance, resources=resources)
         result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
-        assert result.get_num_requested(AssetKey("wat_image_links")) == 0
+        assert result.get_num_requested(AssetKey(TableName.WAT_IMAGE_LINKS)) == 0
 
 
 def test_weekly_schedule_rebuilds_every_crawl() -> None:

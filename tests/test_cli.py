@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pipeline.cli import main
-from pipeline.wat import IMAGE_LINK_SCHEMA
+from crawl2diffusion.cli import main
+from pipeline.lake.tables import IMAGE_LINK_SCHEMA
 from tests.conftest import REAL_WAT
 
 

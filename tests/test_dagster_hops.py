@@ -13,7 +13,8 @@ from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.definitions import build_definitions
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import SyntheticWebResource
-from pipeline.lake import Lake
+from pipeline.lake.store import Lake
+from pipeline.lake.tables import TableName
 
 
 @pytest.fixture
@@ -49,12 +50,12 @@ def test_two_partitions_conserve_rows(resources: dict, tmp_path: Path) -> None:
             [crawl_manifest],
             instance=instance,
             resources=resources,
-            run_config={"ops": {"crawl_manifest": {"config": {"slice_size": 2}}}},
+            run_config={"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": 2}}}},
         )
         assert result.success
         keys = instance.get_dynamic_partitions(wat_slices.name)
         assert keys == ["MINI-2026-01_00000", "MINI-2026-01_00001"]
-        manifest_meta = latest_metadata(instance, "crawl_manifest")
+        manifest_meta = latest_metadata(instance, TableName.CRAWL_MANIFEST)
         assert manifest_meta["partitions"] == 2 and manifest_meta["wat_files"] == 4
 
         for key in keys:
@@ -82,20 +83,20 @@ def test_two_partitions_conserve_rows(resources: dict, tmp_path: Path) -> None:
 
         lake = Lake(str(tmp_path / "lake"))
         for key in keys:
-            links = lake.read("wat_image_links", [key])
-            pairs = lake.read("alt_text_pairs", [key])
+            links = lake.read(TableName.WAT_IMAGE_LINKS, [key])
+            pairs = lake.read(TableName.ALT_TEXT_PAIRS, [key])
             # 2 WAT files x 5 pages x 5 image links
             assert links.num_rows == 50
             assert pairs.num_rows == links.num_rows
             assert set(pairs.column("pair_id").to_pylist()) == set(
                 links.column("pair_id").to_pylist()
             )
-            meta = latest_metadata(instance, "alt_text_pairs", key)
+            meta = latest_metadata(instance, TableName.ALT_TEXT_PAIRS, key)
             dropped = sum(v for k, v in meta.items() if k.startswith("dropped/"))
             assert meta["rows_in"] == meta["rows_kept"] + dropped == 50
             assert meta["dagster/row_count"] == 50
             assert meta["dagster/uri"].endswith(f"partition={key}")
-            hop1 = latest_metadata(instance, "wat_image_links", key)
+            hop1 = latest_metadata(instance, TableName.WAT_IMAGE_LINKS, key)
             assert hop1["files_read"] == 2 and hop1["records_read"] == 10
             assert hop1["records_failed"] == 0 and hop1["bytes_read"] > 0
             assert [c.name for c in hop1["dagster/column_schema"].columns][:2] == [
@@ -103,7 +104,7 @@ def test_two_partitions_conserve_rows(resources: dict, tmp_path: Path) -> None:
                 "crawl_id",
             ]
 
-        first, second = (lake.read("alt_text_pairs", [k]).to_pylist() for k in keys)
+        first, second = (lake.read(TableName.ALT_TEXT_PAIRS, [k]).to_pylist() for k in keys)
         banner = [r for r in first if r["alt"] == "the shared site banner" and r["kept"]]
         assert len(banner) == 2  # sites 0 and 1 each host /img/shared.png
         kept_first = {r["dedup_key"] for r in first if r["kept"]}

@@ -5,17 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from pipeline.aesthetic import SCORES_SCHEMA, SubsetRules, apply_rules
-from pipeline.clip_filter import (
-    CLIP_SCORES_SCHEMA,
-    Thresholds,
-    UrlOutcome,
-    cached_outcomes,
-    embeddings_table,
-)
-from pipeline.dataset import RELEASE_SCHEMA, SubsetNames, build_release
+from pipeline.hops.aesthetic.scores import SubsetRules, apply_rules
+from pipeline.hops.clip.filter import Thresholds, UrlOutcome, cached_outcomes, embeddings_table
+from pipeline.hops.dataset.release import SubsetNames, build_release
+from pipeline.lake.tables import AESTHETIC_SCORES_SCHEMA as SCORES_SCHEMA
+from pipeline.lake.tables import CLIP_SCORES_SCHEMA, RELEASE_SCHEMA, TableName
 from quality.gx_runner import run_suite
-from quality.suites import SUITES
+from quality.suites import build_suite
 
 
 def test_thresholds_by_language() -> None:
@@ -73,7 +69,7 @@ def test_release_dedups_url_and_text_and_splits_by_language() -> None:
         "laion2B-en": 1, "laion2B-multi": 1, "laion1B-nolang": 1
     }  # fmt: skip
     assert result.subsets["laion2B-en"].column("pair_id").to_pylist() == ["1" * 16]
-    assert run_suite(result.release, SUITES["laion_dataset"]()).success
+    assert run_suite(result.release, build_suite(TableName.LAION_DATASET)).success
 
 
 def test_release_suite_fails_on_bad_values() -> None:
@@ -81,7 +77,7 @@ def test_release_suite_fails_on_bad_values() -> None:
         {"pair_id": "0" * 16, "url": "http://a.test/1.png", "text": "a red circle",
          "language": "en", "similarity": 0.30}]), SubsetNames()).release  # fmt: skip
     bad = good.set_column(4, "similarity", pa.array([1.5], pa.float32()))
-    result = run_suite(bad, SUITES["laion_dataset"]())
+    result = run_suite(bad, build_suite(TableName.LAION_DATASET))
     assert not result.success and "similarity" in result.summary()
 
 
@@ -110,7 +106,7 @@ def test_aesthetic_rules_name_every_drop() -> None:
     assert result.bands == {">=5": 2, ">=6": 1, ">=6.5": 1}
     strict = apply_rules(scored, SubsetRules(min_score=6.5))
     assert strict.rows_kept == 1
-    assert run_suite(result.table, SUITES["aesthetic_subset"]()).success
+    assert run_suite(result.table, build_suite(TableName.AESTHETIC_SUBSET)).success
 
 
 def _clip_row(**over) -> dict:
@@ -133,7 +129,7 @@ def test_clip_scores_suite_on_good_and_bad_rows() -> None:
                                 drop_reason="download_failed:http_4xx")],
         schema=CLIP_SCORES_SCHEMA,
     )  # fmt: skip
-    assert run_suite(good, SUITES["clip_scores"]()).success
+    assert run_suite(good, build_suite(TableName.CLIP_SCORES)).success
     cases = {
         "punsafe": _clip_row(punsafe=1.5),
         "drop_reason": _clip_row(kept=False, drop_reason="because"),
@@ -141,5 +137,5 @@ def test_clip_scores_suite_on_good_and_bad_rows() -> None:
     }
     for column, row in cases.items():
         result = run_suite(pa.Table.from_pylist([row], schema=CLIP_SCORES_SCHEMA),
-                           SUITES["clip_scores"]())  # fmt: skip
+                           build_suite(TableName.CLIP_SCORES))  # fmt: skip
         assert not result.success and column in result.summary(), column

@@ -8,13 +8,14 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from assets_defs.demo import run_demo
+from pipeline.lake.tables import TableName
 
 WEB = {"pages_per_crawl": 120}
 TRAINING = {
     "ops": {
-        "diffusion_model": {"config": {"train_steps": 40, "checkpoint_every": 20}},
-        "samples": {"config": {"steps": 10}},
-        "replication_audit": {"config": {"steps": 10, "captions": 8}},
+        TableName.DIFFUSION_MODEL: {"config": {"train_steps": 40, "checkpoint_every": 20}},
+        TableName.SAMPLES: {"config": {"steps": 10}},
+        TableName.REPLICATION_AUDIT: {"config": {"steps": 10, "captions": 8}},
     }
 }
 
@@ -25,8 +26,8 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     summary = run_demo(tmp_path / "data", slice_size=2, web=WEB, training=TRAINING)
     crawls = 2
     assert summary.partitions and summary.runs == 1 + 2 * len(summary.partitions) + crawls + 1
-    links = summary.table_rows["wat_image_links"]
-    pairs = summary.table_rows["alt_text_pairs"]
+    links = summary.table_rows[TableName.WAT_IMAGE_LINKS]
+    pairs = summary.table_rows[TableName.ALT_TEXT_PAIRS]
     kept = summary.table_rows["alt_text_pairs (kept)"]
     assert links == pairs > kept > 0
     assert pairs == kept + sum(summary.dropped.values())
@@ -40,28 +41,35 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         "duplicate",
     ):
         assert summary.dropped.get(reason, 0) > 0, reason
-    assert summary.table_rows["clip_scores"] == kept
+    assert summary.table_rows[TableName.CLIP_SCORES] == kept
     assert 0 < summary.table_rows["clip_scores (kept)"] < kept
-    assert summary.table_rows["laion_dataset"] <= summary.table_rows["clip_scores (kept)"]
-    assert summary.table_rows["aesthetic_subset"] == summary.table_rows["laion_dataset"]
-    assert 0 < summary.table_rows["aesthetic_subset (kept)"] < summary.table_rows["laion_dataset"]
+    assert summary.table_rows[TableName.LAION_DATASET] <= summary.table_rows["clip_scores (kept)"]
+    assert (
+        summary.table_rows[TableName.AESTHETIC_SUBSET]
+        == summary.table_rows[TableName.LAION_DATASET]
+    )
+    assert (
+        0
+        < summary.table_rows["aesthetic_subset (kept)"]
+        < summary.table_rows[TableName.LAION_DATASET]
+    )
     assert "open the UI" in summary.render()
     assert sum(summary.downloads.values()) == summary.table_rows["aesthetic_subset (kept)"]
     assert summary.downloads["success"] > 0
-    assert "checkpoint" in summary.training["diffusion_model"]
-    assert "flagged" in summary.training["replication_audit"]
-    assert "own-prompt" in summary.training["samples"]
+    assert "checkpoint" in summary.training[TableName.DIFFUSION_MODEL]
+    assert "flagged" in summary.training[TableName.REPLICATION_AUDIT]
+    assert "own-prompt" in summary.training[TableName.SAMPLES]
 
     # the persistent instance holds the runs, partitions and check results for the UI
     instance = DagsterInstance.from_config(str(summary.dagster_home))
     assert len(instance.get_runs()) == summary.runs
     assert sorted(instance.get_dynamic_partitions("wat_slices")) == summary.partitions
-    materialized = instance.get_materialized_partitions(AssetKey("alt_text_pairs"))
+    materialized = instance.get_materialized_partitions(AssetKey(TableName.ALT_TEXT_PAIRS))
     assert materialized == set(summary.partitions)
     again = run_demo(tmp_path / "data", slice_size=2, web=WEB, training=TRAINING)
     assert again.table_rows == summary.table_rows  # idempotent re-run over the same web
     # the re-run fetches only URLs that failed before: the rest were embedded by this model
-    records = instance.fetch_materializations(AssetKey("clip_scores"), limit=200).records
+    records = instance.fetch_materializations(AssetKey(TableName.CLIP_SCORES), limit=200).records
     for key in summary.partitions:
         runs = [r.asset_materialization.metadata for r in records if r.partition_key == key]
         latest, first = runs[0], runs[-1]
@@ -70,12 +78,16 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     # the re-run downloads no image it already has, and trains nothing (same data and config)
     assert sum(again.downloads.values()) == sum(summary.downloads.values())
     assert again.downloads["success"] >= summary.downloads["success"]
-    shards = instance.fetch_materializations(AssetKey("download_results"), limit=20).records
+    shards = instance.fetch_materializations(AssetKey(TableName.DOWNLOAD_RESULTS), limit=20).records
     assert all(r.asset_materialization.metadata["urls_attempted_now"].value
                <= summary.downloads.get("failed_to_download", 0)
                + summary.downloads.get("failed_to_resize", 0)
                for r in shards[:crawls])  # fmt: skip
     if again.downloads["success"] == summary.downloads["success"]:  # same training data
-        model = instance.fetch_materializations(AssetKey("diffusion_model"), limit=2).records
+        model = instance.fetch_materializations(
+            AssetKey(TableName.DIFFUSION_MODEL), limit=2
+        ).records
         assert model[0].asset_materialization.metadata["steps_this_run"].value == 0
-        assert again.training["diffusion_model"] == summary.training["diffusion_model"]
+        assert (
+            again.training[TableName.DIFFUSION_MODEL] == summary.training[TableName.DIFFUSION_MODEL]
+        )

@@ -16,6 +16,7 @@ import pytest
 import requests
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from pipeline.lake.tables import TableName
 from tests.test_lake_and_sources import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,13 +151,13 @@ def test_sensor_tick_and_graphql_materialization(deployment: dict) -> None:
         step=2,
     )
     assert client.get_run_status(run_id) == DagsterRunStatus.SUCCESS
-    event = instance.get_latest_materialization_event(AssetKey("alt_text_pairs"))
+    event = instance.get_latest_materialization_event(AssetKey(TableName.ALT_TEXT_PAIRS))
     metadata = event.asset_materialization.metadata
     assert metadata["rows_in"].value == 50
     check_keys = [
-        AssetCheckKey(AssetKey("alt_text_pairs"), "gx_suite"),
-        AssetCheckKey(AssetKey("alt_text_pairs"), "rows_conserved"),
-        AssetCheckKey(AssetKey("wat_image_links"), "gx_suite"),
+        AssetCheckKey(AssetKey(TableName.ALT_TEXT_PAIRS), "gx_suite"),
+        AssetCheckKey(AssetKey(TableName.ALT_TEXT_PAIRS), "rows_conserved"),
+        AssetCheckKey(AssetKey(TableName.WAT_IMAGE_LINKS), "gx_suite"),
     ]
     checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     assert {k: c.status.value for k, c in checks.items()} == dict.fromkeys(check_keys, "SUCCEEDED")

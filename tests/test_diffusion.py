@@ -9,12 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pipeline.clip import ClipModel, ClipSpec
-from pipeline.diffusion.model import DiffusionTrainConfig
-from pipeline.diffusion.sample import Generator, SampleSpec
-from pipeline.diffusion.text import OpenClipTextEncoder
-from pipeline.diffusion.train import TrainingExample, train_diffusion
-from pipeline.training.samples import make_sample
+from pipeline.hops.clip.embed import ClipModel, ClipSpec
+from pipeline.hops.samples.sample import Generator, SampleSpec
+from pipeline.hops.training.model import DiffusionTrainConfig
+from pipeline.hops.training.text import OpenClipTextEncoder
+from pipeline.hops.training.train import TrainingExample, train_diffusion
+from pipeline.models.training.samples import make_sample
 
 TINY = DiffusionTrainConfig(
     resolution=16,
@@ -175,7 +175,7 @@ def test_fine_tunes_a_local_stable_diffusion_directory(tmp_path, examples):
                          attention_head_dim=4).save_pretrained(sd / "unet")  # fmt: skip
     DDPMScheduler(num_train_timesteps=100).save_pretrained(sd / "scheduler")
 
-    from pipeline.diffusion.model import text_encoder_for
+    from pipeline.hops.training.model import text_encoder_for
 
     cfg = DiffusionTrainConfig(resolution=32, sd_checkpoint=str(sd), train_steps=2,
                                batch_size=2, warmup_steps=1, checkpoint_every=2)  # fmt: skip

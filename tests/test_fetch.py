@@ -9,12 +9,13 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 
-from pipeline.fetch import FETCH_STATUSES, Fetcher, FetchPolicy
-from pipeline.images import DecodePolicy, decode_image
+from pipeline.hops.clip.decode import DecodePolicy, decode_image
+from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
+from pipeline.lake.tables import FETCH_STATUSES
+from pipeline.lake.urls import HostPolicy
 from pipeline.synthetic.config import SyntheticWebConfig
 from pipeline.synthetic.generate import WebManifest, generate_web
 from pipeline.synthetic.server import SyntheticWebServer
-from pipeline.urls import HostPolicy
 
 SMALL = SyntheticWebConfig(wat_files_per_crawl=2, pages_per_crawl=60, sites=8)
 SLOW = 0.6

@@ -34,7 +34,8 @@ from assets_defs.resources import (
     LakeResource,
     SyntheticWebResource,
 )
-from pipeline.lake import Lake
+from pipeline.lake.store import Lake
+from pipeline.lake.tables import TableName
 
 ALL = [
     crawl_manifest,
@@ -98,7 +99,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         selection=[crawl_manifest],
         instance=instance,
         resources=resources,
-        run_config={"ops": {"crawl_manifest": {"config": {"slice_size": 1}}}},
+        run_config={"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": 1}}}},
     )
     assert first.success
     crawl = instance.get_dynamic_partitions(crawls.name)[0]
@@ -138,21 +139,21 @@ def test_rows_are_conserved_hop_by_hop(run: dict) -> None:
     kept_pairs = 0
     clip_kept = 0
     for key in keys:
-        pairs = lake.read("alt_text_pairs", [key])
-        scores = lake.read("clip_scores", [key])
+        pairs = lake.read(TableName.ALT_TEXT_PAIRS, [key])
+        scores = lake.read(TableName.CLIP_SCORES, [key])
         n_kept = int(pc.sum(pairs.column("kept")).as_py())
-        meta = metadata(instance, "clip_scores", key)
+        meta = metadata(instance, TableName.CLIP_SCORES, key)
         assert scores.num_rows == n_kept == meta["rows_in"]
         dropped = Counter(r for r in scores.column("drop_reason").to_pylist() if r)
         assert meta["rows_kept"] + sum(dropped.values()) == meta["rows_in"]
         assert all(meta[f"dropped/{r}"] == n for r, n in dropped.items())
         kept_pairs += n_kept
         clip_kept += meta["rows_kept"]
-    release = metadata(instance, "laion_dataset", crawl)
+    release = metadata(instance, TableName.LAION_DATASET, crawl)
     assert release["rows_in"] == clip_kept
     assert release["rows_kept"] + release["dropped/global_duplicate"] == clip_kept
     assert release["stages"]["alt_text_pairs_kept"] == kept_pairs
-    subset = metadata(instance, "aesthetic_subset", crawl)
+    subset = metadata(instance, TableName.AESTHETIC_SUBSET, crawl)
     assert subset["rows_in"] == release["rows_kept"]
     dropped = sum(v for k, v in subset.items() if k.startswith("dropped/"))
     assert subset["rows_kept"] + dropped == subset["rows_in"]
@@ -161,7 +162,7 @@ def test_rows_are_conserved_hop_by_hop(run: dict) -> None:
 
 def test_drop_reasons_follow_the_served_faults(run: dict) -> None:
     lake, keys = run["lake"], run["keys"]
-    scores = lake.read("clip_scores", keys)
+    scores = lake.read(TableName.CLIP_SCORES, keys)
     reasons = Counter(scores.column("drop_reason").to_pylist())
     assert reasons[None] > 0 and reasons["too_small"] > 0 and reasons["below_threshold"] > 0
     assert any(r and r.startswith("download_failed:") for r in reasons)
@@ -181,7 +182,7 @@ def test_drop_reasons_follow_the_served_faults(run: dict) -> None:
 
 def test_released_dataset_layout_and_subsets(run: dict) -> None:
     lake, crawl = run["lake"], run["crawl"]
-    release = lake.read("laion_dataset", [crawl])
+    release = lake.read(TableName.LAION_DATASET, [crawl])
     assert release.column_names[:8] == [
         "URL",
         "TEXT",
@@ -203,7 +204,7 @@ def test_released_dataset_layout_and_subsets(run: dict) -> None:
 
 def test_rerun_reuses_embeddings_without_fetching(run: dict) -> None:
     instance, key = run["instance"], run["keys"][0]
-    before = metadata(instance, "clip_scores", key)
+    before = metadata(instance, TableName.CLIP_SCORES, key)
     again = materialize(
         ALL,
         selection=[clip_scores],
@@ -212,29 +213,29 @@ def test_rerun_reuses_embeddings_without_fetching(run: dict) -> None:
         resources=run["resources"],
     )
     assert again.success
-    after = metadata(instance, "clip_scores", key)
+    after = metadata(instance, TableName.CLIP_SCORES, key)
     assert after["urls_fetched"] < before["urls_fetched"]
     assert after["urls_from_cache"] >= before["urls_fetched"] - after["urls_fetched"]
     assert after["rows_kept"] == before["rows_kept"]
-    scores = run["lake"].read("clip_scores", [key])
+    scores = run["lake"].read(TableName.CLIP_SCORES, [key])
     assert any(scores.column("from_cache").to_pylist())
-    embeddings = run["lake"].read("image_embeddings", [key])
+    embeddings = run["lake"].read(TableName.IMAGE_EMBEDDINGS, [key])
     assert embeddings.num_rows >= before["rows_kept"] > 0 or embeddings.num_rows > 0
 
 
 def test_aesthetic_scores_come_from_stored_embeddings(run: dict) -> None:
-    meta = metadata(run["instance"], "aesthetic_scores", run["crawl"])
+    meta = metadata(run["instance"], TableName.AESTHETIC_SCORES, run["crawl"])
     assert meta["missing_embeddings"] == 0
-    scores = run["lake"].read("aesthetic_scores", [run["crawl"]])
+    scores = run["lake"].read(TableName.AESTHETIC_SCORES, [run["crawl"]])
     assert scores.column("aesthetic").null_count == 0
     assert Path(meta["dagster/uri"]).exists()
 
 
 def test_trace_follows_a_url_through_every_hop(run: dict) -> None:
-    from pipeline.lineage import LineageIndex
+    from pipeline.lineage.index import LineageIndex
 
     lake = run["lake"]
-    subset = lake.read("aesthetic_subset", [run["crawl"]]).to_pylist()
+    subset = lake.read(TableName.AESTHETIC_SUBSET, [run["crawl"]]).to_pylist()
     chosen = next(r for r in subset if r["kept"])
     index = LineageIndex(lake)
     journey = index.trace(chosen["URL"])
@@ -247,7 +248,7 @@ def test_trace_follows_a_url_through_every_hop(run: dict) -> None:
     assert chosen["pair_id"] in {c["pair_id"] for c in by_file.clip}
     assert by_file.to_dict()["query"] == {"sha256": chosen["sha256"]}
 
-    scores = lake.read("clip_scores", run["keys"]).to_pylist()
+    scores = lake.read(TableName.CLIP_SCORES, run["keys"]).to_pylist()
     failed = next(r for r in scores if (r["drop_reason"] or "").startswith("download_failed:"))
     story = index.trace(failed["url"]).story()
     assert failed["drop_reason"] in story and "4. Released" not in story
@@ -260,22 +261,23 @@ def test_shards_training_samples_and_audit(run: dict) -> None:
     shards = run_assets(run, image_shards, partition=crawl)
     assert shards.success
     checks_passed(shards)
-    subset = lake.read("aesthetic_subset", [crawl])
-    results = lake.read("download_results", [crawl])
+    subset = lake.read(TableName.AESTHETIC_SUBSET, [crawl])
+    results = lake.read(TableName.DOWNLOAD_RESULTS, [crawl])
     assert results.num_rows == int(pc.sum(subset.column("kept")).as_py())
-    meta = metadata(instance, "download_results", crawl)
+    meta = metadata(instance, TableName.DOWNLOAD_RESULTS, crawl)
     ok = meta["status/success"]
     assert (
         ok > 0
         and ok + meta["status/failed_to_download"] + meta["status/failed_to_resize"]
         <= results.num_rows
     )
-    assert metadata(instance, "image_shards", crawl)["shards_written_now"] >= 1
+    assert metadata(instance, TableName.IMAGE_SHARDS, crawl)["shards_written_now"] >= 1
 
     again = run_assets(run, image_shards, partition=crawl)
     assert again.success
-    assert metadata(instance, "image_shards", crawl)["shards_written_now"] == 0 or (
-        metadata(instance, "download_results", crawl)["urls_attempted_now"] <= results.num_rows - ok
+    assert metadata(instance, TableName.IMAGE_SHARDS, crawl)["shards_written_now"] == 0 or (
+        metadata(instance, TableName.DOWNLOAD_RESULTS, crawl)["urls_attempted_now"]
+        <= results.num_rows - ok
     )  # only failures are retried
 
     steps = {"train_steps": 20, "checkpoint_every": 10, "batch_size": 8, "warmup_steps": 2}
@@ -287,58 +289,58 @@ def test_shards_training_samples_and_audit(run: dict) -> None:
         replication_audit,
         run_config={
             "ops": {
-                "diffusion_model": {"config": steps},
-                "samples": {
+                TableName.DIFFUSION_MODEL: {"config": steps},
+                TableName.SAMPLES: {
                     "config": {
                         **sampler,
                         "prompts": ["a red circle on a white background", "a blue square"],
                         "seeds": [0, 1],
                     }
                 },
-                "replication_audit": {"config": {**sampler, "captions": 6}},
+                TableName.REPLICATION_AUDIT: {"config": {**sampler, "captions": 6}},
             }
         },
     )
     assert trained.success
-    model = metadata(instance, "diffusion_model", None)
+    model = metadata(instance, TableName.DIFFUSION_MODEL, None)
     assert model["training_pairs"] == ok and model["steps_this_run"] == 20
     assert [c["step"] for c in model["checkpoints"]] == [10, 20]
-    manifest = lake.read("training_manifest", [model["run_fingerprint"]])
+    manifest = lake.read(TableName.TRAINING_MANIFEST, [model["run_fingerprint"]])
     final = manifest.filter(
         pc.equal(manifest.column("checkpoint_sha256"), model["checkpoint_sha256"])
     )
     assert set(final.column("pair_id").to_pylist()) <= set(results.column("pair_id").to_pylist())
     assert sum(final.column("times_seen").to_pylist()) == 20 * 8
-    drawn = lake.read("samples", [model["checkpoint_sha256"][:16]])
+    drawn = lake.read(TableName.SAMPLES, [model["checkpoint_sha256"][:16]])
     assert drawn.num_rows == 4 and set(drawn.column("seed").to_pylist()) == {0, 1}
-    assert "grid" in metadata(instance, "samples", None)
-    audit = lake.read("replication_audit", [model["checkpoint_sha256"][:16]])
+    assert "grid" in metadata(instance, TableName.SAMPLES, None)
+    audit = lake.read(TableName.REPLICATION_AUDIT, [model["checkpoint_sha256"][:16]])
     assert audit.num_rows == 6
     assert set(audit.column("nearest_pair_id").to_pylist()) <= set(
         final.column("pair_id").to_pylist()
     )
 
     resumed = run_assets(
-        run, diffusion_model, run_config={"ops": {"diffusion_model": {"config": steps}}}
+        run, diffusion_model, run_config={"ops": {TableName.DIFFUSION_MODEL: {"config": steps}}}
     )
     assert resumed.success
-    again_meta = metadata(instance, "diffusion_model", None)
+    again_meta = metadata(instance, TableName.DIFFUSION_MODEL, None)
     assert again_meta["steps_this_run"] == 0  # same data and config: nothing left to train
     assert again_meta["checkpoint_sha256"] == model["checkpoint_sha256"]
 
 
 def test_trace_by_lookalike_finds_a_resized_reencoded_copy(run: dict) -> None:
     """A shard's 64 px JPEG of an image finds the original URL by CLIP embedding."""
-    from pipeline.clip import ClipModel, ClipSpec
-    from pipeline.lineage import LineageIndex
-    from pipeline.shards import read_shard_samples
+    from pipeline.hops.clip.embed import ClipModel, ClipSpec
+    from pipeline.hops.download.shards import read_shard_samples
+    from pipeline.lineage.index import LineageIndex
 
     lake, crawl = run["lake"], run["crawl"]
-    results = lake.read("download_results", [crawl])
+    results = lake.read(TableName.DOWNLOAD_RESULTS, [crawl])
     if results is None:  # the shards test did not run first (e.g. -k selection)
         pytest.skip("image_shards not materialized")
     ok = [r for r in results.to_pylist() if r["status"] == "success"][:3]
-    root = lake.partition_uri("image_shards", crawl)
+    root = lake.partition_uri(TableName.IMAGE_SHARDS, crawl)
     wanted = {r["pair_id"]: r["URL"] for r in ok}
     samples = [
         s
@@ -358,20 +360,22 @@ def test_trace_by_lookalike_finds_a_resized_reencoded_copy(run: dict) -> None:
 def test_opt_out_reports_checkpoints_and_rebuild_drops_the_pairs(run: dict) -> None:
     """An owner withdraws one trained image: the report names the checkpoint, and the next
     dataset build drops the pair with the reason opted_out:url."""
-    from pipeline import optout
+    from pipeline.hops.dataset import opt_outs as optout
 
     instance, lake, crawl = run["instance"], run["lake"], run["crawl"]
-    manifest = lake.read("training_manifest")
+    manifest = lake.read(TableName.TRAINING_MANIFEST)
     if manifest is None:
         pytest.skip("diffusion_model not materialized")
     trained = manifest.column("pair_id")[0].as_py()
     url = next(
-        r["URL"] for r in lake.read("download_results").to_pylist() if r["pair_id"] == trained
+        r["URL"]
+        for r in lake.read(TableName.DOWNLOAD_RESULTS).to_pylist()
+        if r["pair_id"] == trained
     )
     optout.add(lake, [("url", url)], note="test")
     report = run_assets(run, opt_out_report)
     assert report.success
-    meta = metadata(instance, "opt_out_report", None)
+    meta = metadata(instance, TableName.OPT_OUT_REPORT, None)
     checkpoints = set(
         manifest.filter(pc.equal(manifest.column("pair_id"), trained))
         .column("checkpoint_sha256")
@@ -383,7 +387,7 @@ def test_opt_out_reports_checkpoints_and_rebuild_drops_the_pairs(run: dict) -> N
     rebuilt = run_assets(run, laion_dataset, partition=crawl)
     assert rebuilt.success
     checks_passed(rebuilt)
-    decisions = lake.read("laion_dataset_decisions", [crawl]).to_pylist()
+    decisions = lake.read(TableName.LAION_DATASET_DECISIONS, [crawl]).to_pylist()
     assert {d["drop_reason"] for d in decisions if d["pair_id"] == trained} == {"opted_out:url"}
-    assert trained not in lake.read("laion_dataset", [crawl]).column("pair_id").to_pylist()
-    assert metadata(instance, "laion_dataset", crawl)["dropped/opted_out:url"] >= 1
+    assert trained not in lake.read(TableName.LAION_DATASET, [crawl]).column("pair_id").to_pylist()
+    assert metadata(instance, TableName.LAION_DATASET, crawl)["dropped/opted_out:url"] >= 1

@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipeline.crawls import SlicePlan, crawl_of_partition, list_wat_paths, plan_slices
-from pipeline.lake import Lake
-from pipeline.wat import WatOpenError, extract_image_links
+from pipeline.hops.crawl.manifest import SlicePlan, crawl_of_partition, list_wat_paths, plan_slices
+from pipeline.hops.wat.records import WatOpenError, extract_image_links
+from pipeline.lake.store import Lake
 from tests.conftest import REAL_WAT
 
 TABLE = pa.table({"pair_id": ["a", "b"], "n": [1, 2]})

@@ -10,11 +10,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipeline.alt_text import parse_alt_texts
-from pipeline.cli import main
-from pipeline.lake import Lake
-from pipeline.lineage import TRACED_TABLES, LineageIndex, default_index_dir
-from pipeline.wat import extract_image_links
+from crawl2diffusion.cli import main
+from pipeline.hops.alt_text.pairs import parse_alt_texts
+from pipeline.hops.wat.records import extract_image_links
+from pipeline.lake.store import Lake
+from pipeline.lake.tables import TableName
+from pipeline.lineage.index import TRACED_TABLES, LineageIndex, default_index_dir
 from tests.test_lake_and_sources import free_port
 
 
@@ -26,8 +27,8 @@ def publish(lake: Lake, wat: Path, i: int) -> pa.Table:
     """Hops 1 and 2 of one WAT file as partition ``i``; returns the hop-1 table."""
     key = f"MINI-2026-01_{i:05d}"
     links, _ = extract_image_links(str(wat), "MINI-2026-01")
-    lake.write_partition("wat_image_links", links, key)
-    lake.write_partition("alt_text_pairs", parse_alt_texts(links).table, key)
+    lake.write_partition(TableName.WAT_IMAGE_LINKS, links, key)
+    lake.write_partition(TableName.ALT_TEXT_PAIRS, parse_alt_texts(links).table, key)
     return links
 
 
@@ -122,11 +123,10 @@ SUBSET_URLS = {  # the kept alt of page n's first image: one sighting each
 def publish_subset(lake: Lake) -> dict[str, str]:
     """Hops 3 to 5 for the pairs of :data:`SUBSET_URLS`, all kept; returns role -> pair_id."""
     # the real schemas (their modules import torch: only the tests that need them pay)
-    from pipeline.aesthetic import SUBSET_SCHEMA
-    from pipeline.clip_filter import CLIP_SCORES_SCHEMA
-    from pipeline.dataset import DECISION_SCHEMA
+    from pipeline.lake.tables import AESTHETIC_SUBSET_SCHEMA as SUBSET_SCHEMA
+    from pipeline.lake.tables import CLIP_SCORES_SCHEMA, DECISION_SCHEMA
 
-    pairs = lake.read("alt_text_pairs").to_pylist()
+    pairs = lake.read(TableName.ALT_TEXT_PAIRS).to_pylist()
     by_url = {p["url"]: p for p in pairs if p["kept"]}
     rows = {role: by_url[url] for role, url in SUBSET_URLS.items()}
     clip = [
@@ -139,25 +139,29 @@ def publish_subset(lake: Lake) -> dict[str, str]:
         }
         for i, p in enumerate(rows.values())
     ]  # fmt: skip
-    lake.write_partition("clip_scores", pa.Table.from_pylist(clip, CLIP_SCORES_SCHEMA), CRAWL)
+    lake.write_partition(
+        TableName.CLIP_SCORES, pa.Table.from_pylist(clip, CLIP_SCORES_SCHEMA), CRAWL
+    )
     release = [
         {"pair_id": p["pair_id"], "url_id": p["url_id"], "kept": True, "source_partition": CRAWL}
         for p in rows.values()
     ]
     decisions = pa.Table.from_pylist(release, DECISION_SCHEMA)
-    lake.write_partition("laion_dataset_decisions", decisions, CRAWL)
+    lake.write_partition(TableName.LAION_DATASET_DECISIONS, decisions, CRAWL)
     subset = [
         {"pair_id": p["pair_id"], "url_id": p["url_id"], "URL": p["url"], "TEXT": p["text"],
          "aesthetic": 6.2, "kept": True, "aesthetic_band": 6.0}
         for p in rows.values()
     ]  # fmt: skip
-    lake.write_partition("aesthetic_subset", pa.Table.from_pylist(subset, SUBSET_SCHEMA), CRAWL)
+    lake.write_partition(
+        TableName.AESTHETIC_SUBSET, pa.Table.from_pylist(subset, SUBSET_SCHEMA), CRAWL
+    )
     return {role: p["pair_id"] for role, p in rows.items()}
 
 
 def publish_downloads(lake: Lake, pairs: dict[str, str]) -> None:
     """img2dataset's results: ``ok`` and ``copied`` in shard 00000, ``failed`` a 404."""
-    from pipeline.shards import DOWNLOAD_RESULTS_SCHEMA
+    from pipeline.lake.tables import DOWNLOAD_RESULTS_SCHEMA
 
     done = {"status": "success", "batch": "00000", "shard": "00000.tar", "width": 64,
             "height": 64, "original_width": 80, "original_height": 80, "attempts": 1}  # fmt: skip
@@ -170,14 +174,14 @@ def publish_downloads(lake: Lake, pairs: dict[str, str]) -> None:
     for row in results:
         row["URL"] = SUBSET_URLS[next(r for r, p in pairs.items() if p == row["pair_id"])]
     table = pa.Table.from_pylist(results, DOWNLOAD_RESULTS_SCHEMA)
-    lake.write_partition("download_results", table, CRAWL)
+    lake.write_partition(TableName.DOWNLOAD_RESULTS, table, CRAWL)
 
 
 def publish_training(lake: Lake, pairs: dict[str, str]) -> None:
     """One run, two checkpoints (``ok`` trained both, ``copied`` the last), and its audit:
     ``copied``'s sample is flagged as a copy of its own image."""
-    from pipeline.audit import AUDIT_SCHEMA
-    from pipeline.diffusion.train import MANIFEST_SCHEMA
+    from pipeline.lake.tables import AUDIT_SCHEMA
+    from pipeline.lake.tables import TRAINING_MANIFEST_SCHEMA as MANIFEST_SCHEMA
 
     manifest = [
         {"pair_id": pairs["ok"], "checkpoint_step": 2, "checkpoint_sha256": CHECKPOINTS[2],
@@ -187,7 +191,9 @@ def publish_training(lake: Lake, pairs: dict[str, str]) -> None:
         {"pair_id": pairs["copied"], "checkpoint_step": 4, "checkpoint_sha256": CHECKPOINTS[4],
          "times_seen": 2},
     ]  # fmt: skip
-    lake.write_partition("training_manifest", pa.Table.from_pylist(manifest, MANIFEST_SCHEMA), RUN)
+    lake.write_partition(
+        TableName.TRAINING_MANIFEST, pa.Table.from_pylist(manifest, MANIFEST_SCHEMA), RUN
+    )
     sample = {"checkpoint_sha256": CHECKPOINTS[4], "descriptor": "pixels", "next_similarity": 0.1}
     audit = [
         {**sample, "prompt_pair_id": pairs["ok"], "prompt": "a green triangle", "seed": 0,
@@ -198,7 +204,7 @@ def publish_training(lake: Lake, pairs: dict[str, str]) -> None:
          "nearest_is_prompt_pair": True, "flagged": True},
     ]  # fmt: skip
     lake.write_partition(
-        "replication_audit", pa.Table.from_pylist(audit, AUDIT_SCHEMA), CHECKPOINTS[4][:16]
+        TableName.REPLICATION_AUDIT, pa.Table.from_pylist(audit, AUDIT_SCHEMA), CHECKPOINTS[4][:16]
     )
 
 
@@ -215,7 +221,7 @@ def test_trace_through_download_training_and_audit(
     index = LineageIndex(lake)
     assert index.rebuilt  # a new table is a new lake state
     journey = index.trace(SUBSET_URLS["ok"])
-    shard = f"{lake.partition_uri('image_shards', CRAWL)}/00000.tar"
+    shard = f"{lake.partition_uri(TableName.IMAGE_SHARDS, CRAWL)}/00000.tar"
     assert journey.downloads[0]["shard_uri"] == shard
     assert f"shard {shard}, key 000000000" in journey.story()
     assert "not used in training" in journey.story()  # no model trained yet
@@ -288,8 +294,10 @@ def test_rerun_partition_is_not_answered_from_the_stale_index(
     assert LineageIndex(lake).trace(url).decisions[0]["drop_reason"] == "alt_too_short"
     # the partition re-runs without that link: same partition key, new data file
     rerun = links.filter(pc.not_equal(links["url"], url))
-    lake.write_partition("wat_image_links", rerun, "MINI-2026-01_00000")
-    lake.write_partition("alt_text_pairs", parse_alt_texts(rerun).table, "MINI-2026-01_00000")
+    lake.write_partition(TableName.WAT_IMAGE_LINKS, rerun, "MINI-2026-01_00000")
+    lake.write_partition(
+        TableName.ALT_TEXT_PAIRS, parse_alt_texts(rerun).table, "MINI-2026-01_00000"
+    )
     index = LineageIndex(lake)
     assert index.rebuilt and not index.trace(url).seen
     assert index.trace("http://site1.test/img/10-0.png").seen
@@ -301,7 +309,7 @@ def test_build_retries_when_a_partition_is_replaced_meanwhile(
     lake = Lake(str(tmp_path / "lake"))
     wat = wat_files(mini_crawl)[1]
     publish(lake, wat, 0)
-    listed_before_rerun = lake.files("wat_image_links")
+    listed_before_rerun = lake.files(TableName.WAT_IMAGE_LINKS)
     publish(lake, wat, 0)  # the re-run deletes the file listed above
     real_files = Lake.files
     calls = []

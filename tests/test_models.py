@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.clip import DEFAULT_CLIP_DIR, ClipModel, ClipSpec
-from pipeline.heads import (
+from pipeline.hops.clip.embed import DEFAULT_CLIP_DIR, ClipModel, ClipSpec
+from pipeline.hops.clip.heads import (
     AESTHETIC_HIDDEN,
     DEFAULT_HEADS_DIR,
     aesthetic_mlp,
@@ -18,7 +18,7 @@ from pipeline.heads import (
     load_head,
     safety_mlp,
 )
-from pipeline.training.samples import make_sample
+from pipeline.models.training.samples import make_sample
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +100,8 @@ def test_heads_load_from_state_dicts_of_laion_shapes(tmp_path: Path) -> None:
 
 def test_training_scripts_still_train(tmp_path: Path) -> None:
     """A few steps on a few hundred samples: the loss falls and the files load again."""
-    from pipeline.training.train_clip import ClipTrainConfig, train_clip
-    from pipeline.training.train_heads import HeadsTrainConfig, train_heads
+    from pipeline.models.training.train_clip import ClipTrainConfig, train_clip
+    from pipeline.models.training.train_heads import HeadsTrainConfig, train_heads
 
     cfg = ClipTrainConfig(
         train_samples=256, heldout_samples=64, steps=30, batch_size=32, warmup=5, workers=1,

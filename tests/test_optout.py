@@ -9,10 +9,11 @@ from dagster import DagsterInstance, SkipReason, build_sensor_context
 
 from assets_defs.resources import LakeResource
 from assets_defs.sensors import opt_out_sensor
-from pipeline import optout
-from pipeline.cli import main
-from pipeline.dataset import build_release
-from pipeline.lake import Lake
+from crawl2diffusion.cli import main
+from pipeline.hops.dataset import opt_outs as optout
+from pipeline.hops.dataset.release import build_release
+from pipeline.lake.store import Lake
+from pipeline.lake.tables import TableName
 
 SHA = "ab" * 32
 
@@ -144,7 +145,7 @@ def test_sensor_rebuilds_every_crawl_once_per_change(tmp_path) -> None:
             ("dataset_job", "CC-2"),
             ("opt_out_report_job", None),
         ]
-        assert [e.asset_key.to_user_string() for e in first.asset_events] == ["opt_outs"]
+        assert [e.asset_key.to_user_string() for e in first.asset_events] == [TableName.OPT_OUTS]
         same = opt_out_sensor(
             build_sensor_context(
                 instance=instance, cursor=first.cursor, resources={"lake": lake_resource}

@@ -12,10 +12,11 @@ from assets_defs.assets.alt_text_pairs import alt_text_pairs
 from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.partitions import wat_slices
-from pipeline.alt_text import parse_alt_texts
+from pipeline.hops.alt_text.pairs import parse_alt_texts
+from pipeline.lake.tables import TableName
 from quality.checks import conservation_check_result, suite_check_result
 from quality.gx_runner import run_suite
-from quality.suites import alt_text_pairs_suite, wat_image_links_suite
+from quality.suites import build_suite
 from tests.test_alt_text import links
 
 
@@ -43,8 +44,8 @@ def replace(table: pa.Table, column: str, values: list) -> pa.Table:
 
 
 def test_good_tables_pass(good_links: pa.Table, good_pairs: pa.Table) -> None:
-    assert run_suite(good_links, wat_image_links_suite()).success
-    assert run_suite(good_pairs, alt_text_pairs_suite()).success
+    assert run_suite(good_links, build_suite(TableName.WAT_IMAGE_LINKS)).success
+    assert run_suite(good_pairs, build_suite(TableName.ALT_TEXT_PAIRS)).success
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,7 @@ def test_good_tables_pass(good_links: pa.Table, good_pairs: pa.Table) -> None:
 def test_bad_pairs_fail_with_useful_message(
     good_pairs: pa.Table, column: str, values: list, expectation: str, example: object
 ) -> None:
-    result = run_suite(replace(good_pairs, column, values), alt_text_pairs_suite())
+    result = run_suite(replace(good_pairs, column, values), build_suite(TableName.ALT_TEXT_PAIRS))
     assert not result.success
     failure = next(
         o for o in result.failures if o.expectation == expectation and o.column == column
@@ -83,7 +84,9 @@ def test_bad_pairs_fail_with_useful_message(
 
 
 def test_schema_drift_fails(good_links: pa.Table) -> None:
-    result = run_suite(good_links.drop_columns(["page_robots"]), wat_image_links_suite())
+    result = run_suite(
+        good_links.drop_columns(["page_robots"]), build_suite(TableName.WAT_IMAGE_LINKS)
+    )
     assert not result.success
     assert any(
         o.expectation == "expect_table_columns_to_match_ordered_list" for o in result.failures
@@ -92,21 +95,21 @@ def test_schema_drift_fails(good_links: pa.Table) -> None:
 
 def test_duplicate_link_address_fails(good_links: pa.Table) -> None:
     twice = pa.concat_tables([good_links, good_links])
-    result = run_suite(twice, wat_image_links_suite())
+    result = run_suite(twice, build_suite(TableName.WAT_IMAGE_LINKS))
     assert [o.expectation for o in result.failures] == ["expect_compound_columns_to_be_unique"]
 
 
 def test_check_results_carry_gx_metadata(good_pairs: pa.Table) -> None:
     bad = replace(good_pairs, "language_score", [7.0, None, None])
-    check = suite_check_result("alt_text_pairs", bad)
+    check = suite_check_result(TableName.ALT_TEXT_PAIRS, bad)
     assert not check.passed
     failures = check.metadata["failures"].value
     assert failures[0]["column"] == "language_score" and failures[0]["unexpected_examples"] == [7.0]
 
 
 def test_conservation_check() -> None:
-    assert conservation_check_result("alt_text_pairs", 10, 6, {"duplicate": 4}).passed
-    broken = conservation_check_result("alt_text_pairs", 10, 6, {"duplicate": 3})
+    assert conservation_check_result(TableName.ALT_TEXT_PAIRS, 10, 6, {"duplicate": 4}).passed
+    broken = conservation_check_result(TableName.ALT_TEXT_PAIRS, 10, 6, {"duplicate": 3})
     assert not broken.passed and broken.metadata["unaccounted"].value == 1
 
 
@@ -140,7 +143,7 @@ def test_failing_blocking_check_stops_downstream(mini_crawl: Path, mini_resource
         assert [c.check_name for c in failed] == ["gx_suite"]
         assert "gopher://old.test/page" in str(failed[0].metadata["failures"].value)
         materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
-        assert materialized == {"wat_image_links"}
+        assert materialized == {TableName.WAT_IMAGE_LINKS}
 
 
 def test_row_count_change_check() -> None:
@@ -154,7 +157,7 @@ def test_row_count_change_check() -> None:
 
 
 def _download_results() -> pa.Table:
-    from pipeline.shards import DOWNLOAD_RESULTS_SCHEMA
+    from pipeline.lake.tables import DOWNLOAD_RESULTS_SCHEMA
 
     rows = [
         {
@@ -196,13 +199,12 @@ def _download_results() -> pa.Table:
 
 
 def test_download_results_suite_good_and_bad() -> None:
-    from quality.suites import download_results_suite
 
     good = _download_results()
-    assert run_suite(good, download_results_suite()).success
+    assert run_suite(good, build_suite(TableName.DOWNLOAD_RESULTS)).success
     bad = replace(good, "status", ["success", "mystery"])
     bad = replace(bad, "shard", [None, "batches/b1/00000.tar"])
-    result = run_suite(bad, download_results_suite())
+    result = run_suite(bad, build_suite(TableName.DOWNLOAD_RESULTS))
     assert not result.success
     failed = {(o.expectation, o.column) for o in result.failures}
     assert ("expect_column_values_to_be_in_set", "status") in failed
@@ -211,9 +213,8 @@ def test_download_results_suite_good_and_bad() -> None:
 
 
 def test_training_manifest_and_audit_suites_good_and_bad() -> None:
-    from pipeline.audit import AUDIT_SCHEMA
-    from pipeline.diffusion.train import MANIFEST_SCHEMA
-    from quality.suites import replication_audit_suite, training_manifest_suite
+    from pipeline.lake.tables import AUDIT_SCHEMA
+    from pipeline.lake.tables import TRAINING_MANIFEST_SCHEMA as MANIFEST_SCHEMA
 
     manifest = pa.Table.from_pylist(
         [
@@ -232,9 +233,11 @@ def test_training_manifest_and_audit_suites_good_and_bad() -> None:
         ],
         schema=MANIFEST_SCHEMA,
     )
-    assert run_suite(manifest, training_manifest_suite()).success
+    assert run_suite(manifest, build_suite(TableName.TRAINING_MANIFEST)).success
     twice = replace(manifest, "pair_id", ["p1", "p1"])
-    failed = {o.expectation for o in run_suite(twice, training_manifest_suite()).failures}
+    failed = {
+        o.expectation for o in run_suite(twice, build_suite(TableName.TRAINING_MANIFEST)).failures
+    }
     assert failed == {"expect_compound_columns_to_be_unique"}
     audit = pa.Table.from_pylist(
         [
@@ -254,9 +257,12 @@ def test_training_manifest_and_audit_suites_good_and_bad() -> None:
         ],
         schema=AUDIT_SCHEMA,
     )
-    assert run_suite(audit, replication_audit_suite()).success
+    assert run_suite(audit, build_suite(TableName.REPLICATION_AUDIT)).success
     bad = replace(replace(audit, "similarity", [3.0]), "descriptor", ["vibes"])
-    failed = {(o.expectation, o.column) for o in run_suite(bad, replication_audit_suite()).failures}
+    failed = {
+        (o.expectation, o.column)
+        for o in run_suite(bad, build_suite(TableName.REPLICATION_AUDIT)).failures
+    }
     assert failed == {
         ("expect_column_values_to_be_between", "similarity"),
         ("expect_column_values_to_be_in_set", "descriptor"),

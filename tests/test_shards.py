@@ -24,14 +24,14 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pipeline.keys import pair_id, url_id
-from pipeline.shards import (
-    DOWNLOAD_RESULTS_SCHEMA,
+from pipeline.hops.download.shards import (
     ShardSpec,
     ShardsResult,
     download_shards,
     read_shard_samples,
 )
+from pipeline.lake.keys import pair_id, url_id
+from pipeline.lake.tables import DOWNLOAD_RESULTS_SCHEMA, TableName
 from pipeline.synthetic.config import SyntheticWebConfig
 from pipeline.synthetic.generate import WebManifest, generate_web
 from pipeline.synthetic.server import SyntheticWebServer
@@ -106,7 +106,7 @@ class Run:
 
 @pytest.fixture(scope="module")
 def first(tmp_path_factory: pytest.TempPathFactory, subset: pa.Table, spec: ShardSpec) -> Run:
-    root = tmp_path_factory.mktemp("shards") / "image_shards"
+    root = tmp_path_factory.mktemp("shards") / TableName.IMAGE_SHARDS
     before = dict(os.environ)
     result = download_shards(subset, str(root), spec)
     after = dict(os.environ)
@@ -219,7 +219,7 @@ def test_bad_input_is_refused(tmp_path, subset, spec) -> None:
 
 
 def test_rerun_retries_only_failures_then_gives_up(first, subset, spec, tmp_path) -> None:
-    root = tmp_path / "image_shards"
+    root = tmp_path / TableName.IMAGE_SHARDS
     shutil.copytree(first.root, root)
     one = first.result
     failed = failed_ids(one)
@@ -280,7 +280,7 @@ def test_rerun_retries_only_failures_then_gives_up(first, subset, spec, tmp_path
 
 
 def test_crashed_run_resumes_only_missing_shards(first, subset, spec, tmp_path) -> None:
-    root = tmp_path / "image_shards"
+    root = tmp_path / TableName.IMAGE_SHARDS
     shutil.copytree(first.root, root)
     one = first.result
     batch_dir = root / "batches" / one.batch
@@ -344,7 +344,7 @@ def test_s3_root(subset, spec, kinds, s3_options, monkeypatch) -> None:
 def test_sigint_handler_is_kept(first) -> None:
     import img2dataset.main  # noqa: F401  (imported by the download above)
 
-    from pipeline.shards import _sigint_kept
+    from pipeline.hops.download.shards import _sigint_kept
 
     module = sys.modules["img2dataset.main"]
     ours = signal.getsignal(signal.SIGINT)

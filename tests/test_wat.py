@@ -6,9 +6,10 @@ import io
 
 import pytest
 
-from pipeline.gzip_members import iter_members
-from pipeline.keys import pair_id
-from pipeline.wat import IMAGE_LINK_SCHEMA, WatOpenError, extract_image_links
+from pipeline.hops.wat.members import iter_members
+from pipeline.hops.wat.records import WatOpenError, extract_image_links
+from pipeline.lake.keys import pair_id
+from pipeline.lake.tables import IMAGE_LINK_SCHEMA
 from tests.conftest import REAL_WAT, gzip_member, warc_record, wat_payload
 
 IMG = [
@@ -218,7 +219,7 @@ def test_member_splitter_resyncs_after_garbage_across_blocks() -> None:
 
 
 def test_batches_are_bounded(write_wat) -> None:
-    from pipeline.wat import iter_image_link_batches
+    from pipeline.hops.wat.records import iter_image_link_batches
 
     path = write_wat([good(str(i)) for i in range(10)])
     sizes = [b.num_rows for b in iter_image_link_batches(path, batch_size=4)]
@@ -233,7 +234,7 @@ def test_batch_resolution_matches_urljoin_on_random_references() -> None:
     import numpy as np
     import pyarrow as pa
 
-    from pipeline.url_join import resolve_urls
+    from pipeline.hops.wat.url_join import resolve_urls
 
     rng = random.Random(7)
     bases = [

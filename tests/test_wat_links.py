@@ -7,13 +7,13 @@ import orjson
 import pytest
 import simdjson
 
-from pipeline.wat import extract_image_links
-from pipeline.wat_links import (
+from pipeline.hops.wat.links import (
     LINKS_POINTER,
     links_region,
     scan_image_links,
     walk_image_links,
 )
+from pipeline.hops.wat.records import extract_image_links
 from tests.conftest import gzip_member, warc_record, wat_payload
 
 CC_LINKS = (
@@ -163,7 +163,7 @@ def test_extraction_keeps_page_and_link_order_across_read_and_walked_pages(
 
 def test_real_common_crawl_page_is_read_by_the_scan() -> None:
     """The real 2023 sample's HTML page (Head, then Links) is admitted and equals the walk."""
-    from pipeline.gzip_members import iter_members
+    from pipeline.hops.wat.members import iter_members
     from tests.conftest import REAL_WAT
 
     payloads = []

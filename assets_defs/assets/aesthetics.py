@@ -1,7 +1,6 @@
 """``aesthetic_scores`` and ``aesthetic_subset``: LAION-Aesthetics over the released index."""
 
 import itertools
-import sys
 import time
 
 from dagster import (
@@ -16,17 +15,18 @@ from dagster import (
     asset,
 )
 
-import pipeline.aesthetic
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
-from pipeline.aesthetic import DROP_REASONS, SubsetRules, apply_rules, score_embeddings
-from pipeline.fetch import Fetcher, FetchPolicy
-from pipeline.images import DecodePolicy, decode_image
+from pipeline.hops.aesthetic.scores import SubsetRules, apply_rules, score_embeddings
+from pipeline.hops.clip.decode import DecodePolicy, decode_image
+from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
+from pipeline.lake.tables import AESTHETIC_DROP_REASONS as DROP_REASONS
+from pipeline.lake.tables import TableName
+from pipeline.lake.urls import HostPolicy
 from pipeline.reports import grid_png, histograms_png, markdown_image
-from pipeline.urls import HostPolicy
 from quality.checks import (
     conservation_check_result,
     conservation_check_spec,
@@ -51,12 +51,15 @@ class AestheticSubsetConfig(Config):
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.aesthetic),
+    code_version=code_version(__name__),
     partitions_def=crawls,
-    deps=[laion_dataset, AssetDep("image_embeddings", partition_mapping=AllPartitionMapping())],
+    deps=[
+        laion_dataset,
+        AssetDep(TableName.IMAGE_EMBEDDINGS, partition_mapping=AllPartitionMapping()),
+    ],
     group_name="aesthetics",
     kinds={"parquet", "pytorch"},
-    check_specs=[suite_check_spec("aesthetic_scores")],
+    check_specs=[suite_check_spec(TableName.AESTHETIC_SCORES)],
     automation_condition=AutomationCondition.eager(),
 )
 def aesthetic_scores(
@@ -66,20 +69,20 @@ def aesthetic_scores(
     started = time.perf_counter()
     crawl = context.partition_key
     lake_ = lake.lake()
-    release = lake_.read("laion_dataset", [crawl])
-    embeddings = lake_.read("image_embeddings", columns=["url_id", "model_id", "embedding"])
+    release = lake_.read(TableName.LAION_DATASET, [crawl])
+    embeddings = lake_.read(TableName.IMAGE_EMBEDDINGS, columns=["url_id", "model_id", "embedding"])
     if release is None or embeddings is None:
         raise Failure(f"laion_dataset {crawl!r} or image_embeddings is not materialized")
     model_id = clip_model.clip().model_id
     head = clip_model.head("aesthetic")
     table = score_embeddings(release, embeddings, model_id, head)
-    uri = lake_.write_partition("aesthetic_scores", table, crawl)
+    uri = lake_.write_partition(TableName.AESTHETIC_SCORES, table, crawl)
     scores = [s for s in table.column("aesthetic").to_pylist() if s is not None]
     plot = histograms_png({"aesthetic": scores})
     return MaterializeResult(
-        check_results=[suite_check_result("aesthetic_scores", table)],
+        check_results=[suite_check_result(TableName.AESTHETIC_SCORES, table)],
         metadata={
-            **column_lineage("aesthetic_scores"),
+            **column_lineage(TableName.AESTHETIC_SCORES),
             **table_metadata(table.schema, table.num_rows, uri),
             "model_id": MetadataValue.text(model_id),
             "aesthetic_head": MetadataValue.text(head.source),
@@ -117,14 +120,14 @@ def _band_grid(table, rules: SubsetRules, per_band: int, fetcher: Fetcher) -> by
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.aesthetic),
+    code_version=code_version(__name__),
     partitions_def=crawls,
     deps=[aesthetic_scores],
     group_name="aesthetics",
     kinds={"parquet"},
     check_specs=[
-        suite_check_spec("aesthetic_subset"),
-        conservation_check_spec("aesthetic_subset"),
+        suite_check_spec(TableName.AESTHETIC_SUBSET),
+        conservation_check_spec(TableName.AESTHETIC_SUBSET),
     ],
     automation_condition=AutomationCondition.eager(),
 )
@@ -138,12 +141,12 @@ def aesthetic_subset(
     started = time.perf_counter()
     crawl = context.partition_key
     lake_ = lake.lake()
-    scored = lake_.read("aesthetic_scores", [crawl])
+    scored = lake_.read(TableName.AESTHETIC_SCORES, [crawl])
     if scored is None:
         raise Failure(f"aesthetic_scores has no partition {crawl!r}")
     rules = config.rules()
     result = apply_rules(scored, rules)
-    uri = lake_.write_partition("aesthetic_subset", result.table, crawl)
+    uri = lake_.write_partition(TableName.AESTHETIC_SUBSET, result.table, crawl)
     resolve = synthetic_web.resolve_map()
     fetcher = Fetcher(FetchPolicy(resolve=resolve, resolve_only=bool(resolve),
                                   host_policy=HostPolicy(), retries=0), workers=1)  # fmt: skip
@@ -156,13 +159,13 @@ def aesthetic_subset(
         )
     return MaterializeResult(
         check_results=[
-            suite_check_result("aesthetic_subset", result.table),
+            suite_check_result(TableName.AESTHETIC_SUBSET, result.table),
             conservation_check_result(
-                "aesthetic_subset", result.rows_in, result.rows_kept, result.dropped
+                TableName.AESTHETIC_SUBSET, result.rows_in, result.rows_kept, result.dropped
             ),
         ],
         metadata={
-            **column_lineage("aesthetic_subset"),
+            **column_lineage(TableName.AESTHETIC_SUBSET),
             **table_metadata(result.table.schema, result.table.num_rows, uri),
             "rows_in": MetadataValue.int(result.rows_in),
             "rows_kept": MetadataValue.int(result.rows_kept),

@@ -1,6 +1,5 @@
 """``alt_text_pairs`` (hop 2): cleaned, language-tagged pairs, each kept or dropped by reason."""
 
-import sys
 import time
 from collections import Counter
 
@@ -15,15 +14,15 @@ from dagster import (
     asset,
 )
 
-import pipeline.alt_text
-import pipeline.urls
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import LakeResource
-from pipeline.alt_text import DROP_REASONS, AltTextRules, parse_alt_texts
-from pipeline.crawls import crawl_of_partition
+from pipeline.hops.alt_text.pairs import AltTextRules, parse_alt_texts
+from pipeline.hops.crawl.manifest import crawl_of_partition
+from pipeline.lake.tables import ALT_TEXT_DROP_REASONS as DROP_REASONS
+from pipeline.lake.tables import TableName
 from quality.checks import (
     conservation_check_result,
     conservation_check_spec,
@@ -58,15 +57,15 @@ class AltTextConfig(Config):
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.alt_text, pipeline.urls),
+    code_version=code_version(__name__),
     partitions_def=wat_slices,
     deps=[wat_image_links],
     group_name="crawl",
     kinds={"parquet"},
     check_specs=[
-        suite_check_spec("alt_text_pairs"),
-        conservation_check_spec("alt_text_pairs"),
-        row_count_check_spec("alt_text_pairs"),
+        suite_check_spec(TableName.ALT_TEXT_PAIRS),
+        conservation_check_spec(TableName.ALT_TEXT_PAIRS),
+        row_count_check_spec(TableName.ALT_TEXT_PAIRS),
     ],
     automation_condition=AutomationCondition.eager(),
 )
@@ -78,37 +77,39 @@ def alt_text_pairs(
     key = context.partition_key
     crawl = crawl_of_partition(key)
     lake_ = lake.lake()
-    links = lake_.read("wat_image_links", [key])
+    links = lake_.read(TableName.WAT_IMAGE_LINKS, [key])
     if links is None:
         raise Failure(f"wat_image_links has no published partition {key!r}")
     earlier = [
-        k for k in lake_.partitions("alt_text_pairs") if crawl_of_partition(k) == crawl and k < key
+        k
+        for k in lake_.partitions(TableName.ALT_TEXT_PAIRS)
+        if crawl_of_partition(k) == crawl and k < key
     ]
-    previous = lake_.read("alt_text_pairs", earlier, columns=["dedup_key", "kept"])
+    previous = lake_.read(TableName.ALT_TEXT_PAIRS, earlier, columns=["dedup_key", "kept"])
     already_kept = (
         previous.filter(previous.column("kept")).column("dedup_key").to_pylist()
         if previous is not None
         else []
     )
     result = parse_alt_texts(links, config.rules(), already_kept)
-    previous_kept = previous_row_count(context.instance, "alt_text_pairs", key, "rows_kept")
-    uri = lake_.write_partition("alt_text_pairs", result.table, key)
+    previous_kept = previous_row_count(context.instance, TableName.ALT_TEXT_PAIRS, key, "rows_kept")
+    uri = lake_.write_partition(TableName.ALT_TEXT_PAIRS, result.table, key)
     kept = result.table.filter(result.table.column("kept"))
     languages = Counter(
         code or "nolang" for code in kept.column("language").to_pylist()
     ).most_common(20)
     return MaterializeResult(
         check_results=[
-            suite_check_result("alt_text_pairs", result.table),
+            suite_check_result(TableName.ALT_TEXT_PAIRS, result.table),
             conservation_check_result(
-                "alt_text_pairs", links.num_rows, result.rows_kept, result.dropped
+                TableName.ALT_TEXT_PAIRS, links.num_rows, result.rows_kept, result.dropped
             ),
             row_count_check_result(
-                "alt_text_pairs", previous_kept, result.rows_kept, config.max_row_change
+                TableName.ALT_TEXT_PAIRS, previous_kept, result.rows_kept, config.max_row_change
             ),
         ],
         metadata={
-            **column_lineage("alt_text_pairs"),
+            **column_lineage(TableName.ALT_TEXT_PAIRS),
             **table_metadata(result.table.schema, result.rows_in, uri),
             "rows_in": MetadataValue.int(links.num_rows),
             "rows_kept": MetadataValue.int(result.rows_kept),

@@ -1,6 +1,5 @@
 """``clip_scores`` and ``image_embeddings`` (hop 3): the CLIP filter over a slice's kept pairs."""
 
-import sys
 import time
 
 import pyarrow as pa
@@ -15,23 +14,16 @@ from dagster import (
     multi_asset,
 )
 
-import pipeline.clip_filter
-import pipeline.fetch
-import pipeline.images
 from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
-from pipeline.clip_filter import (
-    DROP_REASONS,
-    Thresholds,
-    cached_outcomes,
-    embeddings_table,
-    score_pairs,
-)
-from pipeline.fetch import Fetcher, FetchPolicy
-from pipeline.images import DecodePolicy
-from pipeline.urls import HostPolicy
+from pipeline.hops.clip.decode import DecodePolicy
+from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
+from pipeline.hops.clip.filter import Thresholds, cached_outcomes, embeddings_table, score_pairs
+from pipeline.lake.tables import CLIP_DROP_REASONS as DROP_REASONS
+from pipeline.lake.tables import TableName
+from pipeline.lake.urls import HostPolicy
 from quality.checks import (
     conservation_check_result,
     conservation_check_spec,
@@ -42,9 +34,7 @@ from quality.checks import (
     suite_check_spec,
 )
 
-CODE_VERSION = code_version(
-    sys.modules[__name__], pipeline.clip_filter, pipeline.fetch, pipeline.images
-)
+CODE_VERSION = code_version(__name__)
 
 
 class ClipScoresConfig(Config):
@@ -95,18 +85,18 @@ class ClipScoresConfig(Config):
 @multi_asset(
     specs=[
         AssetSpec(
-            "clip_scores",
+            TableName.CLIP_SCORES,
             code_version=CODE_VERSION,
-            deps=["alt_text_pairs"],
+            deps=[TableName.ALT_TEXT_PAIRS],
             group_name="laion",
             kinds={"parquet", "pytorch"},
             description="Per kept pair: fetch status, CLIP similarity, punsafe, pwatermark.",
             automation_condition=AutomationCondition.eager(),
         ),
         AssetSpec(
-            "image_embeddings",
+            TableName.IMAGE_EMBEDDINGS,
             code_version=CODE_VERSION,
-            deps=["alt_text_pairs"],
+            deps=[TableName.ALT_TEXT_PAIRS],
             group_name="laion",
             kinds={"parquet"},
             description="CLIP image embeddings, one per URL and model (bytes discarded).",
@@ -115,10 +105,10 @@ class ClipScoresConfig(Config):
     ],
     partitions_def=wat_slices,
     check_specs=[
-        suite_check_spec("clip_scores"),
-        conservation_check_spec("clip_scores"),
-        row_count_check_spec("clip_scores"),
-        suite_check_spec("image_embeddings"),
+        suite_check_spec(TableName.CLIP_SCORES),
+        conservation_check_spec(TableName.CLIP_SCORES),
+        row_count_check_spec(TableName.CLIP_SCORES),
+        suite_check_spec(TableName.IMAGE_EMBEDDINGS),
     ],
     can_subset=False,
 )
@@ -133,13 +123,13 @@ def clip_scores(
     started = time.perf_counter()
     key = context.partition_key
     lake_ = lake.lake()
-    pairs = lake_.read("alt_text_pairs", [key])
+    pairs = lake_.read(TableName.ALT_TEXT_PAIRS, [key])
     if pairs is None:
         raise Failure(f"alt_text_pairs has no published partition {key!r}")
     clip = clip_model.clip()
     heads = {kind: clip_model.head(kind) for kind in ("punsafe", "pwatermark")}
     kept_urls = set(pairs.filter(pairs.column("kept")).column("url_id").to_pylist())
-    earlier = lake_.read("image_embeddings", columns=None)
+    earlier = lake_.read(TableName.IMAGE_EMBEDDINGS, columns=None)
     cached = cached_outcomes(earlier, clip.model_id, kept_urls)
     fetcher = Fetcher(config.fetch_policy(synthetic_web.resolve_map()), config.fetch_workers)
     result = score_pairs(
@@ -159,22 +149,26 @@ def clip_scores(
     if own_cached:  # this partition's earlier embeddings stay with it when it is re-run
         carried = embeddings_table(own_cached, clip.model_id, clip.embed_dim, config.keep_images)
         embeddings = pa.concat_tables([embeddings, carried]).sort_by("url_id")
-    previous_kept = previous_row_count(context.instance, "clip_scores", key, "rows_kept")
+    previous_kept = previous_row_count(context.instance, TableName.CLIP_SCORES, key, "rows_kept")
     model_meta = {
         "model_id": MetadataValue.text(clip.model_id),
         "model": MetadataValue.text(clip.spec.model),
         "device": MetadataValue.text(clip.device),
         **{f"{k}_head_sha256": MetadataValue.text(h.sha256 or "") for k, h in heads.items()},
     }
-    lake_.write_partition("image_embeddings", embeddings, key, {"model_id": clip.model_id})
-    uri = lake_.write_partition("clip_scores", result.table, key, {"model_id": clip.model_id})
+    lake_.write_partition(TableName.IMAGE_EMBEDDINGS, embeddings, key, {"model_id": clip.model_id})
+    uri = lake_.write_partition(
+        TableName.CLIP_SCORES, result.table, key, {"model_id": clip.model_id}
+    )
     thresholds = config.thresholds()
     yield MaterializeResult(
-        asset_key="image_embeddings",
+        asset_key=TableName.IMAGE_EMBEDDINGS,
         metadata={
-            **column_lineage("image_embeddings"),
+            **column_lineage(TableName.IMAGE_EMBEDDINGS),
             **table_metadata(
-                embeddings.schema, embeddings.num_rows, lake_.partition_uri("image_embeddings", key)
+                embeddings.schema,
+                embeddings.num_rows,
+                lake_.partition_uri(TableName.IMAGE_EMBEDDINGS, key),
             ),
             **model_meta,
             "embedding_dim": MetadataValue.int(clip.embed_dim),
@@ -185,19 +179,19 @@ def clip_scores(
     kept = result.table.filter(result.table.column("kept"))
     sims = [s for s in kept.column("similarity").to_pylist() if s is not None]
     yield MaterializeResult(
-        asset_key="clip_scores",
+        asset_key=TableName.CLIP_SCORES,
         check_results=[
-            suite_check_result("clip_scores", result.table),
+            suite_check_result(TableName.CLIP_SCORES, result.table),
             conservation_check_result(
-                "clip_scores", result.rows_in, result.rows_kept, result.dropped
+                TableName.CLIP_SCORES, result.rows_in, result.rows_kept, result.dropped
             ),
             row_count_check_result(
-                "clip_scores", previous_kept, result.rows_kept, config.max_row_change
+                TableName.CLIP_SCORES, previous_kept, result.rows_kept, config.max_row_change
             ),
-            suite_check_result("image_embeddings", embeddings),
+            suite_check_result(TableName.IMAGE_EMBEDDINGS, embeddings),
         ],
         metadata={
-            **column_lineage("clip_scores"),
+            **column_lineage(TableName.CLIP_SCORES),
             **table_metadata(result.table.schema, result.table.num_rows, uri),
             **model_meta,
             "rows_in": MetadataValue.int(result.rows_in),
@@ -218,5 +212,5 @@ def clip_scores(
 
 
 def _urls_of(lake_, key: str) -> set[str]:
-    own = lake_.read("image_embeddings", [key], columns=["url_id"])
+    own = lake_.read(TableName.IMAGE_EMBEDDINGS, [key], columns=["url_id"])
     return set(own.column("url_id").to_pylist()) if own is not None else set()

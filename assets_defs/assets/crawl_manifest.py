@@ -1,15 +1,14 @@
 """``crawl_manifest``: the WAT files of each crawl, sampled and cut into dynamic partitions."""
 
-import sys
-
 import pyarrow as pa
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
-import pipeline.crawls
 from assets_defs.metadata import code_version, table_metadata
 from assets_defs.partitions import crawls, wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
-from pipeline.crawls import MANIFEST_SCHEMA, SlicePlan, list_crawls, list_wat_paths, plan_slices
+from pipeline.hops.crawl.manifest import SlicePlan, list_crawls, list_wat_paths, plan_slices
+from pipeline.lake.tables import CRAWL_MANIFEST_SCHEMA as MANIFEST_SCHEMA
+from pipeline.lake.tables import TableName
 from quality.checks import suite_check_result, suite_check_spec
 
 
@@ -22,10 +21,10 @@ class CrawlManifestConfig(Config):
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.crawls),
+    code_version=code_version(__name__),
     group_name="crawl",
     kinds={"parquet"},
-    check_specs=[suite_check_spec("crawl_manifest")],
+    check_specs=[suite_check_spec(TableName.CRAWL_MANIFEST)],
 )
 def crawl_manifest(
     context: AssetExecutionContext,
@@ -47,7 +46,7 @@ def crawl_manifest(
     ]
     table = pa.concat_tables(tables) if tables else MANIFEST_SCHEMA.empty_table()
     lake_ = lake.lake()
-    uri = lake_.write_partition("crawl_manifest", table)
+    uri = lake_.write_partition(TableName.CRAWL_MANIFEST, table)
     keys = sorted(set(table.column("partition_key").to_pylist()))
     known = set(context.instance.get_dynamic_partitions(wat_slices.name))
     new_keys = [k for k in keys if k not in known]
@@ -59,7 +58,7 @@ def crawl_manifest(
         context.instance.add_dynamic_partitions(crawls.name, new_crawls)
     context.log.info(f"{len(keys)} partitions ({len(new_keys)} new) for crawls {crawl_ids}")
     return MaterializeResult(
-        check_results=[suite_check_result("crawl_manifest", table)],
+        check_results=[suite_check_result(TableName.CRAWL_MANIFEST, table)],
         metadata={
             **table_metadata(table.schema, table.num_rows, uri),
             "crawls": MetadataValue.json(crawl_ids),

@@ -1,7 +1,6 @@
 """``diffusion_model``: a text-to-image UNet trained with diffusers on the image shards."""
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -16,14 +15,13 @@ from dagster import (
     asset,
 )
 
-import pipeline.diffusion.model
-import pipeline.diffusion.train
 from assets_defs.metadata import code_version, table_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
-from pipeline.diffusion.data import load_examples
-from pipeline.diffusion.model import DiffusionTrainConfig, text_encoder_for
-from pipeline.diffusion.publish import publish_run, run_dir
-from pipeline.diffusion.train import run_fingerprint, train_diffusion
+from pipeline.hops.training.data import load_examples
+from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
+from pipeline.hops.training.publish import publish_run, run_dir
+from pipeline.hops.training.train import run_fingerprint, train_diffusion
+from pipeline.lake.tables import TableName
 from pipeline.reports import line_png, markdown_image
 from quality.checks import suite_check_result, suite_check_spec
 
@@ -76,16 +74,14 @@ class DiffusionModelConfig(Config):
 
 
 @asset(
-    code_version=code_version(
-        sys.modules[__name__], pipeline.diffusion.train, pipeline.diffusion.model
-    ),
+    code_version=code_version(__name__),
     deps=[
-        AssetDep("image_shards", partition_mapping=AllPartitionMapping()),
-        AssetDep("download_results", partition_mapping=AllPartitionMapping()),
+        AssetDep(TableName.IMAGE_SHARDS, partition_mapping=AllPartitionMapping()),
+        AssetDep(TableName.DOWNLOAD_RESULTS, partition_mapping=AllPartitionMapping()),
     ],
     group_name="training",
     kinds={"pytorch", "diffusers", "safetensors"},
-    check_specs=[suite_check_spec("diffusion_model", "training_manifest")],
+    check_specs=[suite_check_spec(TableName.DIFFUSION_MODEL, TableName.TRAINING_MANIFEST)],
 )
 def diffusion_model(
     context: AssetExecutionContext,
@@ -96,7 +92,7 @@ def diffusion_model(
     """Train (or resume) a text-conditional UNet on every successfully downloaded image."""
     started = time.perf_counter()
     lake_ = lake.lake()
-    crawls = config.crawls or lake_.partitions("download_results")
+    crawls = config.crawls or lake_.partitions(TableName.DOWNLOAD_RESULTS)
     examples = load_examples(lake_, crawls)
     if not examples:
         raise Failure(f"no downloaded images in crawls {crawls}: materialize image_shards first")
@@ -111,7 +107,9 @@ def diffusion_model(
     loss_png = line_png(run.losses, "diffusion training loss (MSE on noise)")
     return MaterializeResult(
         check_results=[
-            suite_check_result("diffusion_model", run.manifest, suite="training_manifest")
+            suite_check_result(
+                TableName.DIFFUSION_MODEL, run.manifest, suite=TableName.TRAINING_MANIFEST
+            )
         ],
         metadata={
             **table_metadata(run.manifest.schema, run.manifest.num_rows, published.manifest_uri),

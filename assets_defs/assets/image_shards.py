@@ -1,6 +1,5 @@
 """``image_shards`` and ``download_results``: img2dataset over one crawl's aesthetic subset."""
 
-import sys
 import time
 
 from dagster import (
@@ -13,12 +12,12 @@ from dagster import (
     multi_asset,
 )
 
-import pipeline.shards
 from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource, SyntheticWebResource
-from pipeline.shards import ShardSpec, download_shards
+from pipeline.hops.download.shards import ShardSpec, download_shards
+from pipeline.lake.tables import TableName
 from quality.checks import (
     conservation_check_result,
     conservation_check_spec,
@@ -26,7 +25,7 @@ from quality.checks import (
     suite_check_spec,
 )
 
-CODE_VERSION = code_version(sys.modules[__name__], pipeline.shards)
+CODE_VERSION = code_version(__name__)
 
 
 class ImageShardsConfig(Config):
@@ -70,18 +69,18 @@ class ImageShardsConfig(Config):
 @multi_asset(
     specs=[
         AssetSpec(
-            "image_shards",
+            TableName.IMAGE_SHARDS,
             code_version=CODE_VERSION,
-            deps=["aesthetic_subset"],
+            deps=[TableName.AESTHETIC_SUBSET],
             group_name="training",
             kinds={"webdataset", "img2dataset"},
             description="WebDataset tar shards of the aesthetic subset, with img2dataset's "
             "parquet and stats files.",
         ),
         AssetSpec(
-            "download_results",
+            TableName.DOWNLOAD_RESULTS,
             code_version=CODE_VERSION,
-            deps=["aesthetic_subset"],
+            deps=[TableName.AESTHETIC_SUBSET],
             group_name="training",
             kinds={"parquet"},
             description="One row per subset pair: img2dataset status, shard and key.",
@@ -89,8 +88,8 @@ class ImageShardsConfig(Config):
     ],
     partitions_def=crawls,
     check_specs=[
-        suite_check_spec("download_results"),
-        conservation_check_spec("download_results"),
+        suite_check_spec(TableName.DOWNLOAD_RESULTS),
+        conservation_check_spec(TableName.DOWNLOAD_RESULTS),
     ],
     can_subset=False,
 )
@@ -104,12 +103,12 @@ def image_shards(
     started = time.perf_counter()
     crawl = context.partition_key
     lake_ = lake.lake()
-    subset = lake_.read("aesthetic_subset", [crawl])
+    subset = lake_.read(TableName.AESTHETIC_SUBSET, [crawl])
     if subset is None:
         raise Failure(f"aesthetic_subset has no partition {crawl!r}")
     subset = subset.filter(subset.column("kept"))
-    previous = lake_.read("download_results", [crawl])
-    root = lake_.partition_uri("image_shards", crawl)
+    previous = lake_.read(TableName.DOWNLOAD_RESULTS, [crawl])
+    root = lake_.partition_uri(TableName.IMAGE_SHARDS, crawl)
     result = download_shards(
         subset,
         root,
@@ -117,12 +116,12 @@ def image_shards(
         previous,
         storage_options=lake_.storage_options,
     )
-    uri = lake_.write_partition("download_results", result.results, crawl)
+    uri = lake_.write_partition(TableName.DOWNLOAD_RESULTS, result.results, crawl)
     counts = result.status_counts
     ok = counts.get("success", 0)
     failed = {k: v for k, v in counts.items() if k != "success"}
     yield MaterializeResult(
-        asset_key="image_shards",
+        asset_key=TableName.IMAGE_SHARDS,
         metadata={
             "dagster/uri": MetadataValue.path(root),
             "shards": MetadataValue.int(len(result.shard_uris)),
@@ -134,13 +133,13 @@ def image_shards(
         },
     )
     yield MaterializeResult(
-        asset_key="download_results",
+        asset_key=TableName.DOWNLOAD_RESULTS,
         check_results=[
-            suite_check_result("download_results", result.results),
-            conservation_check_result("download_results", subset.num_rows, ok, failed),
+            suite_check_result(TableName.DOWNLOAD_RESULTS, result.results),
+            conservation_check_result(TableName.DOWNLOAD_RESULTS, subset.num_rows, ok, failed),
         ],
         metadata={
-            **column_lineage("download_results"),
+            **column_lineage(TableName.DOWNLOAD_RESULTS),
             **table_metadata(result.results.schema, result.results.num_rows, uri),
             "rows_in": MetadataValue.int(subset.num_rows),
             "urls_attempted_now": MetadataValue.int(result.attempted),

@@ -1,6 +1,5 @@
 """``laion_dataset``: one crawl's released index in LAION's layout, with language subsets."""
 
-import sys
 import time
 
 import pyarrow.compute as pc
@@ -16,14 +15,15 @@ from dagster import (
     asset,
 )
 
-import pipeline.dataset
 from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
-from pipeline import optout
-from pipeline.crawls import crawl_of_partition
-from pipeline.dataset import DROP_REASONS, SubsetNames, build_release
+from pipeline.hops.crawl.manifest import crawl_of_partition
+from pipeline.hops.dataset import opt_outs as optout
+from pipeline.hops.dataset.release import SubsetNames, build_release
+from pipeline.lake.tables import RELEASE_DROP_REASONS as DROP_REASONS
+from pipeline.lake.tables import TableName
 from pipeline.reports import histograms_png, markdown_image
 from quality.checks import (
     conservation_check_result,
@@ -44,14 +44,17 @@ def crawl_partitions(lake_, table: str, crawl: str) -> list[str]:
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.dataset, optout),
+    code_version=code_version(__name__),
     partitions_def=crawls,
-    deps=[AssetDep("clip_scores", partition_mapping=AllPartitionMapping()), "opt_outs"],
+    deps=[
+        AssetDep(TableName.CLIP_SCORES, partition_mapping=AllPartitionMapping()),
+        TableName.OPT_OUTS,
+    ],
     group_name="laion",
     kinds={"parquet", "duckdb"},
     check_specs=[
-        suite_check_spec("laion_dataset"),
-        conservation_check_spec("laion_dataset"),
+        suite_check_spec(TableName.LAION_DATASET),
+        conservation_check_spec(TableName.LAION_DATASET),
     ],
     automation_condition=AutomationCondition.eager(),
 )
@@ -62,24 +65,24 @@ def laion_dataset(
     started = time.perf_counter()
     crawl = context.partition_key
     lake_ = lake.lake()
-    keys = crawl_partitions(lake_, "clip_scores", crawl)
-    scores = lake_.read_with_partition("clip_scores", "source_partition", keys)
+    keys = crawl_partitions(lake_, TableName.CLIP_SCORES, crawl)
+    scores = lake_.read_with_partition(TableName.CLIP_SCORES, "source_partition", keys)
     if scores is None:
         raise Failure(f"clip_scores has no published partition of crawl {crawl!r}")
     names = SubsetNames(config.subset_en, config.subset_multi, config.subset_nolang)
     opt_out_list = optout.load(lake_)
     result = build_release(scores, names, opt_out_list)
-    uri = lake_.write_partition("laion_dataset", result.release, crawl)
-    lake_.write_partition("laion_dataset_decisions", result.decisions, crawl)
+    uri = lake_.write_partition(TableName.LAION_DATASET, result.release, crawl)
+    lake_.write_partition(TableName.LAION_DATASET_DECISIONS, result.decisions, crawl)
     subset_uris = {
         name: lake_.write_partition(f"laion_subsets/{name}", table, crawl)
         for name, table in result.subsets.items()
     }
-    links = sum(m["rows"] for m in lake_.manifests("wat_image_links", keys))
-    pairs = lake_.read("alt_text_pairs", keys, columns=["kept"])
+    links = sum(m["rows"] for m in lake_.manifests(TableName.WAT_IMAGE_LINKS, keys))
+    pairs = lake_.read(TableName.ALT_TEXT_PAIRS, keys, columns=["kept"])
     pairs_kept = int(pc.sum(pairs.column("kept")).as_py() or 0) if pairs is not None else 0
     stages = {
-        "wat_image_links": links,
+        TableName.WAT_IMAGE_LINKS: links,
         "alt_text_pairs_kept": pairs_kept,
         "clip_scores_in": scores.num_rows,
         "clip_scores_kept": int(pc.sum(scores.column("kept")).as_py() or 0),
@@ -94,13 +97,13 @@ def laion_dataset(
     plot_uri = lake_.write_report(f"laion_dataset-{crawl}-histograms.png", plot)
     return MaterializeResult(
         check_results=[
-            suite_check_result("laion_dataset", result.release),
+            suite_check_result(TableName.LAION_DATASET, result.release),
             conservation_check_result(
-                "laion_dataset", result.rows_in, result.rows_kept, result.dropped
+                TableName.LAION_DATASET, result.rows_in, result.rows_kept, result.dropped
             ),
         ],
         metadata={
-            **column_lineage("laion_dataset"),
+            **column_lineage(TableName.LAION_DATASET),
             **table_metadata(result.release.schema, result.release.num_rows, uri),
             "rows_in": MetadataValue.int(result.rows_in),
             "rows_kept": MetadataValue.int(result.rows_kept),

@@ -1,7 +1,6 @@
 """``opt_outs`` (the list, kept in the lake and edited with ``crawl2diffusion opt-out``) and
 ``opt_out_report``: the checkpoints that were trained on items the list now withdraws."""
 
-import sys
 import time
 
 from dagster import (
@@ -17,13 +16,13 @@ from dagster import (
     asset,
 )
 
-import pipeline.optout
 from assets_defs.metadata import code_version, table_metadata
 from assets_defs.resources import LakeResource
-from pipeline.optout import load, trained_on_opted_out
+from pipeline.hops.dataset.opt_outs import load, trained_on_opted_out
+from pipeline.lake.tables import TableName
 
 opt_outs = AssetSpec(
-    "opt_outs",
+    TableName.OPT_OUTS,
     group_name="automation",
     kinds={"parquet"},
     description="URLs, domains and image sha256s withdrawn by their owners (lake table "
@@ -32,18 +31,18 @@ opt_outs = AssetSpec(
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.optout),
+    code_version=code_version(__name__),
     deps=[
-        "opt_outs",
-        "diffusion_model",
-        AssetDep("download_results", partition_mapping=AllPartitionMapping()),
+        TableName.OPT_OUTS,
+        TableName.DIFFUSION_MODEL,
+        AssetDep(TableName.DOWNLOAD_RESULTS, partition_mapping=AllPartitionMapping()),
     ],
     group_name="automation",
     kinds={"parquet"},
     check_specs=[
         AssetCheckSpec(
             "no_opted_out_training",
-            asset="opt_out_report",
+            asset=TableName.OPT_OUT_REPORT,
             description=("no checkpoint was trained on an item the opt-out list withdraws"),
         )
     ],
@@ -53,15 +52,15 @@ def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> Materi
     started = time.perf_counter()
     lake_ = lake.lake()
     listed = load(lake_)
-    manifest = lake_.read_with_partition("training_manifest", "run_fingerprint")
-    report = trained_on_opted_out(listed, manifest, lake_.read("download_results"))
-    uri = lake_.write_partition("opt_out_report", report)
+    manifest = lake_.read_with_partition(TableName.TRAINING_MANIFEST, "run_fingerprint")
+    report = trained_on_opted_out(listed, manifest, lake_.read(TableName.DOWNLOAD_RESULTS))
+    uri = lake_.write_partition(TableName.OPT_OUT_REPORT, report)
     checkpoints = sorted(set(report.column("checkpoint_sha256").to_pylist()))
     lines = [
         f"- `{sha}`: {report.column('checkpoint_sha256').to_pylist().count(sha)} withdrawn pairs"
         for sha in checkpoints
     ]
-    entries = lake_.read("opt_outs")
+    entries = lake_.read(TableName.OPT_OUTS)
     return MaterializeResult(
         check_results=[
             AssetCheckResult(

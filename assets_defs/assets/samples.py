@@ -2,7 +2,6 @@
 
 import io
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -19,31 +18,17 @@ from dagster import (
     asset,
 )
 
-import pipeline.audit
-import pipeline.diffusion.sample
 from assets_defs.metadata import code_version, table_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
-from pipeline.audit import AuditRules, audit_generator, descriptor_for
-from pipeline.diffusion.data import load_examples
-from pipeline.diffusion.model import DiffusionTrainConfig, text_encoder_for
-from pipeline.diffusion.publish import current_checkpoint
-from pipeline.diffusion.sample import Generator, SampleSpec, prompt_alignment
+from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
+from pipeline.hops.samples.sample import Generator, SampleSpec, prompt_alignment
+from pipeline.hops.training.data import load_examples
+from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
+from pipeline.hops.training.publish import current_checkpoint
+from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
 from pipeline.reports import grid_png, markdown_image
 from quality.checks import suite_check_result, suite_check_spec
 
-# The prompt's CLIP similarity to its own sample (prompt_similarity) against other prompts'.
-SAMPLES_SCHEMA = pa.schema(
-    [
-        pa.field("prompt", pa.string(), nullable=False),
-        pa.field("seed", pa.int64(), nullable=False),
-        pa.field("steps", pa.int32(), nullable=False),
-        pa.field("scheduler", pa.string(), nullable=False),
-        pa.field("guidance_scale", pa.float32(), nullable=False),
-        pa.field("checkpoint_sha256", pa.string(), nullable=False),
-        pa.field("prompt_similarity", pa.float32(), nullable=False),
-        pa.field("png", pa.binary(), nullable=False),
-    ]
-)
 DEFAULT_PROMPTS = [
     "a red circle on a white background",
     "a blue square on a yellow background",
@@ -85,14 +70,14 @@ def _png(image) -> bytes:
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.diffusion.sample, pipeline.audit),
-    deps=["diffusion_model"],
+    code_version=code_version(__name__),
+    deps=[TableName.DIFFUSION_MODEL],
     group_name="training",
     kinds={"diffusers", "parquet"},
     check_specs=[
         AssetCheckSpec(
             "follows_prompts",
-            asset="samples",
+            asset=TableName.SAMPLES,
             description=(
                 "samples are more CLIP-similar to their own prompt than to the other prompts"
             ),
@@ -127,7 +112,7 @@ def samples(
         },
         schema=SAMPLES_SCHEMA,
     )
-    uri = lake_.write_partition("samples", table, generator.sha256[:16])
+    uri = lake_.write_partition(TableName.SAMPLES, table, generator.sha256[:16])
     n = len(config.seeds)
     grid = grid_png([(p[:16], images[i * n : (i + 1) * n]) for i, p in enumerate(config.prompts)])
     top1 = alignment.top1
@@ -169,7 +154,8 @@ class ReplicationAuditConfig(SamplerConfig):
     descriptor: str = "pixels"
     """``pixels`` (tiny-image copy descriptor), ``clip`` or ``sscd`` (with ``sscd_weights``)."""
     threshold: float = 0.5
-    """Nearest-neighbour similarity that may be a copy (see pipeline/audit.py calibration)."""
+    """Nearest-neighbour similarity that may be a copy (calibration: pipeline/hops/audit/
+replication.py)."""
     min_margin: float = 0.25
     k: int = 5
     sscd_weights: str | None = None
@@ -181,15 +167,15 @@ class ReplicationAuditConfig(SamplerConfig):
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.diffusion.sample, pipeline.audit),
-    deps=["diffusion_model", "image_shards"],
+    code_version=code_version(__name__),
+    deps=[TableName.DIFFUSION_MODEL, TableName.IMAGE_SHARDS],
     group_name="training",
     kinds={"diffusers", "parquet"},
     check_specs=[
-        suite_check_spec("replication_audit"),
+        suite_check_spec(TableName.REPLICATION_AUDIT),
         AssetCheckSpec(
             "no_replication",
-            asset="replication_audit",
+            asset=TableName.REPLICATION_AUDIT,
             description=("no sample is flagged as a copy of a training image"),
         ),
     ],
@@ -204,19 +190,21 @@ def replication_audit(
     started = time.perf_counter()
     lake_ = lake.lake()
     generator, pointer = _generator(lake_, clip_model, config.work_dir)
-    manifest = lake_.read("training_manifest", [pointer["fingerprint"]])
+    manifest = lake_.read(TableName.TRAINING_MANIFEST, [pointer["fingerprint"]])
     trained = manifest.filter(
         pa.compute.equal(manifest.column("checkpoint_sha256"), generator.sha256)
     )
     examples = load_examples(
-        lake_, lake_.partitions("download_results"), set(trained.column("pair_id").to_pylist())
+        lake_,
+        lake_.partitions(TableName.DOWNLOAD_RESULTS),
+        set(trained.column("pair_id").to_pylist()),
     )
     chosen = random.Random(config.seed).sample(examples, min(config.captions, len(examples)))
     rules = config.rules()
     describe = descriptor_for(rules, clip_model.clip())
     result = audit_generator(generator, examples, chosen, rules, config.spec(), describe)
     images = result.samples
-    uri = lake_.write_partition("replication_audit", result.table, generator.sha256[:16])
+    uri = lake_.write_partition(TableName.REPLICATION_AUDIT, result.table, generator.sha256[:16])
     extra = {}
     if result.flagged:
         rows = [
@@ -233,7 +221,7 @@ def replication_audit(
     sims = result.table.column("similarity").to_numpy()
     return MaterializeResult(
         check_results=[
-            suite_check_result("replication_audit", result.table),
+            suite_check_result(TableName.REPLICATION_AUDIT, result.table),
             AssetCheckResult(
                 check_name="no_replication",
                 passed=result.flagged_count == 0,

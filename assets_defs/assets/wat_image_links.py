@@ -1,7 +1,5 @@
 """``wat_image_links`` (hop 1): every ``IMG@/src`` link of a partition's WAT files."""
 
-import sys
-
 import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
@@ -13,14 +11,13 @@ from dagster import (
     asset,
 )
 
-import pipeline.gzip_members
-import pipeline.wat
 from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource
-from pipeline.crawls import crawl_of_partition
-from pipeline.wat import IMAGE_LINK_SCHEMA, RECORD_ERRORS, ExtractStats, iter_image_link_batches
+from pipeline.hops.crawl.manifest import crawl_of_partition
+from pipeline.hops.wat.records import ExtractStats, iter_image_link_batches
+from pipeline.lake.tables import IMAGE_LINK_SCHEMA, RECORD_ERRORS, TableName
 from quality.checks import (
     previous_row_count,
     row_count_check_result,
@@ -38,12 +35,15 @@ class WatExtractConfig(Config):
 
 
 @asset(
-    code_version=code_version(sys.modules[__name__], pipeline.wat, pipeline.gzip_members),
+    code_version=code_version(__name__),
     partitions_def=wat_slices,
     deps=[crawl_manifest],
     group_name="crawl",
     kinds={"parquet"},
-    check_specs=[suite_check_spec("wat_image_links"), row_count_check_spec("wat_image_links")],
+    check_specs=[
+        suite_check_spec(TableName.WAT_IMAGE_LINKS),
+        row_count_check_spec(TableName.WAT_IMAGE_LINKS),
+    ],
     # only slices never materialized: a manifest refresh must not rebuild every slice
     automation_condition=AutomationCondition.on_missing(),
 )
@@ -56,7 +56,7 @@ def wat_image_links(
     """Stream the partition's WAT files and write their image links to the lake."""
     key = context.partition_key
     lake_ = lake.lake()
-    manifest = lake_.read("crawl_manifest")
+    manifest = lake_.read(TableName.CRAWL_MANIFEST)
     if manifest is None:
         raise Failure("crawl_manifest has not been materialized")
     mine = manifest.filter(pc.equal(manifest.column("partition_key"), key))
@@ -64,7 +64,7 @@ def wat_image_links(
         raise Failure(f"partition {key!r} is not in the current crawl_manifest")
     uris = mine.column("wat_uri").to_pylist()
     stats = ExtractStats()
-    with lake_.partition_writer("wat_image_links", key, IMAGE_LINK_SCHEMA) as writer:
+    with lake_.partition_writer(TableName.WAT_IMAGE_LINKS, key, IMAGE_LINK_SCHEMA) as writer:
         for uri in uris:
             for batch in iter_image_link_batches(
                 uri,
@@ -76,20 +76,22 @@ def wat_image_links(
                 writer.write_batch(batch)
     context.log.info(f"{key}: {stats.as_dict()}")
     summary = stats.as_dict()
-    written = lake_.read("wat_image_links", [key])
+    written = lake_.read(TableName.WAT_IMAGE_LINKS, [key])
     return MaterializeResult(
         check_results=[
-            suite_check_result("wat_image_links", written),
+            suite_check_result(TableName.WAT_IMAGE_LINKS, written),
             row_count_check_result(
-                "wat_image_links",
-                previous_row_count(context.instance, "wat_image_links", key),
+                TableName.WAT_IMAGE_LINKS,
+                previous_row_count(context.instance, TableName.WAT_IMAGE_LINKS, key),
                 stats.image_links,
                 config.max_row_change,
             ),
         ],
         metadata={
             **table_metadata(
-                IMAGE_LINK_SCHEMA, stats.image_links, lake_.partition_uri("wat_image_links", key)
+                IMAGE_LINK_SCHEMA,
+                stats.image_links,
+                lake_.partition_uri(TableName.WAT_IMAGE_LINKS, key),
             ),
             "wat_uris": MetadataValue.json(uris),
             "files_read": MetadataValue.int(stats.files_read),

@@ -1,0 +1,1 @@
+"""The crawl2diffusion command line (reads the same environment as the code location)."""

@@ -1,0 +1,186 @@
+"""The ``crawl2diffusion`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import orjson
+
+
+def _cmd_wat_links(args: argparse.Namespace) -> int:
+    from pipeline.hops.wat.records import ExtractStats, WatOpenError, iter_image_link_batches
+
+    options: dict[str, Any] = {"anon": True} if args.anon else {}
+    stats = ExtractStats()
+    out = sys.stdout.buffer
+    try:
+        for batch in iter_image_link_batches(
+            args.path, args.crawl_id, stats=stats, storage_options=options
+        ):
+            for row in batch.to_pylist():
+                if args.json:
+                    out.write(orjson.dumps(row) + b"\n")
+                else:
+                    alt = "<no alt>" if row["alt"] is None else repr(row["alt"])
+                    out.write(f"{row['url']}\t{alt}\t{row['page_url']}\n".encode())
+    except WatOpenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    out.flush()
+    print(orjson.dumps(stats.as_dict()).decode(), file=sys.stderr)
+    return 0
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from pipeline.lake.store import Lake
+    from pipeline.lineage.index import LineageIndex
+
+    index = LineageIndex(Lake(args.lake))
+    if args.by == "pair_id":
+        journey = index.trace_pair(args.value)
+    elif args.by == "page":
+        journey = index.trace_page(args.value)
+    elif args.by == "sha256":
+        journey = index.trace_image(args.value)
+    elif args.by == "image":
+        from PIL import Image
+
+        from pipeline.hops.clip.embed import DEFAULT_CLIP_MODEL, ClipModel, ClipSpec
+
+        clip = ClipModel(ClipSpec(args.clip_model or DEFAULT_CLIP_MODEL, args.clip_pretrained))
+        with Image.open(args.value) as image:
+            journey = index.trace_lookalike(image, clip, min_similarity=args.min_similarity)
+    else:
+        journey = index.trace(args.value)
+    if args.json:
+        print(orjson.dumps(journey.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(journey.story())
+    return 0
+
+
+def _cmd_opt_out(args: argparse.Namespace) -> int:
+    from pipeline.hops.dataset import opt_outs as optout
+    from pipeline.lake.store import Lake
+
+    entries = [("url", v) for v in args.url] + [("domain", v) for v in args.domain]
+    entries += [("sha256", v) for v in args.sha256]
+    lake = Lake(args.lake)
+    if not entries:
+        listed = lake.read(optout.TABLE)
+        for row in listed.to_pylist() if listed is not None else []:
+            print(f"{row['kind']}\t{row['value']}\t{row['added_at']:%Y-%m-%d}\t{row['note'] or ''}")
+        return 0
+    try:
+        table = optout.add(lake, entries, args.note)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{table.num_rows} entries on the opt-out list; the opt-out sensor rebuilds the "
+        "datasets and reports affected checkpoints"
+    )
+    return 0
+
+
+def _web_config(args: argparse.Namespace):
+    from pipeline.synthetic.config import SyntheticWebConfig
+
+    return SyntheticWebConfig(
+        seed=args.seed,
+        pages_per_crawl=args.pages_per_crawl,
+        wat_files_per_crawl=args.wat_files_per_crawl,
+    )
+
+
+def _cmd_web_generate(args: argparse.Namespace) -> int:
+    from pipeline.synthetic.generate import generate_web
+
+    manifest = generate_web(args.root, _web_config(args))
+    print(orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _cmd_web_serve(args: argparse.Namespace) -> int:
+    from pipeline.synthetic.generate import generate_web
+    from pipeline.synthetic.server import serve_forever
+
+    generate_web(args.root, _web_config(args))
+    serve_forever(args.root, args.host, args.port)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from assets_defs.demo import run_demo
+
+    summary = run_demo(args.data_dir, slice_size=args.slice_size)
+    print(summary.render())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crawl2diffusion",
+        description="From Common Crawl WAT files to a text-to-image model, with provenance.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the main job on the embedded synthetic web")
+    demo.add_argument("--data-dir", default="data", help="data folder (web, lake, DAGSTER_HOME)")
+    demo.add_argument("--slice-size", type=int, default=2, help="WAT files per partition")
+    demo.set_defaults(func=_cmd_demo)
+
+    web = sub.add_parser("web", help="the synthetic web")
+    web_sub = web.add_subparsers(dest="web_command", required=True)
+    for name, func in (("generate", _cmd_web_generate), ("serve", _cmd_web_serve)):
+        cmd = web_sub.add_parser(name)
+        cmd.add_argument("--root", default="data/web")
+        cmd.add_argument("--seed", type=int, default=2026)
+        cmd.add_argument("--pages-per-crawl", type=int, default=1100)
+        cmd.add_argument("--wat-files-per-crawl", type=int, default=4)
+        cmd.set_defaults(func=func)
+        if name == "serve":
+            cmd.add_argument("--host", default="127.0.0.1")
+            cmd.add_argument("--port", type=int, default=8000)
+
+    links = sub.add_parser("wat-links", help="print every image link of one WAT file")
+    links.add_argument("path", help="local path, http(s) URL or s3:// URL")
+    links.add_argument("--json", action="store_true", help="one JSON object per line")
+    links.add_argument("--crawl-id", default="", help="value for the crawl_id column")
+    links.add_argument("--anon", action="store_true", help="anonymous S3 (s3://commoncrawl/)")
+    links.set_defaults(func=_cmd_wat_links)
+    trace = sub.add_parser("trace", help="the journey of one image URL through every hop")
+    trace.add_argument(
+        "value", help="image URL (or pair_id / page URL / sha256 / image file with --by)"
+    )
+    trace.add_argument(
+        "--by", choices=("url", "pair_id", "page", "sha256", "image"), default="url",
+        help="image: find stored images that look like this file (CLIP embeddings)",
+    )  # fmt: skip
+    trace.add_argument("--clip-model", default="", help="with --by image: the filter's CLIP")
+    trace.add_argument("--clip-pretrained", default=None)
+    trace.add_argument("--min-similarity", type=float, default=0.9)
+    trace.add_argument("--json", action="store_true", help="print the journey as JSON")
+    trace.add_argument("--lake", default="data/lake", help="lake root (path or s3:// URL)")
+    trace.set_defaults(func=_cmd_trace)
+    opt = sub.add_parser("opt-out", help="withdraw URLs, domains or image files (sha256)")
+    opt.add_argument("--url", action="append", default=[], help="an image URL (repeatable)")
+    opt.add_argument("--domain", action="append", default=[], help="a domain and its subdomains")
+    opt.add_argument("--sha256", action="append", default=[], help="an image file's sha256")
+    opt.add_argument("--note", default=None, help="who asked, and when")
+    opt.add_argument("--lake", default="data/lake", help="lake root (path or s3:// URL)")
+    opt.set_defaults(func=_cmd_opt_out)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""LAION-Aesthetics: scores from stored embeddings and the subset rules."""

@@ -1,0 +1,1 @@
+"""Hop 2: clean, filter and language-tag alt texts into pairs."""

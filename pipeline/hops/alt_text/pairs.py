@@ -1,0 +1,191 @@
+"""Hop 2: turn raw image links into cleaned, language-tagged (url, text) pairs.
+
+Every input row leaves with exactly one decision: kept, or dropped with a reason (datatrove
+style: each rule returns ``(True, None)`` or ``(False, reason)``). Rules, in order:
+URL (bad_url, not_http, private_host), page opt-out (page_noai), alt text (missing_alt,
+empty_alt, alt_too_short), then duplicate (within the partition and against keys kept by
+earlier partitions). Kept rows get a language, its confidence and the detector's name.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import version
+
+import ftfy
+import pyarrow as pa
+
+from pipeline.lake.keys import pair_id as make_pair_id
+from pipeline.lake.keys import url_id as make_url_id
+from pipeline.lake.tables import ALT_TEXT_SCHEMA
+from pipeline.lake.urls import HostPolicy, check_url, normalize_url
+
+_OPT_OUT_TOKENS = frozenset({"noai", "noimageai"})
+_TOKEN_SPLIT = re.compile(r"[\s,;]+")
+
+
+@dataclass(frozen=True)
+class AltTextRules:
+    """The hop-2 thresholds and switches (all configurable from Dagster)."""
+
+    min_chars: int = 5
+    private_host_allowlist: tuple[str, ...] = ()
+    min_language_score: float = 0.5
+    languages: tuple[str, ...] = ()
+    """ISO 639-1 codes the detector may answer; empty means every language lingua knows."""
+    low_accuracy_language_mode: bool = False
+
+
+def clean_alt(alt: str) -> str:
+    """Unescape HTML entities (also double-escaped ones), fix mojibake and control characters
+    (ftfy), collapse whitespace."""
+    text = alt
+    for _ in range(3):
+        unescaped = html.unescape(text)
+        if unescaped == text:
+            break
+        text = unescaped
+    if not (text.isascii() and text.isprintable()):  # ftfy leaves printable ASCII as it is
+        text = ftfy.fix_text(text, unescape_html=False)
+    return " ".join(text.split())
+
+
+def is_page_opted_out(robots: str | None) -> bool:
+    """True when a robots meta value carries ``noai`` or ``noimageai``."""
+    if not robots:
+        return False
+    return not _OPT_OUT_TOKENS.isdisjoint(_TOKEN_SPLIT.split(robots.lower()))
+
+
+def check_alt(alt: str | None, min_chars: int) -> tuple[bool, str | None, str | None]:
+    """``(ok, reason, cleaned_text)`` for one raw alt attribute."""
+    if alt is None:
+        return False, "missing_alt", None
+    text = clean_alt(alt)
+    if not text:
+        return False, "empty_alt", text
+    if len(text) < min_chars:
+        return False, "alt_too_short", text
+    return True, None, text
+
+
+@lru_cache(maxsize=4)
+def _detector(languages: tuple[str, ...], low_accuracy: bool):
+    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+    if languages:
+        codes = [IsoCode639_1.from_str(code) for code in languages]
+        builder = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
+    else:
+        builder = LanguageDetectorBuilder.from_languages(*Language.all())
+    if low_accuracy:
+        builder = builder.with_low_accuracy_mode()
+    return builder.build()
+
+
+def detector_name(rules: AltTextRules) -> str:
+    mode = "low" if rules.low_accuracy_language_mode else "high"
+    return f"lingua-{version('lingua-language-detector')}:{mode}"
+
+
+def detect_languages(texts: Sequence[str], rules: AltTextRules) -> list[tuple[str | None, float]]:
+    """(ISO 639-1 code or None when unsure, top confidence) for each text, offline."""
+    if not texts:
+        return []
+    detector = _detector(tuple(rules.languages), rules.low_accuracy_language_mode)
+    results = []
+    for values in detector.compute_language_confidence_values_in_parallel(list(texts)):
+        if not values:
+            results.append((None, 0.0))
+            continue
+        top = values[0]
+        code = top.language.iso_code_639_1.name.lower()
+        results.append((code if top.value >= rules.min_language_score else None, top.value))
+    return results
+
+
+@dataclass
+class AltTextResult:
+    """One partition's decisions: every input row, and the counts by outcome."""
+
+    table: pa.Table
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rows_in(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def rows_kept(self) -> int:
+        return self.rows_in - sum(self.dropped.values())
+
+
+def parse_alt_texts(
+    links: pa.Table,
+    rules: AltTextRules = AltTextRules(),
+    already_kept: Iterable[str] = (),
+) -> AltTextResult:
+    """Decide every row of a hop-1 table. ``already_kept`` holds ``dedup_key``s kept by
+    earlier partitions of the same crawl."""
+    policy = HostPolicy.from_list(rules.private_host_allowlist)
+    seen = set(already_kept)
+    rows = links.select(
+        [
+            "pair_id",
+            "url",
+            "alt",
+            "page_robots",
+            "crawl_id",
+            "page_url",
+            "wat_path",
+            "wat_record_offset",
+            "link_index",
+        ]
+    ).to_pydict()
+    n = links.num_rows
+    out: dict[str, list] = {name: [None] * n for name in ALT_TEXT_SCHEMA.names}
+    dropped: Counter[str] = Counter()
+    to_detect: list[int] = []
+    for i in range(n):
+        url, alt = rows["url"][i], rows["alt"][i]
+        out["pair_id"][i] = rows["pair_id"][i]
+        out["url"][i] = url
+        out["alt"][i] = alt
+        for name in ("crawl_id", "page_url", "wat_path", "wat_record_offset", "link_index"):
+            out[name][i] = rows[name][i]
+        reason: str | None
+        ok, reason = check_url(url, policy)
+        if ok:
+            normalized = normalize_url(url)
+            out["url_id"][i] = make_url_id(normalized)
+            if is_page_opted_out(rows["page_robots"][i]):
+                ok, reason = False, "page_noai"
+        if ok:
+            ok, reason, text = check_alt(alt, rules.min_chars)
+            out["text"][i] = text
+        if ok:
+            key = make_pair_id(normalized, out["text"][i])
+            out["dedup_key"][i] = key
+            if key in seen:
+                ok, reason = False, "duplicate"
+            else:
+                seen.add(key)
+        out["kept"][i] = ok
+        out["drop_reason"][i] = reason
+        if ok:
+            to_detect.append(i)
+        else:
+            dropped[reason or "unknown"] += 1
+    name = detector_name(rules)
+    for i, (code, score) in zip(
+        to_detect, detect_languages([out["text"][i] for i in to_detect], rules), strict=True
+    ):
+        out["language"][i] = code
+        out["language_score"][i] = score
+        out["language_detector"][i] = name
+    return AltTextResult(pa.Table.from_pydict(out, schema=ALT_TEXT_SCHEMA), dropped)

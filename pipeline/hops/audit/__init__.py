@@ -1,0 +1,1 @@
+"""Replication audit: do samples copy training images?"""

@@ -1,0 +1,1 @@
+"""Hop 3: fetch, decode, embed with CLIP, score with heads, filter."""

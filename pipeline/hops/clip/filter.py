@@ -1,0 +1,286 @@
+"""Hop 3: fetch each kept pair's image, embed image and text with CLIP, keep similar pairs.
+
+Every input pair is kept or dropped with a reason: ``download_failed:<cause>``,
+``header_noai``, ``too_small``, ``decode_failed:<cause>`` or ``below_threshold``. Image
+embeddings go to their own table; image bytes are dropped after scoring unless kept by config.
+A URL already embedded by the same model (``cached``) is not fetched again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.hops.clip.decode import DecodedImage, DecodePolicy, decode_image
+from pipeline.hops.clip.embed import ClipModel, cosine
+from pipeline.hops.clip.fetch import Fetcher, FetchResult
+from pipeline.hops.clip.heads import Head
+from pipeline.lake.tables import CLIP_SCORES_SCHEMA, embeddings_schema
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum cosine similarity by language; ``other`` for the rest and for no language."""
+
+    by_language: dict[str, float] = field(default_factory=lambda: {"en": 0.28})
+    other: float = 0.26
+
+    def for_language(self, language: str | None) -> float:
+        return self.by_language.get(language or "", self.other)
+
+
+@dataclass
+class UrlOutcome:
+    """What happened to one URL: fetch and decode status, and its embedding if any."""
+
+    url_id: str
+    url: str
+    status: str
+    http_status: int | None = None
+    final_url: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    width: int | None = None
+    height: int | None = None
+    n_bytes: int | None = None
+    sha256: str | None = None
+    image_format: str | None = None
+    embedding: np.ndarray | None = None
+    image_bytes: bytes | None = None
+    from_cache: bool = False
+
+
+@dataclass
+class ClipScoresResult:
+    table: pa.Table
+    embeddings: pa.Table
+    rows_in: int
+    rows_kept: int
+    dropped: Counter[str]
+    urls_fetched: int
+    urls_cached: int
+    seconds: dict[str, float]
+
+
+def _prepare(
+    fetcher: Fetcher, decode: DecodePolicy, preprocess: Callable, keep: bool, url: str
+) -> tuple[FetchResult, DecodedImage | None, object]:
+    """Runs in a fetch thread: download, decode and preprocess one image."""
+    fetched = fetcher.fetch(url)
+    if not fetched.ok or fetched.body is None:
+        return fetched, None, None
+    decoded = decode_image(fetched.body, decode)
+    tensor = preprocess(decoded.image) if decoded.ok else None
+    decoded.image = None
+    if not keep:
+        fetched.body = None
+    return fetched, decoded, tensor
+
+
+def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, window: int) -> Iterator:
+    """``pool.map`` with at most `window` items in flight, so memory stays bounded."""
+    pending: deque[Future] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def fetch_and_embed(
+    urls: dict[str, str],
+    clip: ClipModel,
+    fetcher: Fetcher,
+    decode: DecodePolicy,
+    keep_images: bool = False,
+) -> Iterator[UrlOutcome]:
+    """Fetch, decode and embed each URL (url_id -> url), embedding in batches of the model's."""
+    import torch
+
+    batch: list[tuple[UrlOutcome, object]] = []
+
+    def flush() -> Iterator[UrlOutcome]:
+        if not batch:
+            return
+        with torch.inference_mode():
+            x = torch.stack([t for _, t in batch]).to(clip.device, dtype=clip._dtype)
+            feats = clip.model.encode_image(x, normalize=True).float().cpu().numpy()
+        for (outcome, _), emb in zip(batch, feats, strict=True):
+            outcome.embedding = emb.astype(np.float32)
+            yield outcome
+        batch.clear()
+
+    def work(item: tuple[str, str]) -> tuple[str, str, tuple]:
+        uid, url = item
+        return uid, url, _prepare(fetcher, decode, clip.preprocess, keep_images, url)
+
+    with ThreadPoolExecutor(fetcher.workers, thread_name_prefix="fetch") as pool:
+        for uid, url, (fetched, decoded, tensor) in _bounded_map(
+            pool, work, urls.items(), fetcher.workers * 4
+        ):
+            outcome = UrlOutcome(
+                url_id=uid,
+                url=url,
+                status=fetched.status,
+                http_status=fetched.http_status,
+                final_url=fetched.final_url,
+                attempts=fetched.attempts,
+                error=fetched.error,
+            )
+            if decoded is not None:
+                outcome.status, outcome.error = decoded.status, decoded.error
+                outcome.width, outcome.height = decoded.width, decoded.height
+                outcome.n_bytes, outcome.sha256 = decoded.n_bytes, decoded.sha256
+                outcome.image_format = decoded.format
+                outcome.image_bytes = fetched.body
+            if tensor is None:
+                yield outcome
+                continue
+            batch.append((outcome, tensor))
+            if len(batch) >= clip.spec.batch_size:
+                yield from flush()
+        yield from flush()
+
+
+def cached_outcomes(embeddings: pa.Table | None, model_id: str, url_ids: set[str]) -> dict:
+    """UrlOutcomes for URLs this model already embedded (from earlier partitions or runs)."""
+    if embeddings is None or embeddings.num_rows == 0:
+        return {}
+    mask = pc.and_(
+        pc.equal(embeddings.column("model_id"), model_id),
+        pc.is_in(embeddings.column("url_id"), pa.array(sorted(url_ids), pa.string())),
+    )
+    rows = embeddings.filter(mask).to_pylist()
+    out: dict[str, UrlOutcome] = {}
+    for row in rows:
+        out[row["url_id"]] = UrlOutcome(
+            url_id=row["url_id"],
+            url=row["url"],
+            status="ok",
+            width=row["width"],
+            height=row["height"],
+            n_bytes=row["n_bytes"],
+            sha256=row["sha256"],
+            image_format=row["image_format"],
+            embedding=np.asarray(row["embedding"], dtype=np.float32),
+            image_bytes=row.get("image"),
+            from_cache=True,
+        )
+    return out
+
+
+def score_pairs(
+    pairs: pa.Table,
+    clip: ClipModel,
+    fetcher: Fetcher,
+    decode: DecodePolicy,
+    thresholds: Thresholds,
+    punsafe: Head,
+    pwatermark: Head,
+    cached: dict[str, UrlOutcome] | None = None,
+    keep_images: bool = False,
+) -> ClipScoresResult:
+    """Hop 3 over the kept rows of an ``alt_text_pairs`` partition."""
+    seconds: dict[str, float] = {}
+    cached = cached or {}
+    kept_pairs = pairs.filter(pairs.column("kept")) if "kept" in pairs.column_names else pairs
+    rows = kept_pairs.select(["pair_id", "url_id", "url", "text", "language", "crawl_id"])
+    rows = rows.to_pydict()
+    n = len(rows["pair_id"])
+    urls = dict(zip(rows["url_id"], rows["url"], strict=True))
+    outcomes = {uid: cached[uid] for uid in urls if uid in cached}
+    to_fetch = {uid: url for uid, url in urls.items() if uid not in outcomes}
+    started = time.perf_counter()
+    for outcome in fetch_and_embed(to_fetch, clip, fetcher, decode, keep_images):
+        outcomes[outcome.url_id] = outcome
+    seconds["fetch_and_embed_images"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    has_image = [outcomes[uid].embedding is not None for uid in rows["url_id"]]
+    text_idx = [i for i in range(n) if has_image[i]]
+    text_emb = clip.embed_texts([rows["text"][i] for i in text_idx])
+    image_emb = np.stack(
+        [outcomes[rows["url_id"][i]].embedding for i in text_idx]
+    ) if text_idx else np.zeros((0, clip.embed_dim), np.float32)  # fmt: skip
+    sims = cosine(image_emb, text_emb) if text_idx else np.zeros(0, np.float32)
+    unsafe = punsafe(image_emb) if text_idx else np.zeros(0, np.float32)
+    watermark = pwatermark(image_emb) if text_idx else np.zeros(0, np.float32)
+    seconds["embed_texts_and_tag"] = time.perf_counter() - started
+
+    scores = {
+        i: (float(sims[k]), float(unsafe[k]), float(watermark[k])) for k, i in enumerate(text_idx)
+    }
+    out: dict[str, list] = {name: [] for name in CLIP_SCORES_SCHEMA.names}
+    dropped: Counter[str] = Counter()
+    for i in range(n):
+        o = outcomes[rows["url_id"][i]]
+        threshold = thresholds.for_language(rows["language"][i])
+        sim, pu, pw = scores.get(i, (None, None, None))
+        if o.embedding is None:
+            reason = o.status
+        elif sim is not None and sim < threshold:
+            reason = "below_threshold"
+        else:
+            reason = None
+        if reason:
+            dropped[reason] += 1
+        for name in ("pair_id", "url_id", "url", "text", "language", "crawl_id"):
+            out[name].append(rows[name][i])
+        out["model_id"].append(clip.model_id)
+        out["fetch_status"].append(o.status)
+        out["http_status"].append(o.http_status)
+        out["final_url"].append(o.final_url)
+        out["fetch_attempts"].append(o.attempts)
+        out["from_cache"].append(o.from_cache)
+        out["width"].append(o.width)
+        out["height"].append(o.height)
+        out["n_bytes"].append(o.n_bytes)
+        out["sha256"].append(o.sha256)
+        out["similarity"].append(sim)
+        out["threshold"].append(threshold)
+        out["punsafe"].append(pu)
+        out["pwatermark"].append(pw)
+        out["kept"].append(reason is None)
+        out["drop_reason"].append(reason)
+        out["error"].append(o.error)
+    table = pa.Table.from_pydict(out, schema=CLIP_SCORES_SCHEMA)
+    fresh = [o for o in outcomes.values() if o.embedding is not None and not o.from_cache]
+    return ClipScoresResult(
+        table=table,
+        embeddings=embeddings_table(fresh, clip.model_id, clip.embed_dim, keep_images),
+        rows_in=n,
+        rows_kept=n - sum(dropped.values()),
+        dropped=dropped,
+        urls_fetched=len(to_fetch),
+        urls_cached=len(urls) - len(to_fetch),
+        seconds=seconds,
+    )
+
+
+def embeddings_table(
+    outcomes: list[UrlOutcome], model_id: str, dim: int, keep_images: bool = False
+) -> pa.Table:
+    schema = embeddings_schema(dim, keep_images)
+    outcomes = sorted(outcomes, key=lambda o: o.url_id)
+    columns = {
+        "url_id": [o.url_id for o in outcomes],
+        "url": [o.url for o in outcomes],
+        "model_id": [model_id] * len(outcomes),
+        "sha256": [o.sha256 for o in outcomes],
+        "width": [o.width for o in outcomes],
+        "height": [o.height for o in outcomes],
+        "n_bytes": [o.n_bytes for o in outcomes],
+        "image_format": [o.image_format for o in outcomes],
+        "embedding": [o.embedding.tolist() for o in outcomes],  # type: ignore[union-attr]
+    }
+    if keep_images:
+        columns["image"] = [o.image_bytes for o in outcomes]
+    return pa.Table.from_pydict(columns, schema=schema)

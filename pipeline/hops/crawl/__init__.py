@@ -1,0 +1,1 @@
+"""Crawl manifest: the crawl index, wat.paths.gz, slicing into partitions."""

@@ -1,0 +1,116 @@
+"""Opt-outs: image URLs, whole domains, or image files (sha256) an owner withdrew.
+
+The list is the lake table ``opt_outs`` (one row per entry; adding rewrites it, so its
+manifest changes and the opt-out sensor sees it). The dataset hop drops matching pairs with
+the reason ``opted_out:<kind>``; :func:`trained_on_opted_out` names every checkpoint that was
+trained on a pair the list now matches (opt-outs cannot be removed from trained weights, only
+reported and left out of the next run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from pipeline.lake.keys import url_id
+from pipeline.lake.store import Lake
+from pipeline.lake.tables import OPT_OUT_KINDS as KINDS
+from pipeline.lake.tables import OPT_OUT_REPORT_SCHEMA as REPORT_SCHEMA
+from pipeline.lake.tables import OPT_OUT_SCHEMA, TableName
+from pipeline.lake.urls import normalize_url
+
+TABLE = TableName.OPT_OUTS
+
+
+def _canonical(kind: str, value: str) -> str:
+    value = value.strip()
+    if kind == "url":
+        return normalize_url(value)
+    if kind == "domain":
+        host = urlsplit(value).hostname if "://" in value else value
+        return (host or "").lower().strip(".")
+    if len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise ValueError(f"not a sha256 hex digest: {value!r}")
+    return value.lower()
+
+
+@dataclass(frozen=True)
+class OptOutList:
+    url_ids: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+    sha256s: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_table(cls, table: pa.Table | None) -> OptOutList:
+        if table is None:
+            return cls()
+        rows = table.select(["kind", "value"]).to_pylist()
+        return cls(
+            frozenset(url_id(r["value"]) for r in rows if r["kind"] == "url"),
+            frozenset(r["value"] for r in rows if r["kind"] == "domain"),
+            frozenset(r["value"] for r in rows if r["kind"] == "sha256"),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.url_ids or self.domains or self.sha256s)
+
+    def match(self, url: str | None, sha256: str | None = None) -> str | None:
+        """``opted_out:<kind>`` when the URL, its host (or a parent domain) or the image file
+        is on the list, else None."""
+        if url and self.url_ids and url_id(normalize_url(url)) in self.url_ids:
+            return "opted_out:url"
+        if url and self.domains:
+            host = (urlsplit(url).hostname or "").lower().strip(".")
+            labels = host.split(".")
+            if any(".".join(labels[i:]) in self.domains for i in range(len(labels))):
+                return "opted_out:domain"
+        if sha256 and sha256.lower() in self.sha256s:
+            return "opted_out:sha256"
+        return None
+
+
+def load(lake: Lake) -> OptOutList:
+    return OptOutList.from_table(lake.read(TABLE))
+
+
+def add(lake: Lake, entries: Iterable[tuple[str, str]], note: str | None = None) -> pa.Table:
+    """Add ``(kind, value)`` entries (kinds: url, domain, sha256); returns the whole list.
+    Entries already on the list are not added twice."""
+    current = lake.read(TABLE)
+    rows = current.to_pylist() if current is not None else []
+    seen = {(r["kind"], r["value"]) for r in rows}
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for kind, value in entries:
+        if kind not in KINDS:
+            raise ValueError(f"opt-out kind must be one of {KINDS}, not {kind!r}")
+        canonical = _canonical(kind, value)
+        if (kind, canonical) not in seen:
+            seen.add((kind, canonical))
+            rows.append({"kind": kind, "value": canonical, "added_at": now, "note": note})
+    table = pa.Table.from_pylist(rows, schema=OPT_OUT_SCHEMA)
+    lake.write_partition(TABLE, table)
+    return table
+
+
+def trained_on_opted_out(
+    opt_outs: OptOutList, manifest: pa.Table | None, downloads: pa.Table | None
+) -> pa.Table:
+    """Checkpoints (``training_manifest`` rows with ``run_fingerprint``) trained on pairs
+    whose URL or downloaded file (``download_results``) the list matches."""
+    if not opt_outs or manifest is None or downloads is None:
+        return REPORT_SCHEMA.empty_table()
+    by_pair = {r["pair_id"]: r for r in downloads.select(["pair_id", "URL", "sha256"]).to_pylist()}
+    rows = []
+    for row in manifest.to_pylist():
+        source = by_pair.get(row["pair_id"])
+        hit = opt_outs.match(source["URL"], source["sha256"]) if source else None
+        if hit:
+            rows.append({**row, "URL": source["URL"], "sha256": source["sha256"], "match": hit})
+    table = pa.Table.from_pylist(
+        [{name: r.get(name) for name in REPORT_SCHEMA.names} for r in rows], schema=REPORT_SCHEMA
+    )
+    return table.sort_by([("checkpoint_sha256", "ascending"), ("pair_id", "ascending")])

@@ -1,0 +1,1 @@
+"""The download hop: img2dataset into WebDataset shards, per-pair results."""

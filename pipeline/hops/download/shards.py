@@ -1,0 +1,552 @@
+"""The download hop: the aesthetic subset's images into WebDataset shards, with img2dataset.
+
+Layout under ``root`` (a local directory or an fsspec URI such as ``s3://bucket/prefix``)::
+
+    batches/{batch}/_input.parquet     the URLs of one batch: URL, TEXT, pair_id, url_id
+    batches/{batch}/00000.tar          img2dataset's WebDataset shard (jpg, txt, json per sample)
+    batches/{batch}/00000.parquet      one row per URL of the shard: key, status, error, sizes
+    batches/{batch}/00000_stats.json   written last by img2dataset: the shard is complete
+
+A shard counts only when its stats, tar and parquet all exist; anything less is deleted and
+redone by img2dataset's incremental mode. Results (one row per subset ``pair_id``) are
+returned, not written: the caller publishes them (e.g. as a lake partition), and passes them
+back as ``previous`` next time, so that a re-run downloads only what is missing:
+
+- a success is kept while its tar exists; a lost tar's rows are downloaded again;
+- a failure is retried by later runs until it has been attempted ``max_attempts`` times, then
+  it stays ``gave_up`` with its last error;
+- the batch name is a hash of what is to be done (pair_ids, their attempt counts, the shard
+  layout), so re-running after a crash, with the same ``previous``, resumes the same batch and
+  img2dataset redoes only the shards that lack their stats.
+
+S3: img2dataset opens every path with ``fsspec.core.url_to_fs(path)`` and no storage options,
+in the calling process and in its spawned workers. For ``s3://`` roots the endpoint and
+credentials of ``storage_options`` (``key``, ``secret``, ``token``, ``endpoint_url`` or
+``client_kwargs.endpoint_url``, ``client_kwargs.region_name``) are therefore passed to it as
+``AWS_*`` environment variables for the duration of the call (workers inherit them); other
+options cannot reach img2dataset. On a Spark or Ray cluster the executors need their own
+credentials. The writes go straight to S3 (no local staging). With ``http_proxy`` set, the S3
+endpoint's host is the only ``no_proxy`` entry: botocore honours the proxy variables too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import math
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import threading
+import types
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from pipeline.lake.tables import DOWNLOAD_FAILED_STATUSES as FAILED_STATUSES
+from pipeline.lake.tables import DOWNLOAD_GAVE_UP as GAVE_UP
+from pipeline.lake.tables import DOWNLOAD_NOT_ATTEMPTED as NOT_ATTEMPTED
+from pipeline.lake.tables import DOWNLOAD_RESULTS_SCHEMA
+from pipeline.lake.tables import DOWNLOAD_SUCCESS as SUCCESS
+
+log = logging.getLogger(__name__)
+
+
+SUBSET_COLUMNS = ("pair_id", "url_id", "URL", "TEXT")
+INPUT_FILE = "_input.parquet"
+_OOM_SHARD_COUNT = 5  # img2dataset names shards {id:05d}
+_PARTS = frozenset({".tar", ".parquet", "_stats.json"})
+_SHARD_FILE = re.compile(r"^(\d+)(\.tar|\.parquet|_stats\.json)$")
+_RESULT_COLUMNS = (
+    "pair_id", "key", "status", "error_message", "width", "height",
+    "original_width", "original_height", "sha256",
+)  # fmt: skip
+_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """How img2dataset downloads, resizes and shards; and how often a URL may be tried."""
+
+    image_size: int = 64
+    resize_mode: str = "center_crop"
+    encode_format: str = "jpg"
+    samples_per_shard: int = 256
+    processes_count: int = 1
+    thread_count: int = 16
+    distributor: str = "multiprocessing"
+    """img2dataset's distributor: ``multiprocessing``, ``pyspark`` or ``ray``."""
+    timeout: int = 10
+    retries: int = 1
+    """img2dataset's own retries of a URL within one run."""
+    max_attempts: int = 3
+    """Runs that may try a failing URL; after that it is ``gave_up``."""
+    disallowed_header_directives: tuple[str, ...] = ("noai", "noimageai", "noindex", "noimageindex")
+    user_agent_token: str | None = "crawl2diffusion"
+    http_proxy: str | None = None
+    """``http_proxy`` for img2dataset's workers (``no_proxy`` is cleared but for the S3
+    endpoint); the environment is restored afterwards."""
+    https_as_http: bool = False
+    """Fetch ``https://`` URLs as ``http://`` (so they go through ``http_proxy``): only for the
+    synthetic web, whose server speaks plain HTTP and cannot tunnel TLS. Results keep the
+    original URL; img2dataset's own parquet and sample json hold the fetched one."""
+
+
+@dataclass
+class ShardsResult:
+    results: pa.Table
+    """:data:`DOWNLOAD_RESULTS_SCHEMA`, one row per subset pair, in subset order."""
+    batch: str | None
+    """The batch run this time (None when nothing was left to do)."""
+    shards_written: int
+    """Shards img2dataset completed in this call."""
+    attempted: int
+    """URLs sent to img2dataset in this call."""
+    status_counts: dict[str, int]
+    shard_uris: list[str]
+    """Every tar that holds a current success (full URI), sorted."""
+
+
+@dataclass
+class ShardSample:
+    key: str
+    pair_id: str
+    caption: str
+    image: Image.Image
+    sha256: str | None
+    shard: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+
+def download_shards(
+    subset: pa.Table,
+    root: str,
+    spec: ShardSpec,
+    previous: pa.Table | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> ShardsResult:
+    """Download the subset's images into shards under ``root``, redoing only what is missing.
+
+    ``subset`` needs ``pair_id``, ``url_id``, ``URL``, ``TEXT`` (unique, non-null pair_ids);
+    ``previous`` is the ``results`` of an earlier call (its rows for pairs no longer in the
+    subset are dropped). To do: pairs without a success whose tar still exists, except
+    failures already tried ``max_attempts`` times (kept as ``gave_up``). Nothing to do: no
+    img2dataset run. Rows of a shard that img2dataset did not complete are
+    ``not_attempted_yet`` (attempts unchanged), and are resumed by the next call.
+    """
+    rows = _subset_rows(subset)
+    if spec.max_attempts < 1 or spec.samples_per_shard < 1:
+        raise ValueError("max_attempts and samples_per_shard must be >= 1")
+    options = dict(storage_options or {})
+    fs, root_path = fsspec.core.url_to_fs(root.rstrip("/"), **options)
+    root_path = root_path.rstrip("/")
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+
+    prev = _previous_rows(previous, {r["pair_id"] for r in rows})
+    present = _present_tars(fs, root_path, prev.values())
+    carried: dict[str, dict[str, Any]] = {}
+    todo: list[tuple[dict[str, Any], int]] = []
+    for row in rows:
+        old = prev.get(row["pair_id"])
+        attempts = int(old["attempts"] or 0) if old else 0
+        if old is None or old["status"] == NOT_ATTEMPTED:
+            todo.append((row, attempts))
+        elif old["status"] == SUCCESS and old["shard"] in present:
+            carried[row["pair_id"]] = {**old, **row}
+        elif old["status"] in (*FAILED_STATUSES, GAVE_UP) and attempts >= spec.max_attempts:
+            carried[row["pair_id"]] = {**old, **row, "status": GAVE_UP, "shard": None}
+        else:  # a failure with attempts left, or a success whose tar is gone
+            todo.append((row, attempts))
+
+    batch: str | None = None
+    shards_written = attempted = 0
+    fresh: dict[str, dict[str, Any]] = {}
+    if todo:
+        todo.sort(key=lambda item: item[0]["pair_id"])
+        batch = _batch_name(todo, spec)
+        fresh, shards_written, attempted = _run_batch(
+            fs, protocol, root_path, batch, todo, spec, options
+        )
+
+    out = [carried.get(r["pair_id"]) or fresh[r["pair_id"]] for r in rows]
+    results = pa.Table.from_pylist(
+        [{name: row.get(name) for name in DOWNLOAD_RESULTS_SCHEMA.names} for row in out],
+        schema=DOWNLOAD_RESULTS_SCHEMA,
+    )
+    tars = sorted({r["shard"] for r in out if r["status"] == SUCCESS and r["shard"]})
+    counts = Counter(r["status"] for r in out)
+    return ShardsResult(
+        results=results,
+        batch=batch,
+        shards_written=shards_written,
+        attempted=attempted,
+        status_counts=dict(sorted(counts.items())),
+        shard_uris=[_uri(protocol, f"{root_path}/{tar}") for tar in tars],
+    )
+
+
+def read_shard_samples(
+    shard_uris: list[str], storage_options: dict[str, Any] | None = None
+) -> Iterator[ShardSample]:
+    """Samples of WebDataset tars (read with webdataset's tar iterators), images as RGB."""
+    from webdataset.tariterators import group_by_keys, tar_file_expander
+
+    for uri in shard_uris:
+        with fsspec.open(uri, "rb", **(storage_options or {})) as stream:
+            for sample in group_by_keys(tar_file_expander([{"url": uri, "stream": stream}])):
+                meta = json.loads(sample["json"]) if "json" in sample else {}
+                data = next((sample[ext] for ext in _IMAGE_EXTENSIONS if ext in sample), None)
+                if data is None:
+                    raise ValueError(f"{uri}: sample {sample['__key__']} holds no image")
+                with Image.open(io.BytesIO(data)) as img:
+                    image = img.convert("RGB")
+                yield ShardSample(
+                    key=sample["__key__"],
+                    pair_id=meta.get("pair_id"),
+                    caption=sample.get("txt", b"").decode("utf-8"),
+                    image=image,
+                    sha256=meta.get("sha256"),
+                    shard=uri,
+                )
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _subset_rows(subset: pa.Table) -> list[dict[str, Any]]:
+    missing = [c for c in SUBSET_COLUMNS if c not in subset.column_names]
+    if missing:
+        raise ValueError(f"subset lacks columns {missing} (needs {list(SUBSET_COLUMNS)})")
+    rows = subset.select(list(SUBSET_COLUMNS)).to_pylist()
+    if any(r["pair_id"] is None or r["URL"] is None for r in rows):
+        raise ValueError("subset has rows without pair_id or URL")
+    dupes = [pid for pid, n in Counter(r["pair_id"] for r in rows).items() if n > 1]
+    if dupes:
+        raise ValueError(f"subset has duplicate pair_ids, e.g. {dupes[:3]}")
+    return rows
+
+
+def _previous_rows(previous: pa.Table | None, wanted: set[str]) -> dict[str, dict[str, Any]]:
+    """Rows of earlier results by pair_id, only for pairs still in the subset."""
+    if previous is None:
+        return {}
+    missing = [c for c in DOWNLOAD_RESULTS_SCHEMA.names if c not in previous.column_names]
+    if missing:
+        raise ValueError(f"previous results lack columns {missing}")
+    rows = previous.select(DOWNLOAD_RESULTS_SCHEMA.names).to_pylist()
+    return {r["pair_id"]: r for r in rows if r["pair_id"] in wanted}
+
+
+def _present_tars(fs: Any, root_path: str, rows: Iterable[dict[str, Any]]) -> set[str]:
+    """Which of the success rows' tars still exist (paths relative to the root)."""
+    wanted = {r["shard"] for r in rows if r["status"] == SUCCESS and r["shard"]}
+    if not wanted:
+        return set()
+    fs.invalidate_cache()
+    found = fs.glob(f"{root_path}/batches/*/*.tar")
+    prefix = root_path + "/"
+    return wanted & {p[len(prefix) :] for p in found if p.startswith(prefix)}
+
+
+def _batch_name(todo: list[tuple[dict[str, Any], int]], spec: ShardSpec) -> str:
+    """12 hex of sha256 over the shard layout and the sorted (pair_id, attempts) to do.
+
+    The attempts make a retry of the same failures a new batch (the old one is complete and
+    would be skipped); the layout keeps a resumed batch from mixing two shardings."""
+    digest = hashlib.sha256(
+        f"{spec.samples_per_shard}|{spec.image_size}|{spec.resize_mode}|{spec.encode_format}|"
+        f"{spec.https_as_http}\n".encode()
+    )
+    for row, attempts in todo:
+        digest.update(f"{row['pair_id']}\t{attempts}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------------
+# One batch
+
+
+def _run_batch(
+    fs: Any,
+    protocol: str,
+    root_path: str,
+    batch: str,
+    todo: list[tuple[dict[str, Any], int]],
+    spec: ShardSpec,
+    options: dict[str, Any],
+) -> tuple[dict[str, dict[str, Any]], int, int]:
+    """Run (or resume) one batch; (result row by pair_id, shards written, URLs attempted)."""
+    batch_dir = f"{root_path}/batches/{batch}"
+    per_shard = spec.samples_per_shard
+    n_shards = math.ceil(len(todo) / per_shard)
+    _write_input(fs, protocol, batch_dir, [row for row, _ in todo], spec.https_as_http)
+
+    before = _shard_files(fs, batch_dir)
+    redo = [i for i in range(n_shards) if before.get(i) != _PARTS]
+    for i in redo:  # stats first: without them img2dataset redoes the shard
+        for part in ("_stats.json", ".tar", ".parquet"):
+            if part in before.get(i, ()):
+                fs.rm_file(f"{batch_dir}/{_shard_name(i)}{part}")
+    if redo:
+        _remove_tmp(fs, batch_dir)
+        _call_img2dataset(protocol, batch_dir, spec, options)
+        _remove_tmp(fs, batch_dir)
+    after = _shard_files(fs, batch_dir)
+    done = {i for i in range(n_shards) if after.get(i) == _PARTS}
+    attempted = sum(min(per_shard, len(todo) - i * per_shard) for i in redo)
+
+    found: dict[str, dict[str, Any]] = {}
+    for i in sorted(done):
+        with fs.open(f"{batch_dir}/{_shard_name(i)}.parquet", "rb") as handle:
+            table = pq.read_table(handle, columns=list(_RESULT_COLUMNS))
+        tar = f"batches/{batch}/{_shard_name(i)}.tar"
+        for rec in table.to_pylist():
+            rec["shard"] = tar if rec["status"] == SUCCESS else None
+            found[rec["pair_id"]] = rec
+
+    fresh: dict[str, dict[str, Any]] = {}
+    for n, (row, attempts) in enumerate(todo):
+        rec = found.get(row["pair_id"])
+        if rec is None:  # its shard did not complete: try again next run, attempts unchanged
+            fresh[row["pair_id"]] = {
+                **row,
+                "batch": batch,
+                "status": NOT_ATTEMPTED,
+                "error_message": f"img2dataset did not complete shard {n // per_shard}",
+                "attempts": attempts,
+            }
+        else:
+            fresh[row["pair_id"]] = {**rec, **row, "batch": batch, "attempts": attempts + 1}
+    return fresh, len(done.intersection(redo)), attempted
+
+
+def _shard_name(shard_id: int) -> str:
+    return f"{shard_id:0{_OOM_SHARD_COUNT}d}"
+
+
+def _uri(protocol: str, path: str) -> str:
+    return path if protocol in ("file", "local") else f"{protocol}://{path}"
+
+
+def _shard_files(fs: Any, directory: str) -> dict[int, frozenset[str]]:
+    """Files img2dataset wrote, by shard id: which of .tar, .parquet, _stats.json exist."""
+    fs.invalidate_cache(directory)
+    try:
+        paths = fs.ls(directory, detail=False)
+    except FileNotFoundError:
+        return {}
+    parts: dict[int, set[str]] = defaultdict(set)
+    for path in paths:
+        match = _SHARD_FILE.match(path.rstrip("/").rsplit("/", 1)[-1])
+        if match:
+            parts[int(match[1])].add(match[2])
+    return {shard: frozenset(found) for shard, found in parts.items()}
+
+
+def _write_input(
+    fs: Any, protocol: str, batch_dir: str, rows: list[dict[str, Any]], https_as_http: bool
+) -> None:
+    """The batch's URL list, sorted by pair_id; an existing one for other pairs is replaced."""
+    path = f"{batch_dir}/{INPUT_FILE}"
+    ids = [r["pair_id"] for r in rows]
+    if fs.exists(path):
+        try:
+            with fs.open(path, "rb") as handle:
+                if pq.read_table(handle, columns=["pair_id"]).column(0).to_pylist() == ids:
+                    return
+        except (OSError, pa.ArrowException):
+            pass
+        log.warning("batch folder %s holds another input; starting it over", batch_dir)
+        fs.rm(batch_dir, recursive=True)
+    table = pa.table(
+        {
+            "URL": [_fetch_url(r["URL"], https_as_http) for r in rows],
+            "TEXT": [r["TEXT"] for r in rows],
+            "pair_id": ids,
+            "url_id": [r["url_id"] for r in rows],
+        }
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data = sink.getvalue().to_pybytes()
+    fs.makedirs(batch_dir, exist_ok=True)
+    if protocol in ("file", "local"):  # write aside, then rename: never a half file
+        tmp = f"{batch_dir}/.{INPUT_FILE}.{uuid.uuid4().hex[:8]}"
+        fs.pipe_file(tmp, data)
+        fs.mv(tmp, path)
+    else:  # one PUT
+        fs.pipe_file(path, data)
+
+
+def _fetch_url(url: str, https_as_http: bool) -> str:
+    if https_as_http and url[:8].lower() == "https://":
+        return "http://" + url[8:]
+    return url
+
+
+def _remove_tmp(fs: Any, batch_dir: str) -> None:
+    tmp = f"{batch_dir}/_tmp"
+    if fs.exists(tmp):
+        fs.rm(tmp, recursive=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# img2dataset
+
+
+def _call_img2dataset(
+    protocol: str, batch_dir: str, spec: ShardSpec, options: dict[str, Any]
+) -> None:
+    if spec.distributor in ("pyspark", "ray"):
+        module = spec.distributor
+        if importlib.util.find_spec(module) is None:  # img2dataset's ray stub silently does nothing
+            raise ValueError(f"distributor {spec.distributor!r} needs {module} installed")
+    from img2dataset import download
+
+    folder = _uri(protocol, batch_dir)
+    env = _env_for(spec, protocol, options)
+    with _environ(env), _s3_cache_cleared(protocol), _sigint_kept(), _loggers_reaped():
+        download(
+            url_list=f"{folder}/{INPUT_FILE}",
+            input_format="parquet",
+            url_col="URL",
+            caption_col="TEXT",
+            save_additional_columns=["pair_id", "url_id"],
+            output_format="webdataset",
+            output_folder=folder,
+            incremental_mode="incremental",
+            compute_hash="sha256",
+            enable_wandb=False,
+            extract_exif=False,
+            image_size=spec.image_size,
+            resize_mode=spec.resize_mode,
+            encode_format=spec.encode_format,
+            number_sample_per_shard=spec.samples_per_shard,
+            oom_shard_count=_OOM_SHARD_COUNT,
+            processes_count=spec.processes_count,
+            thread_count=spec.thread_count,
+            distributor=spec.distributor,
+            timeout=spec.timeout,
+            retries=spec.retries,
+            disallowed_header_directives=list(spec.disallowed_header_directives),
+            user_agent_token=spec.user_agent_token,
+        )
+
+
+def _env_for(spec: ShardSpec, protocol: str, options: dict[str, Any]) -> dict[str, str | None]:
+    """Environment for img2dataset and its workers: S3 endpoint/credentials, HTTP proxy."""
+    env: dict[str, str | None] = {}
+    bypass: list[str] = []
+    if protocol in ("s3", "s3a"):
+        client = dict(options.get("client_kwargs") or {})
+        endpoint = options.get("endpoint_url") or client.get("endpoint_url")
+        values = {
+            "AWS_ACCESS_KEY_ID": options.get("key"),
+            "AWS_SECRET_ACCESS_KEY": options.get("secret"),
+            "AWS_SESSION_TOKEN": options.get("token"),
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": client.get("region_name"),
+        }
+        env.update({name: str(value) for name, value in values.items() if value})
+        ignored = set(options) - {"key", "secret", "token", "endpoint_url", "client_kwargs"}
+        known = ("endpoint_url", "region_name")
+        ignored |= {f"client_kwargs.{k}" for k in client if k not in known}
+        if ignored:
+            log.warning("storage options %s cannot be passed to img2dataset", sorted(ignored))
+        if endpoint and urlsplit(str(endpoint)).hostname:
+            bypass.append(urlsplit(str(endpoint)).hostname or "")
+    if spec.http_proxy:
+        no_proxy = ",".join(bypass) or None
+        env.update(http_proxy=spec.http_proxy, HTTP_PROXY=spec.http_proxy)
+        env.update(no_proxy=no_proxy, NO_PROXY=no_proxy)
+    return env
+
+
+@contextmanager
+def _environ(updates: dict[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, unset) environment variables; restore them afterwards.
+
+    The environment is process-wide: concurrent calls in threads of one process would see
+    each other's settings (Dagster runs steps in processes of their own).
+    """
+    saved = {name: os.environ.get(name) for name in updates}
+    try:
+        for name, value in updates.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _s3_cache_cleared(protocol: str) -> Iterator[None]:
+    """img2dataset's option-less S3 filesystems must not outlive (or predate) our environment."""
+    if protocol not in ("s3", "s3a"):
+        yield
+        return
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        yield
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+
+
+@contextmanager
+def _sigint_kept() -> Iterator[None]:
+    """img2dataset installs its own SIGINT handler: restore ours (or, off the main thread,
+    where ``signal.signal`` raises, skip its handler)."""
+    if threading.current_thread() is threading.main_thread():
+        saved = signal.getsignal(signal.SIGINT)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, saved)
+        return
+    module = sys.modules["img2dataset.main"]
+    real = module.signal
+    module.signal = types.SimpleNamespace(SIGINT=signal.SIGINT, signal=lambda *args: None)
+    try:
+        yield
+    finally:
+        module.signal = real
+
+
+@contextmanager
+def _loggers_reaped() -> Iterator[None]:
+    """If img2dataset raises, end its logger process (it would otherwise run forever)."""
+    before = set(multiprocessing.active_children())
+    try:
+        yield
+    except BaseException:
+        for child in multiprocessing.active_children():
+            if child not in before and type(child).__name__ == "LoggerProcess":
+                child.terminate()
+                child.join(5)
+        raise

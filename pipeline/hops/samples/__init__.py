@@ -1,0 +1,1 @@
+"""Seeded samples from a trained checkpoint, and how well they follow prompts."""

@@ -1,0 +1,1 @@
+"""Shared infrastructure: the lake store, keys and URL rules."""

@@ -1,0 +1,1 @@
+"""Lineage: the trace index over every hop, and search by image."""

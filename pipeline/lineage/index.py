@@ -1,0 +1,494 @@
+"""Record-level lineage: answer "where did this URL go, and why?" from the lake.
+
+A journey follows the pair through every hop: the WAT records it was seen in, the alt-text
+decision, the CLIP filter, the released dataset, the aesthetic subset, the img2dataset
+download (the shard and key that hold the image), the diffusion checkpoints it trained, and
+the replication audit samples that were prompted with it or found nearest to it. Hops whose
+tables are not materialized yet are simply absent.
+
+A scan of the lake per question costs seconds at a few million links, so
+:class:`LineageIndex` answers from a copy of the traced columns in a DuckDB file, sorted by
+a hash of the image URL: a trace reads one row group, DuckDB's min/max zone maps skip the
+others. The file is named after the lake state it was built from (the published partition
+files, each with a unique name); when that state changes (a new or re-run partition), a new
+index is built into a temporary file and renamed into place, and the older ones are removed.
+Published index files never change, readers open them read-only, and each is written by one
+connection only (DuckDB is single-writer). Lake files are read as Arrow datasets on the
+lake's fsspec filesystem, so local and ``s3://`` lakes work alike without DuckDB extensions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import fsspec.core
+import orjson
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from pipeline.lake.store import Lake
+from pipeline.lake.tables import TRACED_TABLES as TRACED
+from pipeline.lake.tables import TableName
+from pipeline.lake.urls import normalize_url
+
+INDEX_FORMAT = 3
+"""Bump when the indexed columns or keys change: every index is then rebuilt."""
+
+TRACED_TABLES = {name: ", ".join(f'"{c}"' for c in entry.traced) for name, entry in TRACED.items()}
+"""Table -> the columns the index copies (from the registry, quoted for DuckDB)."""
+PARTITION_COLUMN = {n: e.partition_column for n, e in TRACED.items() if e.partition_column}
+"""Tables partitioned by crawl (or training run) get that key as a column (their rows do not
+carry it)."""
+ORDER = {name: f"ORDER BY {entry.trace_order}" for name, entry in TRACED.items()}
+KEYS = {
+    "url": "url_key",
+    "pair_id": "pair_key",
+    "page_url": "page_key",
+    "sha256": "sha_key",
+    "prompt_pair_id": "prompt_key",
+    "nearest_pair_id": "nearest_key",
+}
+"""Looked-up column -> its 64-bit DuckDB ``hash``, stored beside it; each table is sorted by
+the hash of its first key in :data:`TABLE_KEYS` (``url_key``, ``pair_key`` or ``prompt_key``),
+so a trace by URL reads one row group, by pair or page a column of integers."""
+TABLE_KEYS = {
+    TableName.WAT_IMAGE_LINKS: ("url", "pair_id", "page_url"),
+    TableName.ALT_TEXT_PAIRS: ("url", "pair_id", "page_url"),
+    TableName.CLIP_SCORES: ("url", "pair_id", "sha256"),
+    TableName.LAION_DATASET_DECISIONS: ("pair_id",),
+    TableName.AESTHETIC_SUBSET: ("pair_id",),
+    TableName.DOWNLOAD_RESULTS: ("pair_id", "sha256"),
+    TableName.TRAINING_MANIFEST: ("pair_id",),
+    TableName.REPLICATION_AUDIT: ("prompt_pair_id", "nearest_pair_id"),
+}
+SHARDS_TABLE = TableName.IMAGE_SHARDS
+"""``download_results.shard`` is relative to this table's partition of the row's crawl."""
+
+
+@dataclass
+class Journey:
+    """Everything the lake knows about one URL (or pair, or page)."""
+
+    query: dict[str, str]
+    sightings: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    clip: list[dict[str, Any]] = field(default_factory=list)
+    release: list[dict[str, Any]] = field(default_factory=list)
+    aesthetic: list[dict[str, Any]] = field(default_factory=list)
+    downloads: list[dict[str, Any]] = field(default_factory=list)
+    """``download_results`` rows of the subset pairs, with ``shard_uri`` (the tar's full URI;
+    its members are ``key`` plus an extension)."""
+    training: list[dict[str, Any]] = field(default_factory=list)
+    """``training_manifest`` rows of the downloaded pairs: one per checkpoint each trained,
+    with ``run_fingerprint`` (the manifest's partition)."""
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    """``replication_audit`` rows whose prompt or nearest training image is a trained pair."""
+
+    @property
+    def seen(self) -> bool:
+        return bool(self.sightings)
+
+    @property
+    def used_in_training(self) -> bool:
+        return bool(self.training)
+
+    @property
+    def flagged(self) -> bool:
+        """Some audited sample prompted with, or nearest to, this image was flagged as a copy."""
+        return any(a["flagged"] for a in self.audit)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "seen": self.seen,
+            "sightings": self.sightings,
+            "decisions": self.decisions,
+            "clip": self.clip,
+            "release": self.release,
+            "aesthetic": self.aesthetic,
+            "downloads": self.downloads,
+            "training": self.training,
+            "used_in_training": self.used_in_training,
+            "audit": self.audit,
+            "flagged": self.flagged,
+        }
+
+    def story(self) -> str:
+        """The journey as readable text, hop by hop."""
+        what = ", ".join(f"{k} {v}" for k, v in self.query.items())
+        if not self.seen:
+            return f"{what}: never seen in any crawl processed into this lake."
+        pages = {s["page_url"] for s in self.sightings}
+        crawls = sorted({s["crawl_id"] for s in self.sightings})
+        lines = [
+            f"{what}: found {len(self.sightings)} time(s) on {len(pages)} page(s) "
+            f"in crawl(s) {', '.join(crawls)}.",
+            "",
+            "1. Common Crawl WAT records:",
+        ]
+        for s in self.sightings[:50]:
+            alt = "no alt attribute" if s["alt"] is None else f"alt {s['alt']!r}"
+            lines.append(
+                f"   - {s['crawl_id']} {s['wat_path']} @ {s['wat_record_offset']}: "
+                f"page {s['page_url']} ({s['page_date']}), {alt}; "
+                f"source WARC {s['warc_filename']} @ {s['warc_offset']}"
+            )
+        if len(self.sightings) > 50:
+            lines.append(f"   ... and {len(self.sightings) - 50} more")
+        lines.append("2. Alt-text parsing:")
+        if not self.decisions:
+            lines.append("   - not processed yet")
+        for d in self.decisions:
+            if d["kept"]:
+                lang = d["language"] or "no language"
+                lines.append(
+                    f"   - pair {d['pair_id']} on {d['page_url']}: kept as {d['text']!r} "
+                    f"({lang}, score {d['language_score']:.2f})"
+                )
+            else:
+                lines.append(
+                    f"   - pair {d['pair_id']} on {d['page_url']}: dropped ({d['drop_reason']})"
+                )
+        lines += self._later_hops()
+        return "\n".join(lines)
+
+    def _later_hops(self) -> list[str]:
+        """Story lines for the CLIP filter, the released dataset and the aesthetic subset."""
+        if not any(d["kept"] for d in self.decisions):
+            return []
+        lines = ["3. CLIP filter (download, embed, similarity):"]
+        if not self.clip:
+            lines.append("   - not processed yet")
+        for c in self.clip:
+            image = f"{c['width']}x{c['height']}, sha256 {c['sha256'][:16]}…" if c["sha256"] else ""
+            if c["similarity"] is not None:
+                score = (
+                    f"similarity {c['similarity']:.3f} (threshold {c['threshold']:.2f}), "
+                    f"punsafe {c['punsafe']:.2f}, pwatermark {c['pwatermark']:.2f}"
+                )
+            else:
+                score = f"fetch {c['fetch_status']}" + (f": {c['error']}" if c["error"] else "")
+            verdict = "kept" if c["kept"] else f"dropped ({c['drop_reason']})"
+            cache = ", embedding reused" if c["from_cache"] else ""
+            lines.append(
+                f"   - pair {c['pair_id']} ({c['crawl_id']}, model {c['model_id']}): {verdict}; "
+                f"{score}{'; ' + image if image else ''}{cache}"
+            )
+        if any(c["kept"] for c in self.clip):
+            lines.append("4. Released dataset (global dedup on URL and text):")
+            if not self.release:
+                lines.append("   - not released yet")
+            for r in self.release:
+                verdict = (
+                    "released"
+                    if r["kept"]
+                    else (f"dropped ({r['drop_reason']}, duplicate of {r['duplicate_of']})")
+                )
+                lines.append(f"   - pair {r['pair_id']} in {r['crawl']}: {verdict}")
+        if any(r["kept"] for r in self.release):
+            lines.append("5. Aesthetic subset:")
+            if not self.aesthetic:
+                lines.append("   - not scored yet")
+            for a in self.aesthetic:
+                score = "no score" if a["aesthetic"] is None else f"score {a['aesthetic']:.2f}"
+                verdict = "in the subset" if a["kept"] else f"left out ({a['drop_reason']})"
+                lines.append(f"   - pair {a['pair_id']} in {a['crawl']}: {score}, {verdict}")
+        if any(a["kept"] for a in self.aesthetic):
+            lines += self._training_hops()
+        return lines
+
+    def _training_hops(self) -> list[str]:
+        """Story lines for the image download, the diffusion training and the audit."""
+        lines = ["6. Downloaded (img2dataset):"]
+        if not self.downloads:
+            lines.append("   - not downloaded yet")
+        for d in self.downloads:
+            where = f"   - pair {d['pair_id']} in {d['crawl']}: "
+            tries = f"{d['attempts']} attempt(s)" if d["attempts"] is not None else "attempts ?"
+            error = f": {d['error_message']}" if d["error_message"] else ""
+            if d["status"] == "success":
+                image = f"{d['width']}x{d['height']}" + (
+                    f", sha256 {d['sha256'][:16]}…" if d["sha256"] else ""
+                )
+                lines.append(
+                    f"{where}downloaded ({image}, {tries}); shard {d['shard_uri']}, key {d['key']}"
+                )
+            elif d["status"] == "not_attempted_yet":
+                lines.append(f"{where}not attempted yet")
+            else:
+                lines.append(f"{where}{d['status']}{error} ({tries})")
+        if not self.downloads:
+            return lines
+        lines.append("7. Trained (diffusion model):")
+        trained: dict[str, list[dict[str, Any]]] = {}
+        for t in self.training:
+            trained.setdefault(t["pair_id"], []).append(t)
+        for d in self.downloads:
+            rows = trained.get(d["pair_id"], [])
+            if not rows:
+                why = "" if d["status"] == "success" else f" (download {d['status']})"
+                lines.append(f"   - pair {d['pair_id']}: not used in training{why}")
+            for t in rows:
+                lines.append(
+                    f"   - pair {t['pair_id']}: trained checkpoint {t['checkpoint_sha256']} "
+                    f"(step {t['checkpoint_step']}, run {t['run_fingerprint']}), "
+                    f"seen {t['times_seen']} time(s)"
+                )
+        if not self.training:
+            return lines
+        lines.append("8. Replication audit:")
+        if not self.audit:
+            lines.append("   - no audited sample was prompted with or matched to this pair")
+        pairs = {t["pair_id"] for t in self.training}
+        for a in self.audit:
+            sample = f"sample (seed {a['seed']}, checkpoint {a['checkpoint_sha256'][:16]}…)"
+            if a["prompt_pair_id"] in pairs:
+                sample = f"{sample} prompted with pair {a['prompt_pair_id']}'s caption"
+            else:
+                sample = f"{sample} of prompt pair {a['prompt_pair_id']}"
+            nearest = f"nearest training image pair {a['nearest_pair_id']}" + (
+                " (its own)" if a["nearest_is_prompt_pair"] else ""
+            )
+            margin = f", margin {a['margin']:.3f}" if a["margin"] is not None else ""
+            verdict = "FLAGGED as a possible copy" if a["flagged"] else "not flagged"
+            lines.append(
+                f"   - {sample}: {nearest}, {a['descriptor']} similarity "
+                f"{a['similarity']:.3f}{margin}: {verdict}"
+            )
+        return lines
+
+
+class LineageIndex:
+    """The lake's traced tables in a DuckDB file sorted by URL hash, rebuilt when stale.
+
+    The file is named after the lake state it holds (:func:`fingerprint`), so an index file
+    never changes once published: a new lake state gets a new file, and older files are
+    removed. ``index_dir`` defaults to :func:`default_index_dir`. The index is a snapshot
+    of the lake taken when the object is made.
+    """
+
+    def __init__(self, lake: Lake, index_dir: str | Path | None = None) -> None:
+        self.lake = lake
+        self.dir = Path(index_dir) if index_dir else default_index_dir(lake)
+        self.rebuilt = False
+        for attempt in range(3):
+            self.files = {table: lake.files(table) for table in TRACED_TABLES}
+            self.fingerprint = fingerprint(self.files)
+            self.path = self.dir / f"lineage-{self.fingerprint[:24]}.duckdb"
+            if self.path.exists() or not any(self.files.values()):
+                break
+            try:
+                self._build()
+            except Exception:
+                # a partition re-published during the build deletes a file it was reading
+                if attempt == 2 or self.files == {t: lake.files(t) for t in TRACED_TABLES}:
+                    raise
+            else:
+                self.rebuilt = True
+                break
+        if self.path.exists():
+            self.con = duckdb.connect(str(self.path), read_only=True)
+        else:  # nothing published yet: write nothing into the lake
+            self.con = duckdb.connect()
+        self.tables = {
+            name
+            for (name,) in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        } & set(TRACED_TABLES)
+
+    def _build(self) -> None:
+        """Copy the traced columns of the published files into a new index file, sorted by
+        ``url_key``; publish it with an atomic rename, then remove older index files."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            with duckdb.connect(str(tmp)) as con:
+                for table, columns in TRACED_TABLES.items():
+                    if not self.files[table]:
+                        continue
+                    paths = [self._fs_path(uri) for uri in self.files[table]]
+                    source = ds.dataset(paths, format="parquet", filesystem=self.lake.fs)
+                    con.register("source", source)
+                    keys = ", ".join(f"hash({c}) AS {KEYS[c]}" for c in TABLE_KEYS[table])
+                    if table in PARTITION_COLUMN:
+                        con.unregister("source")
+                        con.register("source", _with_partition(paths, self.lake, table))
+                    if table in PARTITION_COLUMN:
+                        columns = f"{columns}, {PARTITION_COLUMN[table]}"
+                    order = KEYS[TABLE_KEYS[table][0]]
+                    con.execute(
+                        f"CREATE TABLE {table} AS SELECT {keys}, {columns} FROM source "
+                        f"ORDER BY {order}"
+                    )
+                    con.unregister("source")
+                con.execute(
+                    "CREATE TABLE lineage_meta AS "
+                    "SELECT ? AS fingerprint, ? AS lake, ? AS files, ? AS built_at",
+                    [
+                        self.fingerprint,
+                        self.lake.root,
+                        orjson.dumps(self.files).decode(),
+                        datetime.now(UTC).isoformat(),
+                    ],
+                )
+                con.execute("CHECKPOINT")
+            os.replace(tmp, self.path)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        # Older indexes go (readers that have one open keep reading it), and so do builds
+        # that crashed: temporary files nobody has written to for an hour.
+        for old in self.dir.glob("lineage-*.duckdb"):
+            if old != self.path:
+                old.unlink(missing_ok=True)
+        for crashed in self.dir.glob(".lineage-*.tmp*"):
+            with contextlib.suppress(OSError):
+                if time.time() - crashed.stat().st_mtime > 3600:
+                    crashed.unlink()
+
+    def _fs_path(self, uri: str) -> str:
+        return uri.split("://", 1)[1] if "://" in uri else uri
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        cursor = self.con.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def _journey(self, query: dict[str, str], column: str, values: list[str]) -> Journey:
+        """Rows whose ``column`` is one of ``values``, found through its hash column: one
+        lookup per value (an ``IN`` list would be pruned to its min..max range of hashes,
+        which spans most of the table)."""
+        journey = Journey(query)
+
+        if TableName.WAT_IMAGE_LINKS in self.tables:
+            journey.sightings = self._lookup(TableName.WAT_IMAGE_LINKS, column, values)
+        if TableName.ALT_TEXT_PAIRS in self.tables and journey.sightings:
+            journey.decisions = self._lookup(TableName.ALT_TEXT_PAIRS, column, values)
+        kept = [d["pair_id"] for d in journey.decisions if d["kept"]]
+        if TableName.CLIP_SCORES in self.tables and kept:
+            journey.clip = self._lookup(TableName.CLIP_SCORES, "pair_id", kept)
+        scored = [c["pair_id"] for c in journey.clip if c["kept"]]
+        if TableName.LAION_DATASET_DECISIONS in self.tables and scored:
+            journey.release = self._lookup(TableName.LAION_DATASET_DECISIONS, "pair_id", scored)
+        released = [r["pair_id"] for r in journey.release if r["kept"]]
+        if TableName.AESTHETIC_SUBSET in self.tables and released:
+            journey.aesthetic = self._lookup(TableName.AESTHETIC_SUBSET, "pair_id", released)
+        subset = [a["pair_id"] for a in journey.aesthetic if a["kept"]]
+        if TableName.DOWNLOAD_RESULTS in self.tables and subset:
+            journey.downloads = self._lookup(TableName.DOWNLOAD_RESULTS, "pair_id", subset)
+            for d in journey.downloads:
+                root = self.lake.partition_uri(SHARDS_TABLE, d["crawl"])
+                d["shard_uri"] = f"{root}/{d['shard']}" if d["shard"] else None
+        downloaded = [d["pair_id"] for d in journey.downloads if d["status"] == "success"]
+        if TableName.TRAINING_MANIFEST in self.tables and downloaded:
+            journey.training = self._lookup(TableName.TRAINING_MANIFEST, "pair_id", downloaded)
+        trained = [t["pair_id"] for t in journey.training]
+        if TableName.REPLICATION_AUDIT in self.tables and trained:
+            journey.audit = self._audit(trained)
+        return journey
+
+    def _audit(self, pair_ids: list[str]) -> list[dict[str, Any]]:
+        """Audit rows whose prompt or nearest training image is one of ``pair_ids``, once
+        each (a sample nearest to its own prompt's image matches both ways)."""
+        rows = self._lookup(TableName.REPLICATION_AUDIT, "prompt_pair_id", pair_ids)
+        rows += self._lookup(TableName.REPLICATION_AUDIT, "nearest_pair_id", pair_ids)
+        unique = {tuple(sorted(r.items(), key=lambda kv: kv[0])): r for r in rows}
+        return sorted(
+            unique.values(),
+            key=lambda r: (r["checkpoint_sha256"], r["descriptor"], r["seed"], r["prompt_pair_id"]),
+        )
+
+    def _lookup(self, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
+        values = list(dict.fromkeys(values))
+        params = [v for value in values for v in (value, value)]
+        columns = TRACED_TABLES[table] + (
+            f", {PARTITION_COLUMN[table]}" if table in PARTITION_COLUMN else ""
+        )
+        one = f"SELECT {columns} FROM {table} WHERE {KEYS[column]} = hash(?) AND {column} = ?"
+        sql = " UNION ALL ".join([one] * len(values)) + f" {ORDER[table]}"
+        return self._rows(sql, params)
+
+    def trace(self, url: str) -> Journey:
+        """The journey of an image URL (as written, resolved, or in normalized form)."""
+        try:
+            normalized = normalize_url(url)
+        except ValueError:
+            normalized = url
+        return self._journey({"url": url}, "url", [url, normalized])
+
+    def trace_pair(self, pair_id: str) -> Journey:
+        return self._journey({"pair_id": pair_id}, "pair_id", [pair_id])
+
+    def trace_page(self, page_url: str) -> Journey:
+        return self._journey({"page_url": page_url}, "page_url", [page_url])
+
+    def trace_lookalike(self, image, clip, k: int = 5, min_similarity: float = 0.9) -> Journey:
+        """Journeys of the stored images nearest to ``image`` (a PIL image) by ``clip``'s
+        embeddings: the same picture re-encoded, resized or renamed still finds its URLs."""
+        from pipeline.lineage.lookalike import nearest_images
+
+        found = nearest_images(self.lake, clip, image, k, min_similarity)
+        query = {
+            "lookalike": ", ".join(f"{f.url} ({f.similarity:.3f})" for f in found)
+            or f"nothing at similarity >= {min_similarity}"
+        }
+        if not found:
+            return Journey(query)
+        return self._journey(query, "url", [f.url for f in found])
+
+    def trace_image(self, sha256: str) -> Journey:
+        """Every URL whose downloaded bytes had this sha256 (the image file itself), as
+        fetched for the CLIP filter or by img2dataset."""
+        urls = []
+        if TableName.CLIP_SCORES in self.tables:
+            urls += [
+                r["url"] for r in self._lookup(TableName.CLIP_SCORES, "sha256", [sha256.lower()])
+            ]
+        if TableName.DOWNLOAD_RESULTS in self.tables:
+            rows = self._lookup(TableName.DOWNLOAD_RESULTS, "sha256", [sha256.lower()])
+            urls += [r["URL"] for r in rows if r["URL"]]
+        if not urls:
+            return Journey({"sha256": sha256})
+        return self._journey({"sha256": sha256}, "url", urls)
+
+
+def _with_partition(paths: list[str], lake: Lake, table: str) -> pa.Table:
+    """The traced columns of each file, with its partition key as a column."""
+    parts = []
+    for path in paths:
+        key = path.rsplit("/", 2)[-2].removeprefix("partition=")
+        data = pq.read_table(lake.fs.open(path, "rb"))
+        parts.append(data.append_column(PARTITION_COLUMN[table], pa.array([key] * len(data))))
+    return pa.concat_tables(parts)
+
+
+def fingerprint(files: dict[str, list[str]]) -> str:
+    """Identity of a lake state: each table's published files (partition directory and the
+    file's unique name, so a moved lake keeps its index), the index format, DuckDB's version
+    (its ``hash`` and file format may change with it)."""
+    state = {
+        "format": INDEX_FORMAT,
+        "duckdb": duckdb.__version__,
+        "files": {t: sorted("/".join(u.rsplit("/", 2)[-2:]) for u in f) for t, f in files.items()},
+    }
+    return hashlib.sha256(orjson.dumps(state, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def default_index_dir(lake: Lake) -> Path:
+    """``<lake>/_lineage`` for a local lake; for a remote one (DuckDB needs a local file),
+    ``$XDG_CACHE_HOME/crawl2diffusion/lineage/<hash of the lake root>``."""
+    if lake.is_local:
+        return Path(fsspec.core.strip_protocol(lake.root)) / "_lineage"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return (
+        cache / "crawl2diffusion" / "lineage" / hashlib.sha256(lake.root.encode()).hexdigest()[:16]
+    )
