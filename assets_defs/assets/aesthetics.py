@@ -9,30 +9,20 @@ from dagster import (
     AssetExecutionContext,
     AutomationCondition,
     Config,
-    Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from assets_defs.assets.laion_dataset import laion_dataset
-from assets_defs.column_lineage import column_lineage
-from assets_defs.metadata import code_version, counts_metadata, table_metadata
+from assets_defs.factory import Decisions, read_input, table_asset, table_result
 from assets_defs.partitions import crawls
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.hops.aesthetic.scores import SubsetRules, apply_rules, score_embeddings
 from pipeline.hops.clip.decode import DecodePolicy, decode_image
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
-from pipeline.lake.tables import AESTHETIC_DROP_REASONS as DROP_REASONS
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
 from pipeline.reports import grid_png, histograms_png, markdown_image
-from quality.checks import (
-    conservation_check_result,
-    conservation_check_spec,
-    suite_check_result,
-    suite_check_spec,
-)
 
 
 class AestheticSubsetConfig(Config):
@@ -50,8 +40,9 @@ class AestheticSubsetConfig(Config):
                            self.max_pwatermark)  # fmt: skip
 
 
-@asset(
-    code_version=code_version(__name__),
+@table_asset(
+    TableName.AESTHETIC_SCORES,
+    __name__,
     partitions_def=crawls,
     deps=[
         laion_dataset,
@@ -59,7 +50,6 @@ class AestheticSubsetConfig(Config):
     ],
     group_name="aesthetics",
     kinds={"parquet", "pytorch"},
-    check_specs=[suite_check_spec(TableName.AESTHETIC_SCORES)],
     automation_condition=AutomationCondition.eager(),
 )
 def aesthetic_scores(
@@ -69,21 +59,23 @@ def aesthetic_scores(
     started = time.perf_counter()
     crawl = context.partition_key
     lake_ = lake.lake()
-    release = lake_.read(TableName.LAION_DATASET, [crawl])
-    embeddings = lake_.read(TableName.IMAGE_EMBEDDINGS, columns=["url_id", "model_id", "embedding"])
-    if release is None or embeddings is None:
-        raise Failure(f"laion_dataset {crawl!r} or image_embeddings is not materialized")
+    release = read_input(lake_, TableName.LAION_DATASET, [crawl])
+    embeddings = read_input(
+        lake_, TableName.IMAGE_EMBEDDINGS, columns=["url_id", "model_id", "embedding"]
+    )
     model_id = clip_model.clip().model_id
     head = clip_model.head("aesthetic")
     table = score_embeddings(release, embeddings, model_id, head)
     uri = lake_.write_partition(TableName.AESTHETIC_SCORES, table, crawl)
     scores = [s for s in table.column("aesthetic").to_pylist() if s is not None]
     plot = histograms_png({"aesthetic": scores})
-    return MaterializeResult(
-        check_results=[suite_check_result(TableName.AESTHETIC_SCORES, table)],
+    return table_result(
+        context,
+        TableName.AESTHETIC_SCORES,
+        table,
+        uri,
+        started=started,
         metadata={
-            **column_lineage(TableName.AESTHETIC_SCORES),
-            **table_metadata(table.schema, table.num_rows, uri),
             "model_id": MetadataValue.text(model_id),
             "aesthetic_head": MetadataValue.text(head.source),
             "aesthetic_head_sha256": MetadataValue.text(head.sha256 or ""),
@@ -92,7 +84,6 @@ def aesthetic_scores(
                 round(sum(scores) / len(scores), 3) if scores else 0.0
             ),
             "histogram": MetadataValue.md(markdown_image(plot, "aesthetic scores")),
-            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
         },
     )
 
@@ -119,16 +110,14 @@ def _band_grid(table, rules: SubsetRules, per_band: int, fetcher: Fetcher) -> by
     return grid_png(rows)
 
 
-@asset(
-    code_version=code_version(__name__),
+@table_asset(
+    TableName.AESTHETIC_SUBSET,
+    __name__,
+    conserves=True,
     partitions_def=crawls,
     deps=[aesthetic_scores],
     group_name="aesthetics",
     kinds={"parquet"},
-    check_specs=[
-        suite_check_spec(TableName.AESTHETIC_SUBSET),
-        conservation_check_spec(TableName.AESTHETIC_SUBSET),
-    ],
     automation_condition=AutomationCondition.eager(),
 )
 def aesthetic_subset(
@@ -141,9 +130,7 @@ def aesthetic_subset(
     started = time.perf_counter()
     crawl = context.partition_key
     lake_ = lake.lake()
-    scored = lake_.read(TableName.AESTHETIC_SCORES, [crawl])
-    if scored is None:
-        raise Failure(f"aesthetic_scores has no partition {crawl!r}")
+    scored = read_input(lake_, TableName.AESTHETIC_SCORES, [crawl])
     rules = config.rules()
     result = apply_rules(scored, rules)
     uri = lake_.write_partition(TableName.AESTHETIC_SUBSET, result.table, crawl)
@@ -157,24 +144,18 @@ def aesthetic_subset(
         extra["band_samples_png"] = MetadataValue.path(
             lake_.write_report(f"aesthetic_subset-{crawl}-bands.png", grid)
         )
-    return MaterializeResult(
-        check_results=[
-            suite_check_result(TableName.AESTHETIC_SUBSET, result.table),
-            conservation_check_result(
-                TableName.AESTHETIC_SUBSET, result.rows_in, result.rows_kept, result.dropped
-            ),
-        ],
+    return table_result(
+        context,
+        TableName.AESTHETIC_SUBSET,
+        result.table,
+        uri,
+        decisions=Decisions(result.rows_in, result.rows_kept, result.dropped),
+        started=started,
         metadata={
-            **column_lineage(TableName.AESTHETIC_SUBSET),
-            **table_metadata(result.table.schema, result.table.num_rows, uri),
-            "rows_in": MetadataValue.int(result.rows_in),
-            "rows_kept": MetadataValue.int(result.rows_kept),
-            **counts_metadata("dropped", result.dropped, DROP_REASONS),
             "bands": MetadataValue.json(result.bands),
             "cutoff": MetadataValue.float(rules.cutoff),
             "max_punsafe": MetadataValue.float(rules.max_punsafe),
             "max_pwatermark": MetadataValue.float(rules.max_pwatermark),
             **extra,
-            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
         },
     )

@@ -8,31 +8,19 @@ from dagster import (
     AssetSpec,
     AutomationCondition,
     Config,
-    Failure,
-    MaterializeResult,
     MetadataValue,
     multi_asset,
 )
 
-from assets_defs.column_lineage import column_lineage
-from assets_defs.metadata import code_version, counts_metadata, table_metadata
+from assets_defs.factory import Decisions, read_input, table_checks, table_result
+from assets_defs.metadata import code_version
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
 from pipeline.hops.clip.filter import Thresholds, cached_outcomes, embeddings_table, score_pairs
-from pipeline.lake.tables import CLIP_DROP_REASONS as DROP_REASONS
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
-from quality.checks import (
-    conservation_check_result,
-    conservation_check_spec,
-    previous_row_count,
-    row_count_check_result,
-    row_count_check_spec,
-    suite_check_result,
-    suite_check_spec,
-)
 
 CODE_VERSION = code_version(__name__)
 
@@ -105,10 +93,8 @@ class ClipScoresConfig(Config):
     ],
     partitions_def=wat_slices,
     check_specs=[
-        suite_check_spec(TableName.CLIP_SCORES),
-        conservation_check_spec(TableName.CLIP_SCORES),
-        row_count_check_spec(TableName.CLIP_SCORES),
-        suite_check_spec(TableName.IMAGE_EMBEDDINGS),
+        *table_checks(TableName.CLIP_SCORES, conserves=True, row_count=True),
+        *table_checks(TableName.IMAGE_EMBEDDINGS),
     ],
     can_subset=False,
 )
@@ -123,9 +109,7 @@ def clip_scores(
     started = time.perf_counter()
     key = context.partition_key
     lake_ = lake.lake()
-    pairs = lake_.read(TableName.ALT_TEXT_PAIRS, [key])
-    if pairs is None:
-        raise Failure(f"alt_text_pairs has no published partition {key!r}")
+    pairs = read_input(lake_, TableName.ALT_TEXT_PAIRS, [key])
     clip = clip_model.clip()
     heads = {kind: clip_model.head(kind) for kind in ("punsafe", "pwatermark")}
     kept_urls = set(pairs.filter(pairs.column("kept")).column("url_id").to_pylist())
@@ -149,7 +133,6 @@ def clip_scores(
     if own_cached:  # this partition's earlier embeddings stay with it when it is re-run
         carried = embeddings_table(own_cached, clip.model_id, clip.embed_dim, config.keep_images)
         embeddings = pa.concat_tables([embeddings, carried]).sort_by("url_id")
-    previous_kept = previous_row_count(context.instance, TableName.CLIP_SCORES, key, "rows_kept")
     model_meta = {
         "model_id": MetadataValue.text(clip.model_id),
         "model": MetadataValue.text(clip.spec.model),
@@ -161,15 +144,13 @@ def clip_scores(
         TableName.CLIP_SCORES, result.table, key, {"model_id": clip.model_id}
     )
     thresholds = config.thresholds()
-    yield MaterializeResult(
-        asset_key=TableName.IMAGE_EMBEDDINGS,
+    yield table_result(
+        context,
+        TableName.IMAGE_EMBEDDINGS,
+        embeddings,
+        lake_.partition_uri(TableName.IMAGE_EMBEDDINGS, key),
+        yielded=True,
         metadata={
-            **column_lineage(TableName.IMAGE_EMBEDDINGS),
-            **table_metadata(
-                embeddings.schema,
-                embeddings.num_rows,
-                lake_.partition_uri(TableName.IMAGE_EMBEDDINGS, key),
-            ),
             **model_meta,
             "embedding_dim": MetadataValue.int(clip.embed_dim),
             "urls_embedded_now": MetadataValue.int(result.embeddings.num_rows),
@@ -178,26 +159,17 @@ def clip_scores(
     )
     kept = result.table.filter(result.table.column("kept"))
     sims = [s for s in kept.column("similarity").to_pylist() if s is not None]
-    yield MaterializeResult(
-        asset_key=TableName.CLIP_SCORES,
-        check_results=[
-            suite_check_result(TableName.CLIP_SCORES, result.table),
-            conservation_check_result(
-                TableName.CLIP_SCORES, result.rows_in, result.rows_kept, result.dropped
-            ),
-            row_count_check_result(
-                TableName.CLIP_SCORES, previous_kept, result.rows_kept, config.max_row_change
-            ),
-            suite_check_result(TableName.IMAGE_EMBEDDINGS, embeddings),
-        ],
+    yield table_result(
+        context,
+        TableName.CLIP_SCORES,
+        result.table,
+        uri,
+        decisions=Decisions(result.rows_in, result.rows_kept, result.dropped),
+        max_row_change=config.max_row_change,
+        started=started,
+        yielded=True,
         metadata={
-            **column_lineage(TableName.CLIP_SCORES),
-            **table_metadata(result.table.schema, result.table.num_rows, uri),
             **model_meta,
-            "rows_in": MetadataValue.int(result.rows_in),
-            "rows_kept": MetadataValue.int(result.rows_kept),
-            "rows_dropped": MetadataValue.int(sum(result.dropped.values())),
-            **counts_metadata("dropped", result.dropped, DROP_REASONS),
             "urls_fetched": MetadataValue.int(result.urls_fetched),
             "urls_from_cache": MetadataValue.int(result.urls_cached),
             "thresholds": MetadataValue.json({**thresholds.by_language, "other": thresholds.other}),
@@ -206,7 +178,6 @@ def clip_scores(
             ),
             "upstream_partition": MetadataValue.text(key),
             **{f"seconds/{k}": MetadataValue.float(round(v, 3)) for k, v in result.seconds.items()},
-            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
         },
     )
 

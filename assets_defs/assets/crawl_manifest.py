@@ -1,15 +1,14 @@
 """``crawl_manifest``: the WAT files of each crawl, sampled and cut into dynamic partitions."""
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue
 
-from assets_defs.metadata import code_version, table_metadata
+from assets_defs.factory import table_asset, table_result
 from assets_defs.partitions import crawls, wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
 from pipeline.hops.crawl.manifest import SlicePlan, list_crawls, list_wat_paths, plan_slices
 from pipeline.lake.tables import CRAWL_MANIFEST_SCHEMA as MANIFEST_SCHEMA
 from pipeline.lake.tables import TableName
-from quality.checks import suite_check_result, suite_check_spec
 
 
 class CrawlManifestConfig(Config):
@@ -20,12 +19,7 @@ class CrawlManifestConfig(Config):
     sample_seed: int = 0
 
 
-@asset(
-    code_version=code_version(__name__),
-    group_name="crawl",
-    kinds={"parquet"},
-    check_specs=[suite_check_spec(TableName.CRAWL_MANIFEST)],
-)
+@table_asset(TableName.CRAWL_MANIFEST, __name__, group_name="crawl", kinds={"parquet"})
 def crawl_manifest(
     context: AssetExecutionContext,
     config: CrawlManifestConfig,
@@ -57,10 +51,12 @@ def crawl_manifest(
     if new_crawls:
         context.instance.add_dynamic_partitions(crawls.name, new_crawls)
     context.log.info(f"{len(keys)} partitions ({len(new_keys)} new) for crawls {crawl_ids}")
-    return MaterializeResult(
-        check_results=[suite_check_result(TableName.CRAWL_MANIFEST, table)],
+    return table_result(
+        context,
+        TableName.CRAWL_MANIFEST,
+        table,
+        uri,
         metadata={
-            **table_metadata(table.schema, table.num_rows, uri),
             "crawls": MetadataValue.json(crawl_ids),
             "partitions": MetadataValue.int(len(keys)),
             "partitions_added": MetadataValue.int(len(new_keys)),

@@ -12,25 +12,16 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
-from assets_defs.column_lineage import column_lineage
-from assets_defs.metadata import code_version, counts_metadata, table_metadata
+from assets_defs.factory import Decisions, table_asset, table_result
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
 from pipeline.hops.dataset import opt_outs as optout
 from pipeline.hops.dataset.release import SubsetNames, build_release
-from pipeline.lake.tables import RELEASE_DROP_REASONS as DROP_REASONS
 from pipeline.lake.tables import TableName
 from pipeline.reports import histograms_png, markdown_image
-from quality.checks import (
-    conservation_check_result,
-    conservation_check_spec,
-    suite_check_result,
-    suite_check_spec,
-)
 
 
 class LaionDatasetConfig(Config):
@@ -43,8 +34,10 @@ def crawl_partitions(lake_, table: str, crawl: str) -> list[str]:
     return [k for k in lake_.partitions(table) if crawl_of_partition(k) == crawl]
 
 
-@asset(
-    code_version=code_version(__name__),
+@table_asset(
+    TableName.LAION_DATASET,
+    __name__,
+    conserves=True,
     partitions_def=crawls,
     deps=[
         AssetDep(TableName.CLIP_SCORES, partition_mapping=AllPartitionMapping()),
@@ -52,10 +45,6 @@ def crawl_partitions(lake_, table: str, crawl: str) -> list[str]:
     ],
     group_name="laion",
     kinds={"parquet", "duckdb"},
-    check_specs=[
-        suite_check_spec(TableName.LAION_DATASET),
-        conservation_check_spec(TableName.LAION_DATASET),
-    ],
     automation_condition=AutomationCondition.eager(),
 )
 def laion_dataset(
@@ -75,7 +64,7 @@ def laion_dataset(
     uri = lake_.write_partition(TableName.LAION_DATASET, result.release, crawl)
     lake_.write_partition(TableName.LAION_DATASET_DECISIONS, result.decisions, crawl)
     subset_uris = {
-        name: lake_.write_partition(f"laion_subsets/{name}", table, crawl)
+        name: lake_.write_partition(f"{TableName.LAION_SUBSETS}/{name}", table, crawl)
         for name, table in result.subsets.items()
     }
     links = sum(m["rows"] for m in lake_.manifests(TableName.WAT_IMAGE_LINKS, keys))
@@ -95,19 +84,14 @@ def laion_dataset(
         }
     )
     plot_uri = lake_.write_report(f"laion_dataset-{crawl}-histograms.png", plot)
-    return MaterializeResult(
-        check_results=[
-            suite_check_result(TableName.LAION_DATASET, result.release),
-            conservation_check_result(
-                TableName.LAION_DATASET, result.rows_in, result.rows_kept, result.dropped
-            ),
-        ],
+    return table_result(
+        context,
+        TableName.LAION_DATASET,
+        result.release,
+        uri,
+        decisions=Decisions(result.rows_in, result.rows_kept, result.dropped),
+        started=started,
         metadata={
-            **column_lineage(TableName.LAION_DATASET),
-            **table_metadata(result.release.schema, result.release.num_rows, uri),
-            "rows_in": MetadataValue.int(result.rows_in),
-            "rows_kept": MetadataValue.int(result.rows_kept),
-            **counts_metadata("dropped", result.dropped, DROP_REASONS),
             "subsets": MetadataValue.json(
                 {n: {"rows": t.num_rows, "uri": subset_uris[n]} for n, t in result.subsets.items()}
             ),
@@ -116,6 +100,5 @@ def laion_dataset(
             "upstream_partitions": MetadataValue.json(keys),
             "histograms_png": MetadataValue.path(plot_uri),
             "histograms": MetadataValue.md(markdown_image(plot, "similarity, punsafe, pwatermark")),
-            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
         },
     )
