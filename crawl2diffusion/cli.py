@@ -17,7 +17,11 @@ def _cmd_wat_links(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     try:
         for batch in iter_image_link_batches(
-            args.path, args.crawl_id, stats=stats, storage_options=options
+            args.path,
+            args.crawl_id,
+            stats=stats,
+            max_record_bytes=args.max_record_mib << 20,
+            storage_options=options,
         ):
             for row in batch.to_pylist():
                 if args.json:
@@ -152,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     links.add_argument("--json", action="store_true", help="one JSON object per line")
     links.add_argument("--crawl-id", default="", help="value for the crawl_id column")
     links.add_argument("--anon", action="store_true", help="anonymous S3 (s3://commoncrawl/)")
+    links.add_argument(
+        "--max-record-mib",
+        type=int,
+        default=64,
+        help="skip (and count as record_too_large) any record larger than this, in MiB",
+    )
     links.set_defaults(func=_cmd_wat_links)
     trace = sub.add_parser("trace", help="the journey of one image URL through every hop")
     trace.add_argument(

@@ -17,6 +17,7 @@ from assets_defs.partitions import wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
 from pipeline.hops.wat.records import ExtractStats, iter_image_link_batches
+from pipeline.hops.wat.split import DEFAULT_MAX_RECORD_BYTES
 from pipeline.lake.tables import IMAGE_LINK_SCHEMA, RECORD_ERRORS, TableName
 from quality.checks import (
     previous_row_count,
@@ -30,6 +31,8 @@ from quality.checks import (
 class WatExtractConfig(Config):
     batch_size: int = 65_536
     """Rows per Arrow batch written (bounds memory)."""
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    """Larger WARC records are skipped unread and counted as ``record_too_large``."""
     max_row_change: float = 0.5
     """Warn when a slice's link count moves more than this fraction between runs."""
 
@@ -71,6 +74,7 @@ def wat_image_links(
                 crawl_of_partition(key),
                 stats=stats,
                 batch_size=config.batch_size,
+                max_record_bytes=config.max_record_bytes,
                 storage_options=crawl_source.storage_options,
             ):
                 writer.write_batch(batch)

@@ -55,6 +55,9 @@ RECORD_ERRORS = (
     "bad_json",
     "missing_keys",
     "parser_busy",
+    "record_too_large",
+    "empty_record",
+    "missing_target_uri",
 )
 """Why hop 1 skipped a WAT record (counted per file; the rest of the file is still read)."""
 

@@ -1,11 +1,14 @@
 """Hop 1: read Common Crawl WAT files and emit every ``IMG@/src`` link with its provenance.
 
-Streaming: members are inflated one at a time (ISA-L, :mod:`pipeline.hops.wat.members`), WARC
+Streaming: the file is read in any WARC form (gzip per record, whole-file gzip or
+uncompressed, told by content) and inflated a piece at a time (ISA-L,
+:mod:`pipeline.hops.wat.members`), cut into records of at most ``max_record_bytes``
+(:mod:`pipeline.hops.wat.split`, which also defines ``wat_record_offset`` per form), WARC
 headers are parsed by FastWARC (quirks mode for LF-only files), and each JSON payload is
 validated and parsed once by simdjson, lazily: only the page fields become Python objects.
 The ``IMG@/src`` links of a batch of pages are read by a numpy scan of their JSON bytes
 (:mod:`pipeline.hops.wat.links`) and resolved a batch at a time (:mod:`pipeline.hops.wat.url_join`).
-Memory is bounded by one record plus one output batch. A malformed record is counted by
+Memory is bounded by the record cap plus one output batch. A malformed record is counted by
 reason and skipped; a file that cannot be opened raises :class:`WatOpenError`.
 """
 
@@ -33,7 +36,8 @@ from pipeline.hops.wat.links import (
     scan_image_links,
     walk_image_links,
 )
-from pipeline.hops.wat.members import iter_members
+from pipeline.hops.wat.members import iter_pieces
+from pipeline.hops.wat.split import DEFAULT_MAX_RECORD_BYTES, iter_records
 from pipeline.hops.wat.url_join import join_url, resolve_urls
 from pipeline.lake.keys import pair_ids
 from pipeline.lake.tables import IMAGE_LINK_SCHEMA
@@ -50,6 +54,8 @@ class ExtractStats:
     files_read: int = 0
     bytes_read: int = 0
     records_read: int = 0
+    records_ok: int = 0
+    """Records read without fault (``records_read == records_ok + records_failed``)."""
     metadata_records: int = 0
     records_with_html: int = 0
     image_links: int = 0
@@ -61,6 +67,7 @@ class ExtractStats:
         self.files_read += other.files_read
         self.bytes_read += other.bytes_read
         self.records_read += other.records_read
+        self.records_ok += other.records_ok
         self.metadata_records += other.metadata_records
         self.records_with_html += other.records_with_html
         self.image_links += other.image_links
@@ -72,6 +79,7 @@ class ExtractStats:
             "files_read": self.files_read,
             "bytes_read": self.bytes_read,
             "records_read": self.records_read,
+            "records_ok": self.records_ok,
             "metadata_records": self.metadata_records,
             "records_with_html": self.records_with_html,
             "image_links": self.image_links,
@@ -257,10 +265,12 @@ def _read_page(parser: simdjson.Parser, payload: bytes) -> _Page | str | None:
         return None  # request, warcinfo and non-HTML records: not an error
     try:
         header = doc.at_pointer("/Envelope/WARC-Header-Metadata")
-        page_url = header["WARC-Target-URI"]
         container = doc["Container"]
         warc_filename = container["Filename"]
         warc_offset = int(container["Offset"])
+        page_url = header.get("WARC-Target-URI")
+        if not isinstance(page_url, str) or not page_url:
+            return "missing_target_uri"
         links = html.get("Links") or () if isinstance(html, simdjson.Object) else None
         head = html.get("Head")
         if isinstance(head, simdjson.Object):
@@ -300,14 +310,16 @@ def iter_image_link_batches(
     stats: ExtractStats | None = None,
     batch_size: int = 65_536,
     max_region_bytes: int = 32 << 20,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     storage_options: dict[str, Any] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream one WAT file as RecordBatches of :data:`IMAGE_LINK_SCHEMA`.
 
     A batch ends once its pages hold ``batch_size`` image links (a page left to the scan
     counts all its links, an upper bound) or ``max_region_bytes`` of ``Links`` JSON,
-    whichever comes first. ``stats`` (if given) is filled as the file is read;
-    malformed records are counted in ``stats.records_failed`` by reason and skipped.
+    whichever comes first. A record over ``max_record_bytes`` is skipped unread
+    (``record_too_large``). ``stats`` (if given) is filled as the file is read; malformed
+    records are counted in ``stats.records_failed`` by reason and skipped.
     """
     stats = stats if stats is not None else ExtractStats()
     started = time.perf_counter()
@@ -316,27 +328,23 @@ def iter_image_link_batches(
     stream = open_wat(path, storage_options)
     try:
         stats.files_read += 1
-        for member in iter_members(stream):
-            stats.bytes_read += member.length
+        for raw in iter_records(iter_pieces(stream), max_record_bytes):
+            stats.bytes_read += raw.length
             stats.records_read += 1
-            if member.error is not None:
-                stats.records_failed[member.error.split(":")[0]] += 1
-                continue
-            parsed = _parse_record(member.data)
-            if isinstance(parsed, str):
-                stats.records_failed[parsed] += 1
-                continue
-            record, payload = parsed
-            if record.record_type != WarcRecordType.metadata:
-                continue
-            stats.metadata_records += 1
-            page = _read_page(parser, payload)
-            if page is None:
-                continue
+            page = raw.error or _parse_record(raw.data)
+            if not isinstance(page, str):
+                record, payload = page
+                page = None
+                if record.record_type == WarcRecordType.metadata:
+                    stats.metadata_records += 1
+                    page = _read_page(parser, payload) if payload else "empty_record"
             if isinstance(page, str):
-                stats.records_failed[page] += 1
+                stats.records_failed[page.split(":")[0]] += 1
                 if page == "parser_busy":  # should not happen; start afresh
                     parser = simdjson.Parser()
+                continue
+            stats.records_ok += 1
+            if page is None:
                 continue
             stats.records_with_html += 1
             if not page.n_images:
@@ -344,7 +352,7 @@ def iter_image_link_batches(
             fields = (
                 crawl_id,
                 path,
-                member.offset,
+                raw.offset,
                 record.record_id,
                 page.warc_record_id,
                 page.page_url,
