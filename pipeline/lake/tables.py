@@ -58,6 +58,8 @@ RECORD_ERRORS = (
     "record_too_large",
     "empty_record",
     "missing_target_uri",
+    "bad_http_message",
+    "unsupported_encoding",
 )
 """Why hop 1 skipped a WAT record (counted per file; the rest of the file is still read)."""
 

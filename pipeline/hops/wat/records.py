@@ -39,6 +39,7 @@ from pipeline.hops.wat.links import (
 from pipeline.hops.wat.members import iter_pieces
 from pipeline.hops.wat.split import DEFAULT_MAX_RECORD_BYTES, iter_records
 from pipeline.hops.wat.url_join import join_url, resolve_urls
+from pipeline.hops.wat.warc_html import decode_html, http_message, is_html, read_html
 from pipeline.lake.keys import pair_ids
 from pipeline.lake.tables import IMAGE_LINK_SCHEMA
 
@@ -303,6 +304,39 @@ def _read_page(parser: simdjson.Parser, payload: bytes) -> _Page | str | None:
     )
 
 
+def _response_page(record: WarcRecord, block: bytes, path: str, offset: int) -> _Page | str | None:
+    """The page of a WARC ``response`` record of HTML (:mod:`pipeline.hops.wat.warc_html`).
+
+    Lineage points at the record itself: ``warc_filename`` is the file's name and
+    ``warc_offset`` the record's offset, as are ``wat_path`` and ``wat_record_offset`` (no
+    WAT stands between); ``wat_record_id`` and ``warc_record_id`` are the record's id.
+    """
+    if "application/http" not in record.headers.get("Content-Type", "").lower():
+        return None  # dns:, whois: and other non-HTTP responses
+    message = http_message(block)
+    if isinstance(message, str):
+        return message
+    headers, entity = message
+    if not entity or not is_html(headers):
+        return None
+    page_url = record.headers.get("WARC-Target-URI", "").strip().strip("<>")
+    if not page_url:
+        return "missing_target_uri"
+    html = read_html(decode_html(entity, headers.get("content-type", "")))
+    return _Page(
+        page_url,
+        record.record_id,
+        record.headers.get("WARC-Date"),
+        path.rstrip("/").rsplit("/", 1)[-1],
+        offset,
+        html.base,
+        html.robots,
+        None,
+        html.images,
+        len(html.images),
+    )
+
+
 def iter_image_link_batches(
     path: str,
     crawl_id: str = "",
@@ -313,7 +347,8 @@ def iter_image_link_batches(
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     storage_options: dict[str, Any] | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream one WAT file as RecordBatches of :data:`IMAGE_LINK_SCHEMA`.
+    """Stream one WAT file (or WARC file: its HTML ``response`` records are read too) as
+    RecordBatches of :data:`IMAGE_LINK_SCHEMA`.
 
     A batch ends once its pages hold ``batch_size`` image links (a page left to the scan
     counts all its links, an upper bound) or ``max_region_bytes`` of ``Links`` JSON,
@@ -337,7 +372,12 @@ def iter_image_link_batches(
                 page = None
                 if record.record_type == WarcRecordType.metadata:
                     stats.metadata_records += 1
-                    page = _read_page(parser, payload) if payload else "empty_record"
+                    if "warc-fields" in record.headers.get("Content-Type", ""):
+                        page = None  # a WARC file's own metadata (fetch time, charset)
+                    else:
+                        page = _read_page(parser, payload) if payload else "empty_record"
+                elif record.record_type == WarcRecordType.response:
+                    page = _response_page(record, payload, path, raw.offset)
             if isinstance(page, str):
                 stats.records_failed[page.split(":")[0]] += 1
                 if page == "parser_busy":  # should not happen; start afresh
