@@ -171,7 +171,8 @@ def test_every_rule_and_conservation() -> None:
     kept = out.filter(out.column("kept")).to_pylist()
     assert [r["language"] for r in kept] == ["en", "de"]
     assert all(r["language_detector"].startswith("lingua-") for r in kept)
-    assert all(0.5 <= r["language_score"] <= 1.0 for r in kept)
+    floor = AltTextRules().min_language_score
+    assert all(floor <= r["language_score"] <= 1.0 for r in kept)
     assert kept[0]["url_id"] == url_id("http://site.test/a.png")
 
 
@@ -203,5 +204,8 @@ def test_languages_multilingual_and_unsure() -> None:
     ]
     codes = [code for code, _ in detect_languages(texts, AltTextRules())]
     assert codes == ["en", "de", "fr", "es"]
-    unsure = detect_languages(["IMG_2041"], AltTextRules(min_language_score=0.99))
-    assert unsure[0][0] is None
+    assert detect_languages(["IMG_2041.jpg"], AltTextRules()) == [(None, 0.0)]
+    ((code, margin),) = detect_languages(texts[:1], AltTextRules())
+    assert code == "en" and 0.0 < margin < 0.99
+    ((strict, same),) = detect_languages(texts[:1], AltTextRules(min_language_score=0.99))
+    assert strict is None and same == pytest.approx(margin)

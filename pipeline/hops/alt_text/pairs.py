@@ -4,7 +4,8 @@ Every input row leaves with exactly one decision: kept, or dropped with a reason
 style: each rule returns ``(True, None)`` or ``(False, reason)``). Rules, in order:
 URL (bad_url, not_http, private_host), page opt-out (page_noai), alt text (missing_alt,
 empty_alt, alt_too_short), then duplicate (within the partition and against keys kept by
-earlier partitions). Kept rows get a language, its confidence and the detector's name.
+earlier partitions). Kept rows get a language, its score (margin over the runner-up) and
+the detector's name.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib.metadata import version
 
 import ftfy
 import pyarrow as pa
 
+from pipeline.hops.alt_text import language
+from pipeline.hops.alt_text.language import LanguageRules
 from pipeline.lake.keys import pair_id as make_pair_id
 from pipeline.lake.keys import url_id as make_url_id
 from pipeline.lake.tables import ALT_TEXT_SCHEMA
@@ -35,7 +36,11 @@ class AltTextRules:
 
     min_chars: int = 5
     private_host_allowlist: tuple[str, ...] = ()
-    min_language_score: float = 0.5
+    min_language_score: float = 0.05
+    """Least margin of the top language's confidence over the runner-up's (lingua's
+    minimum relative distance) for a language to be named; the margin is ``language_score``."""
+    min_language_words: int = 2
+    """Texts with fewer words (or mostly non-words: file names, codes) get no language."""
     languages: tuple[str, ...] = ()
     """ISO 639-1 codes the detector may answer; empty means every language lingua knows."""
     low_accuracy_language_mode: bool = False
@@ -74,39 +79,23 @@ def check_alt(alt: str | None, min_chars: int) -> tuple[bool, str | None, str | 
     return True, None, text
 
 
-@lru_cache(maxsize=4)
-def _detector(languages: tuple[str, ...], low_accuracy: bool):
-    from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
-
-    if languages:
-        codes = [IsoCode639_1.from_str(code) for code in languages]
-        builder = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
-    else:
-        builder = LanguageDetectorBuilder.from_languages(*Language.all())
-    if low_accuracy:
-        builder = builder.with_low_accuracy_mode()
-    return builder.build()
+def language_rules(rules: AltTextRules) -> LanguageRules:
+    """The language part of the hop-2 rules."""
+    return LanguageRules(
+        min_margin=rules.min_language_score,
+        min_words=rules.min_language_words,
+        languages=tuple(rules.languages),
+        low_accuracy=rules.low_accuracy_language_mode,
+    )
 
 
 def detector_name(rules: AltTextRules) -> str:
-    mode = "low" if rules.low_accuracy_language_mode else "high"
-    return f"lingua-{version('lingua-language-detector')}:{mode}"
+    return language.detector_name(rules.low_accuracy_language_mode)
 
 
 def detect_languages(texts: Sequence[str], rules: AltTextRules) -> list[tuple[str | None, float]]:
-    """(ISO 639-1 code or None when unsure, top confidence) for each text, offline."""
-    if not texts:
-        return []
-    detector = _detector(tuple(rules.languages), rules.low_accuracy_language_mode)
-    results = []
-    for values in detector.compute_language_confidence_values_in_parallel(list(texts)):
-        if not values:
-            results.append((None, 0.0))
-            continue
-        top = values[0]
-        code = top.language.iso_code_639_1.name.lower()
-        results.append((code if top.value >= rules.min_language_score else None, top.value))
-    return results
+    """(ISO 639-1 code or None when unsure, score) for each text, offline (see ``language``)."""
+    return language.identify(texts, language_rules(rules))
 
 
 @dataclass
