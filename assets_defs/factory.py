@@ -46,15 +46,15 @@ def table_checks(
     *,
     conserves: bool = False,
     row_count: bool = False,
-    suite_of: str | None = None,
     asset_name: str | None = None,
 ) -> list[AssetCheckSpec]:
-    """The standard checks of ``table``'s asset: its suite where the registry has one (or the
-    suite of ``suite_of``), conservation of rows, and a row-count-change warning."""
+    """The standard checks of the asset that writes ``table`` (``asset_name``, by default the
+    table's own name): the table's suite where the registry has one, conservation of rows,
+    and a row-count-change warning."""
     name = asset_name or table
     specs = []
-    if spec(suite_of or table).expectations:
-        specs.append(suite_check_spec(name, suite_of))
+    if spec(table).expectations:
+        specs.append(suite_check_spec(name, table))
     if conserves:
         specs.append(conservation_check_spec(name))
     if row_count:
@@ -68,18 +68,17 @@ def table_asset(
     *,
     conserves: bool = False,
     row_count: bool = False,
-    suite_of: str | None = None,
+    checks: tuple[AssetCheckSpec, ...] = (),
     **asset_kwargs: Any,
 ) -> Callable:
     """``@asset`` for the table asset ``table``, defined in ``module`` (its code version is
-    the import closure of that module), with its standard checks and registry description."""
+    the import closure of that module), with its standard checks, the asset's own ``checks``
+    and the registry's description."""
     return asset(
         name=table,
         code_version=code_version(module),
         description=asset_kwargs.pop("description", None) or spec(table).description,
-        check_specs=table_checks(
-            table, conserves=conserves, row_count=row_count, suite_of=suite_of
-        ),
+        check_specs=[*table_checks(table, conserves=conserves, row_count=row_count), *checks],
         **asset_kwargs,
     )
 
@@ -116,21 +115,21 @@ def table_result(
     decisions: Decisions | None = None,
     rows: int | None = None,
     max_row_change: float | None = None,
-    suite_of: str | None = None,
     asset_name: str | None = None,
     started: float | None = None,
     metadata: Mapping[str, Any] | None = None,
     checks: list[AssetCheckResult] | None = None,
     yielded: bool = False,
 ) -> MaterializeResult:
-    """The standard result for a table the hop wrote to ``uri`` (``written`` is validated by
-    its suite). ``decisions`` adds conservation and drop counts; ``max_row_change`` compares
-    the kept rows (or all rows) with the partition's previous materialization."""
+    """The standard result of the asset (``asset_name``, by default the table's) that wrote
+    ``table`` to ``uri``; ``written`` is validated by the table's suite. ``decisions`` adds
+    conservation and drop counts; ``max_row_change`` compares the kept rows (or all rows)
+    with the partition's previous materialization."""
     name = asset_name or table
     rows = written.num_rows if rows is None else rows
     results = []
-    if spec(suite_of or table).expectations:
-        results.append(suite_check_result(name, written, suite_of))
+    if spec(table).expectations:
+        results.append(suite_check_result(name, written, table))
     facts: dict[str, Any] = {**column_lineage(table), **table_metadata(written.schema, rows, uri)}
     if decisions is not None:
         results.append(

@@ -26,7 +26,11 @@ class AltTextConfig(Config):
     """LAION's minimum alt-text length."""
     private_host_allowlist: list[str] = []
     """Hosts, host:port or CIDRs admitted despite the private-address rule."""
-    min_language_score: float = 0.5
+    min_language_score: float = 0.05
+    """Least margin of the top language's confidence over the runner-up's (lingua's minimum
+    relative distance) for a language to be named; stored as ``language_score``."""
+    min_language_words: int = 2
+    """Alts with fewer words (or mostly non-words: file names, codes) get no language."""
     languages: list[str] = []
     """ISO 639-1 codes the detector may answer; empty: every language lingua knows."""
     low_accuracy_language_mode: bool = False
@@ -38,6 +42,7 @@ class AltTextConfig(Config):
             min_chars=self.min_chars,
             private_host_allowlist=tuple(self.private_host_allowlist),
             min_language_score=self.min_language_score,
+            min_language_words=self.min_language_words,
             languages=tuple(self.languages),
             low_accuracy_language_mode=self.low_accuracy_language_mode,
         )

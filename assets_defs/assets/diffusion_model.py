@@ -15,7 +15,8 @@ from dagster import (
     asset,
 )
 
-from assets_defs.metadata import code_version, table_metadata
+from assets_defs.factory import table_checks, table_result
+from assets_defs.metadata import code_version
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.training.data import load_examples
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
@@ -23,31 +24,33 @@ from pipeline.hops.training.publish import publish_run, run_dir
 from pipeline.hops.training.train import run_fingerprint, train_diffusion
 from pipeline.lake.tables import TableName
 from pipeline.reports import line_png, markdown_image
-from quality.checks import suite_check_result, suite_check_spec
+
+TRAIN_DEFAULTS = DiffusionTrainConfig()
+"""The one place the training defaults live (pipeline/hops/training/model.py)."""
 
 
 class DiffusionModelConfig(Config):
     crawls: list[str] = []
     """Crawls whose shards to train on; empty: every crawl with shards."""
-    resolution: int = 32
-    vae: str | None = None
+    resolution: int = TRAIN_DEFAULTS.resolution
+    vae: str | None = TRAIN_DEFAULTS.vae
     """An AutoencoderKL directory: latent mode (Stable Diffusion style)."""
-    sd_checkpoint: str | None = None
+    sd_checkpoint: str | None = TRAIN_DEFAULTS.sd_checkpoint
     """A local Stable Diffusion directory to fine-tune (unet/, vae/, text_encoder/, tokenizer/)."""
-    block_out_channels: list[int] = [16, 32, 64]
-    layers_per_block: int = 1
-    attention_head_dim: int = 8
-    train_steps: int = 500
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    warmup_steps: int = 50
-    prediction_type: str = "sample"
+    block_out_channels: list[int] = list(TRAIN_DEFAULTS.block_out_channels)
+    layers_per_block: int = TRAIN_DEFAULTS.layers_per_block
+    attention_head_dim: int = TRAIN_DEFAULTS.attention_head_dim
+    train_steps: int = TRAIN_DEFAULTS.train_steps
+    batch_size: int = TRAIN_DEFAULTS.batch_size
+    learning_rate: float = TRAIN_DEFAULTS.learning_rate
+    warmup_steps: int = TRAIN_DEFAULTS.warmup_steps
+    prediction_type: str = TRAIN_DEFAULTS.prediction_type
     """``sample`` (x0; learns fastest, the CPU default), ``v_prediction`` or ``epsilon``."""
-    caption_dropout: float = 0.1
-    checkpoint_every: int = 250
-    mixed_precision: str = "no"
+    caption_dropout: float = TRAIN_DEFAULTS.caption_dropout
+    checkpoint_every: int = TRAIN_DEFAULTS.checkpoint_every
+    mixed_precision: str = TRAIN_DEFAULTS.mixed_precision
     """accelerate's ``no``, ``fp16`` or ``bf16`` (fp16/bf16 on a GPU)."""
-    seed: int = 0
+    seed: int = TRAIN_DEFAULTS.seed
     resume: bool = True
     """Continue from the last checkpoint of an identical run (same config and data)."""
     work_dir: str = "data/work/diffusion"
@@ -74,6 +77,7 @@ class DiffusionModelConfig(Config):
 
 
 @asset(
+    name=TableName.DIFFUSION_MODEL,
     code_version=code_version(__name__),
     deps=[
         AssetDep(TableName.IMAGE_SHARDS, partition_mapping=AllPartitionMapping()),
@@ -81,7 +85,7 @@ class DiffusionModelConfig(Config):
     ],
     group_name="training",
     kinds={"pytorch", "diffusers", "safetensors"},
-    check_specs=[suite_check_spec(TableName.DIFFUSION_MODEL, TableName.TRAINING_MANIFEST)],
+    check_specs=table_checks(TableName.TRAINING_MANIFEST, asset_name=TableName.DIFFUSION_MODEL),
 )
 def diffusion_model(
     context: AssetExecutionContext,
@@ -105,14 +109,14 @@ def diffusion_model(
     )
     published = publish_run(lake_, run)
     loss_png = line_png(run.losses, "diffusion training loss (MSE on noise)")
-    return MaterializeResult(
-        check_results=[
-            suite_check_result(
-                TableName.DIFFUSION_MODEL, run.manifest, suite=TableName.TRAINING_MANIFEST
-            )
-        ],
+    return table_result(
+        context,
+        TableName.TRAINING_MANIFEST,
+        run.manifest,
+        published.manifest_uri,
+        asset_name=TableName.DIFFUSION_MODEL,
+        started=started,
         metadata={
-            **table_metadata(run.manifest.schema, run.manifest.num_rows, published.manifest_uri),
             "dagster/uri": MetadataValue.path(published.run_uri),
             "checkpoint": MetadataValue.path(published.checkpoint_uri),
             "checkpoint_sha256": MetadataValue.text(run.final.sha256),
@@ -136,6 +140,5 @@ def diffusion_model(
             "loss_curve_png": MetadataValue.path(
                 lake_.write_report(f"diffusion_model-{fingerprint}-loss.png", loss_png)
             ),
-            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
         },
     )

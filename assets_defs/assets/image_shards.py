@@ -6,24 +6,17 @@ from dagster import (
     AssetExecutionContext,
     AssetSpec,
     Config,
-    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
 
-from assets_defs.column_lineage import column_lineage
-from assets_defs.metadata import code_version, counts_metadata, table_metadata
+from assets_defs.factory import Decisions, read_input, table_checks, table_result
+from assets_defs.metadata import code_version, counts_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource, SyntheticWebResource
 from pipeline.hops.download.shards import ShardSpec, download_shards
 from pipeline.lake.tables import TableName
-from quality.checks import (
-    conservation_check_result,
-    conservation_check_spec,
-    suite_check_result,
-    suite_check_spec,
-)
 
 CODE_VERSION = code_version(__name__)
 
@@ -87,10 +80,7 @@ class ImageShardsConfig(Config):
         ),
     ],
     partitions_def=crawls,
-    check_specs=[
-        suite_check_spec(TableName.DOWNLOAD_RESULTS),
-        conservation_check_spec(TableName.DOWNLOAD_RESULTS),
-    ],
+    check_specs=table_checks(TableName.DOWNLOAD_RESULTS, conserves=True),
     can_subset=False,
 )
 def image_shards(
@@ -103,9 +93,7 @@ def image_shards(
     started = time.perf_counter()
     crawl = context.partition_key
     lake_ = lake.lake()
-    subset = lake_.read(TableName.AESTHETIC_SUBSET, [crawl])
-    if subset is None:
-        raise Failure(f"aesthetic_subset has no partition {crawl!r}")
+    subset = read_input(lake_, TableName.AESTHETIC_SUBSET, [crawl])
     subset = subset.filter(subset.column("kept"))
     previous = lake_.read(TableName.DOWNLOAD_RESULTS, [crawl])
     root = lake_.partition_uri(TableName.IMAGE_SHARDS, crawl)
@@ -132,20 +120,18 @@ def image_shards(
             "distributor": MetadataValue.text(config.distributor),
         },
     )
-    yield MaterializeResult(
-        asset_key=TableName.DOWNLOAD_RESULTS,
-        check_results=[
-            suite_check_result(TableName.DOWNLOAD_RESULTS, result.results),
-            conservation_check_result(TableName.DOWNLOAD_RESULTS, subset.num_rows, ok, failed),
-        ],
+    yield table_result(
+        context,
+        TableName.DOWNLOAD_RESULTS,
+        result.results,
+        uri,
+        decisions=Decisions(subset.num_rows, ok, failed),
+        started=started,
+        yielded=True,
         metadata={
-            **column_lineage(TableName.DOWNLOAD_RESULTS),
-            **table_metadata(result.results.schema, result.results.num_rows, uri),
-            "rows_in": MetadataValue.int(subset.num_rows),
             "urls_attempted_now": MetadataValue.int(result.attempted),
             **counts_metadata(
                 "status", counts, ("success", "failed_to_download", "failed_to_resize")
             ),
-            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
         },
     )

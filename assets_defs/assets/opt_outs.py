@@ -13,10 +13,9 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
-from assets_defs.metadata import code_version, table_metadata
+from assets_defs.factory import table_asset, table_result
 from assets_defs.resources import LakeResource
 from pipeline.hops.dataset.opt_outs import load, trained_on_opted_out
 from pipeline.lake.tables import TableName
@@ -30,8 +29,9 @@ opt_outs = AssetSpec(
 )
 
 
-@asset(
-    code_version=code_version(__name__),
+@table_asset(
+    TableName.OPT_OUT_REPORT,
+    __name__,
     deps=[
         TableName.OPT_OUTS,
         TableName.DIFFUSION_MODEL,
@@ -39,13 +39,13 @@ opt_outs = AssetSpec(
     ],
     group_name="automation",
     kinds={"parquet"},
-    check_specs=[
+    checks=(
         AssetCheckSpec(
             "no_opted_out_training",
             asset=TableName.OPT_OUT_REPORT,
-            description=("no checkpoint was trained on an item the opt-out list withdraws"),
-        )
-    ],
+            description="no checkpoint was trained on an item the opt-out list withdraws",
+        ),
+    ),
 )
 def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """Every (checkpoint, withdrawn pair) it trained on, with how the pair matched."""
@@ -61,8 +61,13 @@ def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> Materi
         for sha in checkpoints
     ]
     entries = lake_.read(TableName.OPT_OUTS)
-    return MaterializeResult(
-        check_results=[
+    return table_result(
+        context,
+        TableName.OPT_OUT_REPORT,
+        report,
+        uri,
+        started=started,
+        checks=[
             AssetCheckResult(
                 check_name="no_opted_out_training",
                 passed=not checkpoints,
@@ -71,10 +76,8 @@ def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> Materi
             )
         ],
         metadata={
-            **table_metadata(report.schema, report.num_rows, uri),
             "opt_out_entries": MetadataValue.int(entries.num_rows if entries is not None else 0),
             "checkpoints_trained_on_opted_out": MetadataValue.json(checkpoints),
             "report": MetadataValue.md("\n".join(lines) or "No checkpoint trained on them."),
-            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
         },
     )

@@ -15,10 +15,9 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
-from assets_defs.metadata import code_version, table_metadata
+from assets_defs.factory import table_asset, table_result
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
 from pipeline.hops.samples.sample import Generator, SampleSpec, prompt_alignment
@@ -27,7 +26,6 @@ from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.hops.training.publish import current_checkpoint
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
 from pipeline.reports import grid_png, markdown_image
-from quality.checks import suite_check_result, suite_check_spec
 
 DEFAULT_PROMPTS = [
     "a red circle on a white background",
@@ -69,20 +67,21 @@ def _png(image) -> bytes:
     return buf.getvalue()
 
 
-@asset(
-    code_version=code_version(__name__),
+@table_asset(
+    TableName.SAMPLES,
+    __name__,
     deps=[TableName.DIFFUSION_MODEL],
     group_name="training",
     kinds={"diffusers", "parquet"},
-    check_specs=[
+    checks=(
         AssetCheckSpec(
             "follows_prompts",
             asset=TableName.SAMPLES,
             description=(
                 "samples are more CLIP-similar to their own prompt than to the other prompts"
             ),
-        )
-    ],
+        ),
+    ),
 )
 def samples(
     context: AssetExecutionContext,
@@ -116,8 +115,13 @@ def samples(
     n = len(config.seeds)
     grid = grid_png([(p[:16], images[i * n : (i + 1) * n]) for i, p in enumerate(config.prompts)])
     top1 = alignment.top1
-    return MaterializeResult(
-        check_results=[
+    return table_result(
+        context,
+        TableName.SAMPLES,
+        table,
+        uri,
+        started=started,
+        checks=[
             AssetCheckResult(
                 check_name="follows_prompts",
                 passed=bool(own.mean() > others.mean()),
@@ -130,7 +134,6 @@ def samples(
             )
         ],
         metadata={
-            **table_metadata(table.schema, table.num_rows, uri),
             "checkpoint_sha256": MetadataValue.text(generator.sha256),
             "checkpoint": MetadataValue.path(pointer["checkpoint"]),
             "prompts": MetadataValue.json(list(config.prompts)),
@@ -142,7 +145,6 @@ def samples(
             "grid_png": MetadataValue.path(
                 lake_.write_report(f"samples-{generator.sha256[:16]}.png", grid)
             ),
-            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
         },
     )
 
@@ -166,19 +168,19 @@ replication.py)."""
         )
 
 
-@asset(
-    code_version=code_version(__name__),
+@table_asset(
+    TableName.REPLICATION_AUDIT,
+    __name__,
     deps=[TableName.DIFFUSION_MODEL, TableName.IMAGE_SHARDS],
     group_name="training",
     kinds={"diffusers", "parquet"},
-    check_specs=[
-        suite_check_spec(TableName.REPLICATION_AUDIT),
+    checks=(
         AssetCheckSpec(
             "no_replication",
             asset=TableName.REPLICATION_AUDIT,
-            description=("no sample is flagged as a copy of a training image"),
+            description="no sample is flagged as a copy of a training image",
         ),
-    ],
+    ),
 )
 def replication_audit(
     context: AssetExecutionContext,
@@ -219,9 +221,13 @@ def replication_audit(
             lake_.write_report(f"replication_audit-{generator.sha256[:16]}.png", png)
         )
     sims = result.table.column("similarity").to_numpy()
-    return MaterializeResult(
-        check_results=[
-            suite_check_result(TableName.REPLICATION_AUDIT, result.table),
+    return table_result(
+        context,
+        TableName.REPLICATION_AUDIT,
+        result.table,
+        uri,
+        started=started,
+        checks=[
             AssetCheckResult(
                 check_name="no_replication",
                 passed=result.flagged_count == 0,
@@ -230,7 +236,6 @@ def replication_audit(
             ),
         ],
         metadata={
-            **table_metadata(result.table.schema, result.table.num_rows, uri),
             "checkpoint_sha256": MetadataValue.text(generator.sha256),
             "descriptor": MetadataValue.text(rules.descriptor),
             "threshold": MetadataValue.float(rules.threshold),
@@ -241,6 +246,5 @@ def replication_audit(
             "max_similarity": MetadataValue.float(float(sims.max()) if len(sims) else 0.0),
             "median_similarity": MetadataValue.float(float(np.median(sims)) if len(sims) else 0.0),
             **extra,
-            "duration_s": MetadataValue.float(round(time.perf_counter() - started, 3)),
         },
     )

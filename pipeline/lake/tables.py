@@ -721,6 +721,7 @@ _SPECS = (
         RELEASE_SCHEMA,
         "crawls",
         keys=("URL", "TEXT"),
+        drop_reasons=RELEASE_DROP_REASONS,
         lineage={
             "URL": ((T.CLIP_SCORES, "url"),),
             "TEXT": ((T.CLIP_SCORES, "text"),),
@@ -815,6 +816,7 @@ _SPECS = (
         DOWNLOAD_RESULTS_SCHEMA,
         "crawls",
         keys=("pair_id",),
+        drop_reasons=DOWNLOAD_STATUSES[1:],
         lineage=same(T.AESTHETIC_SUBSET, "pair_id", "url_id", "URL", "TEXT"),
         traced=(
             "pair_id",

@@ -23,13 +23,13 @@ class DiffusionTrainConfig:
     """An ``AutoencoderKL`` directory: latent mode. None: pixel mode."""
     sd_checkpoint: str | None = None
     """A local Stable Diffusion directory to fine-tune (its UNet, VAE and text encoder)."""
-    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    block_out_channels: tuple[int, ...] = (16, 32, 64)
     layers_per_block: int = 1
     attention_head_dim: int = 8
-    train_steps: int = 1200
-    batch_size: int = 32
+    train_steps: int = 500
+    batch_size: int = 16
     learning_rate: float = 1e-3
-    warmup_steps: int = 100
+    warmup_steps: int = 50
     caption_dropout: float = 0.1
     """Share of captions replaced by "" so classifier-free guidance works at sampling time."""
     num_train_timesteps: int = 1000
@@ -38,7 +38,7 @@ class DiffusionTrainConfig:
     """What the UNet predicts: ``epsilon`` (DDPM, SD 1.x), ``v_prediction`` (SD 2.x) or
     ``sample`` (x0). A few-minute CPU run only learns the images themselves with ``sample``
     (measured: after 400 steps, epsilon and v still sample noise)."""
-    checkpoint_every: int = 400
+    checkpoint_every: int = 250
     mixed_precision: str = "no"
     """accelerate's ``no`` / ``fp16`` / ``bf16`` (use fp16 or bf16 on a GPU)."""
     seed: int = 0
