@@ -1,19 +1,17 @@
 """The code location: assets, resources and jobs, with resources chosen by profile.
 
+Settings come from the environment through :class:`pipeline.settings.Settings` (the same
+settings the ``crawl2diffusion`` CLI reads; every variable and default is documented there).
 ``CRAWL2DIFFUSION_PROFILE=demo`` (the default) uses the generated synthetic web under
-``$CRAWL2DIFFUSION_DATA`` (default ``./data``); ``commoncrawl`` reads real Common Crawl
-(``CRAWL2DIFFUSION_CC_ROOT``, default ``https://data.commoncrawl.org``; ``s3://commoncrawl``
-reads anonymously) for the crawls in ``CRAWL2DIFFUSION_CRAWLS`` (comma-separated ids; empty:
-every crawl in the index at ``CRAWL2DIFFUSION_CC_INDEX``, default Common Crawl's collinfo.json).
-There, ``CRAWL2DIFFUSION_CLIP_MODEL`` / ``_CLIP_PRETRAINED`` pick the CLIP model and
-``CRAWL2DIFFUSION_{PUNSAFE,PWATERMARK,AESTHETIC}_HEAD`` the head weights (LAION's ``.pth``).
-The lake root is ``CRAWL2DIFFUSION_LAKE`` (default ``$CRAWL2DIFFUSION_DATA/lake``; may be
-``s3://bucket/prefix``).
+``$CRAWL2DIFFUSION_DATA/web``; ``commoncrawl`` reads real Common Crawl
+(``CRAWL2DIFFUSION_CC_ROOT``, ``_CC_INDEX``, ``_CRAWLS``) with the CLIP model and heads named
+by ``CRAWL2DIFFUSION_CLIP_MODEL``, ``_CLIP_PRETRAINED`` and ``_{PUNSAFE,PWATERMARK,
+AESTHETIC}_HEAD``. The lake root is ``CRAWL2DIFFUSION_LAKE`` (default
+``$CRAWL2DIFFUSION_DATA/lake``; may be ``s3://bucket/prefix``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from dagster import Definitions
@@ -28,7 +26,6 @@ from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.opt_outs import opt_out_report, opt_outs
 from assets_defs.assets.samples import replication_audit, samples
 from assets_defs.assets.wat_image_links import wat_image_links
-from assets_defs.freshness import freshness_sensor, weekly_freshness_checks
 from assets_defs.jobs import (
     clip_filter_job,
     crawl_manifest_job,
@@ -46,15 +43,15 @@ from assets_defs.resources import (
 from assets_defs.schedules import weekly_dataset_rebuild
 from assets_defs.sensors import new_crawl_sensor, opt_out_sensor
 from assets_defs.trace_job import trace_url
+from pipeline.settings import Settings
 
 
-def build_resources(profile: str, data_dir: str | Path, web: dict | None = None) -> dict:
-    """Resources for a profile (``demo`` or ``commoncrawl``) with data under ``data_dir``;
-    ``web`` overrides SyntheticWebResource fields (e.g. a smaller web for tests)."""
-    data = Path(data_dir).resolve()
-    lake = LakeResource(root=os.environ.get("CRAWL2DIFFUSION_LAKE", str(data / "lake")))
-    if profile == "demo":
-        web_root = data / "web"
+def build_resources(settings: Settings, web: dict | None = None) -> dict:
+    """Resources for ``settings`` (its profile picks them); ``web`` overrides
+    SyntheticWebResource fields (e.g. a smaller web for tests)."""
+    lake = LakeResource(root=settings.lake_root)
+    if settings.profile == "demo":
+        web_root = Path(settings.web_root)
         return {
             "lake": lake,
             "crawl_source": CrawlSourceResource(
@@ -63,34 +60,35 @@ def build_resources(profile: str, data_dir: str | Path, web: dict | None = None)
             "synthetic_web": SyntheticWebResource(root=str(web_root), **(web or {})),
             "clip_model": ClipModelResource(),
         }
-    if profile == "commoncrawl":
-        root = os.environ.get("CRAWL2DIFFUSION_CC_ROOT", "https://data.commoncrawl.org")
-        crawls = [c for c in os.environ.get("CRAWL2DIFFUSION_CRAWLS", "").split(",") if c]
-        return {
-            "lake": lake,
-            "crawl_source": CrawlSourceResource(
-                data_root=root,
-                collinfo_uri=os.environ.get(
-                    "CRAWL2DIFFUSION_CC_INDEX", "https://index.commoncrawl.org/collinfo.json"
-                ),
-                crawl_ids=crawls,
-                storage_options={"anon": True} if root.startswith("s3://") else {},
-            ),
-            "synthetic_web": SyntheticWebResource(enabled=False),
-            "clip_model": ClipModelResource(
-                model=os.environ.get("CRAWL2DIFFUSION_CLIP_MODEL", ""),
-                pretrained=os.environ.get("CRAWL2DIFFUSION_CLIP_PRETRAINED") or None,
-                punsafe_head=os.environ.get("CRAWL2DIFFUSION_PUNSAFE_HEAD", ""),
-                pwatermark_head=os.environ.get("CRAWL2DIFFUSION_PWATERMARK_HEAD", ""),
-                aesthetic_head=os.environ.get("CRAWL2DIFFUSION_AESTHETIC_HEAD", ""),
-            ),
-        }
-    raise ValueError(f"unknown profile {profile!r} (expected 'demo' or 'commoncrawl')")
+    root = settings.cc_root
+    return {
+        "lake": lake,
+        "crawl_source": CrawlSourceResource(
+            data_root=root,
+            collinfo_uri=settings.cc_index,
+            crawl_ids=list(settings.crawls),
+            storage_options={"anon": True} if root.startswith("s3://") else {},
+        ),
+        "synthetic_web": SyntheticWebResource(enabled=False),
+        "clip_model": ClipModelResource(
+            model=settings.clip_model,
+            pretrained=settings.clip_pretrained,
+            punsafe_head=settings.punsafe_head,
+            pwatermark_head=settings.pwatermark_head,
+            aesthetic_head=settings.aesthetic_head,
+        ),
+    }
 
 
 def build_definitions(
-    profile: str = "demo", data_dir: str | Path = "data", web: dict | None = None
+    profile: str | None = None,
+    data_dir: str | Path | None = None,
+    web: dict | None = None,
+    settings: Settings | None = None,
 ) -> Definitions:
+    """The code location for ``settings`` (default: from the environment), with ``profile``
+    and ``data_dir`` replacing its own when given."""
+    resolved = (settings or Settings.from_env()).override(profile=profile, data=data_dir)
     return Definitions(
         assets=[
             crawl_manifest,
@@ -116,14 +114,10 @@ def build_definitions(
             opt_out_report_job,
             trace_url,
         ],
-        asset_checks=weekly_freshness_checks,
-        sensors=[new_crawl_sensor, opt_out_sensor, freshness_sensor],
+        sensors=[new_crawl_sensor, opt_out_sensor],
         schedules=[weekly_dataset_rebuild],
-        resources=build_resources(profile, data_dir, web),
+        resources=build_resources(resolved, web),
     )
 
 
-defs = build_definitions(
-    os.environ.get("CRAWL2DIFFUSION_PROFILE", "demo"),
-    os.environ.get("CRAWL2DIFFUSION_DATA", "data"),
-)
+defs = build_definitions()

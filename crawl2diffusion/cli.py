@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.lake.store import Lake
 
 
 def _cmd_wat_links(args: argparse.Namespace) -> int:
@@ -39,11 +44,27 @@ def _cmd_wat_links(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_trace(args: argparse.Namespace) -> int:
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings with this command's ``--data``/``--lake`` flags applied."""
+    return Settings.from_env().override(
+        data=getattr(args, "data", None), lake=getattr(args, "lake", None)
+    )
+
+
+def _open_lake(settings: Settings) -> Lake:
+    """The settings' lake, named on stderr (a wrong lake must not go unseen)."""
     from pipeline.lake.store import Lake
+
+    root = settings.lake_root
+    print(f"lake: {root}", file=sys.stderr)
+    return Lake(root)
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
     from pipeline.lineage.index import LineageIndex
 
-    index = LineageIndex(Lake(args.lake))
+    settings = _settings(args)
+    index = LineageIndex(_open_lake(settings))
     if args.by == "pair_id":
         journey = index.trace_pair(args.value)
     elif args.by == "page":
@@ -55,7 +76,9 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
         from pipeline.hops.clip.embed import DEFAULT_CLIP_MODEL, ClipModel, ClipSpec
 
-        clip = ClipModel(ClipSpec(args.clip_model or DEFAULT_CLIP_MODEL, args.clip_pretrained))
+        model = args.clip_model or settings.clip_model or DEFAULT_CLIP_MODEL
+        pretrained = args.clip_pretrained or settings.clip_pretrained
+        clip = ClipModel(ClipSpec(model, pretrained))
         with Image.open(args.value) as image:
             journey = index.trace_lookalike(image, clip, min_similarity=args.min_similarity)
     else:
@@ -69,11 +92,10 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
 def _cmd_opt_out(args: argparse.Namespace) -> int:
     from pipeline.hops.dataset import opt_outs as optout
-    from pipeline.lake.store import Lake
 
     entries = [("url", v) for v in args.url] + [("domain", v) for v in args.domain]
     entries += [("sha256", v) for v in args.sha256]
-    lake = Lake(args.lake)
+    lake = _open_lake(_settings(args))
     if not entries:
         listed = lake.read(optout.TABLE)
         for row in listed.to_pylist() if listed is not None else []:
@@ -101,10 +123,15 @@ def _web_config(args: argparse.Namespace):
     )
 
 
+def _web_root(args: argparse.Namespace) -> str:
+    """``--root``, else the settings' ``<data>/web``."""
+    return args.root or _settings(args).web_root
+
+
 def _cmd_web_generate(args: argparse.Namespace) -> int:
     from pipeline.synthetic.generate import generate_web
 
-    manifest = generate_web(args.root, _web_config(args))
+    manifest = generate_web(_web_root(args), _web_config(args))
     print(orjson.dumps(manifest.to_dict(), option=orjson.OPT_INDENT_2).decode())
     return 0
 
@@ -113,17 +140,31 @@ def _cmd_web_serve(args: argparse.Namespace) -> int:
     from pipeline.synthetic.generate import generate_web
     from pipeline.synthetic.server import serve_forever
 
-    generate_web(args.root, _web_config(args))
-    serve_forever(args.root, args.host, args.port)
+    root = _web_root(args)
+    generate_web(root, _web_config(args))
+    serve_forever(root, args.host, args.port)
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from assets_defs.demo import run_demo
 
-    summary = run_demo(args.data_dir, slice_size=args.slice_size)
+    summary = run_demo(_settings(args).data, slice_size=args.slice_size)
     print(summary.render())
     return 0
+
+
+DATA_HELP = "default: $CRAWL2DIFFUSION_DATA, else ./data"
+
+
+def _add_lake_flags(cmd: argparse.ArgumentParser) -> None:
+    """``--lake`` and ``--data``, which override CRAWL2DIFFUSION_LAKE and _DATA."""
+    cmd.add_argument(
+        "--lake",
+        default=None,
+        help="lake root (path or s3:// URL); default: $CRAWL2DIFFUSION_LAKE, else <data>/lake",
+    )
+    cmd.add_argument("--data", default=None, help=f"data folder; {DATA_HELP}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the main job on the embedded synthetic web")
-    demo.add_argument("--data-dir", default="data", help="data folder (web, lake, DAGSTER_HOME)")
+    demo.add_argument(
+        "--data",
+        "--data-dir",
+        dest="data",
+        default=None,
+        help=f"data folder (web, lake, DAGSTER_HOME); {DATA_HELP}",
+    )
     demo.add_argument("--slice-size", type=int, default=2, help="WAT files per partition")
     demo.set_defaults(func=_cmd_demo)
 
@@ -142,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     web_sub = web.add_subparsers(dest="web_command", required=True)
     for name, func in (("generate", _cmd_web_generate), ("serve", _cmd_web_serve)):
         cmd = web_sub.add_parser(name)
-        cmd.add_argument("--root", default="data/web")
+        cmd.add_argument("--root", default=None, help=f"default: <data>/web; {DATA_HELP}")
         cmd.add_argument("--seed", type=int, default=2026)
         cmd.add_argument("--pages-per-crawl", type=int, default=1100)
         cmd.add_argument("--wat-files-per-crawl", type=int, default=4)
@@ -171,18 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--by", choices=("url", "pair_id", "page", "sha256", "image"), default="url",
         help="image: find stored images that look like this file (CLIP embeddings)",
     )  # fmt: skip
-    trace.add_argument("--clip-model", default="", help="with --by image: the filter's CLIP")
-    trace.add_argument("--clip-pretrained", default=None)
+    trace.add_argument(
+        "--clip-model",
+        default="",
+        help="with --by image: the filter's CLIP ($CRAWL2DIFFUSION_CLIP_MODEL)",
+    )
+    trace.add_argument("--clip-pretrained", default=None, help="($CRAWL2DIFFUSION_CLIP_PRETRAINED)")
     trace.add_argument("--min-similarity", type=float, default=0.9)
     trace.add_argument("--json", action="store_true", help="print the journey as JSON")
-    trace.add_argument("--lake", default="data/lake", help="lake root (path or s3:// URL)")
+    _add_lake_flags(trace)
     trace.set_defaults(func=_cmd_trace)
     opt = sub.add_parser("opt-out", help="withdraw URLs, domains or image files (sha256)")
     opt.add_argument("--url", action="append", default=[], help="an image URL (repeatable)")
     opt.add_argument("--domain", action="append", default=[], help="a domain and its subdomains")
     opt.add_argument("--sha256", action="append", default=[], help="an image file's sha256")
     opt.add_argument("--note", default=None, help="who asked, and when")
-    opt.add_argument("--lake", default="data/lake", help="lake root (path or s3:// URL)")
+    _add_lake_flags(opt)
     opt.set_defaults(func=_cmd_opt_out)
     return parser
 

@@ -1,19 +1,42 @@
-"""Shared fixtures: environment for offline libraries, and WAT-building helpers."""
+"""Shared fixtures: environment for offline libraries, WAT-building helpers, a free port, a clean
+settings environment, and the small web's materialized lake (built once per test run)."""
 
 from __future__ import annotations
 
 import os
+import socket
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import pytest
+
+if TYPE_CHECKING:
+    from tests.lake_runs import LakeRun
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
-REAL_WAT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-wat"
+REAL_WAT = Path(__file__).resolve().parent / "data" / "real-wat"
+"""Two real Common Crawl WAT excerpts (a 2023 HTML page, a 2024 request-only file)."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def small_lake(tmp_path_factory: pytest.TempPathFactory) -> LakeRun:
+    """The small synthetic web materialized through hops 1-3, the dataset and aesthetics, once
+    per run (tests/lake_runs.py). Tests only read it; a test that writes uses ``fork``."""
+    from tests.lake_runs import build_small_lake
+
+    return build_small_lake(tmp_path_factory.mktemp("small-lake"))
 
 
 def gzip_member(raw: bytes) -> bytes:
@@ -78,6 +101,18 @@ def wat_payload(
             },
         }
     )
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No ``CRAWL2DIFFUSION_*`` setting in the environment, and ``tmp_path`` as the working
+    directory (so the default ``./data`` is a fresh folder)."""
+    from pipeline.settings import Settings, env_name
+
+    for field in Settings.__dataclass_fields__:
+        monkeypatch.delenv(env_name(field), raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 @pytest.fixture

@@ -1,172 +1,95 @@
 """Dagster: hops 1-3 for two slices of a small synthetic web, the dataset and aesthetics, then
 image shards, diffusion training, samples and the replication audit.
 
-The synthetic web is generated and served by the SyntheticWebResource; the CLIP model and
-heads are the shipped defaults. Rows are conserved at every hop, every check passes, and a
-re-run fetches nothing it already embedded.
+The small web's lake is built once per test run (``small_lake`` in conftest.py) and the
+trained lake once per module (``trained``, a fork of it); tests only read them, and a test that
+re-runs a hop or changes the lake does so on its own fork. The CLIP model and heads are the
+shipped defaults. Rows are conserved at every hop, every check passes, and a re-run fetches
+nothing it already embedded.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
 from PIL import Image
 
-from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
-from assets_defs.assets.alt_text_pairs import alt_text_pairs
 from assets_defs.assets.clip_scores import clip_scores
-from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.assets.diffusion_model import diffusion_model
-from assets_defs.assets.image_shards import image_shards
+from assets_defs.assets.image_shards import ImageShardsConfig, image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.opt_outs import opt_out_report
 from assets_defs.assets.samples import replication_audit, samples
-from assets_defs.assets.wat_image_links import wat_image_links
-from assets_defs.partitions import crawls, wat_slices
-from assets_defs.resources import (
-    ClipModelResource,
-    CrawlSourceResource,
-    LakeResource,
-    SyntheticWebResource,
-)
-from pipeline.lake.store import Lake
-from pipeline.lake.tables import TableName
+from pipeline.lake.tables import RELEASE_DROP_REASONS, TableName
+from tests.lake_runs import LakeRun, checks_passed
 
-ALL = [
-    crawl_manifest,
-    wat_image_links,
-    alt_text_pairs,
-    clip_scores,
-    laion_dataset,
-    aesthetic_scores,
-    aesthetic_subset,
-    image_shards,
-    diffusion_model,
-    samples,
-    replication_audit,
-    opt_out_report,
-]
-WEB = {"pages_per_crawl": 80, "wat_files_per_crawl": 2, "sites": 8}
-
-
-def metadata(instance: DagsterInstance, asset: str, partition: str | None) -> dict:
-    records = instance.fetch_materializations(AssetKey(asset), limit=50).records
-    event = next(r for r in records if r.partition_key == partition)
-    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
-
-
-def run_assets(run: dict, *assets, partition: str | None = None, run_config: dict | None = None):
-    """Materialize ``assets`` in the module's instance, with its resources."""
-    return materialize(
-        ALL,
-        selection=list(assets),
-        partition_key=partition,
-        instance=run["instance"],
-        resources=run["resources"],
-        run_config=run_config,
-    )
-
-
-def checks_passed(result) -> None:
-    failed = [
-        (c.asset_key.to_user_string(), c.check_name, c.description)
-        for c in result.get_asset_check_evaluations()
-        if not c.passed and c.check_name != "row_count_change"
-    ]
-    assert not failed, failed
+STEPS = {"train_steps": 20, "checkpoint_every": 10, "batch_size": 8, "warmup_steps": 2}
+SAMPLER = {"steps": 4}
+TRAINING = {
+    "ops": {
+        TableName.DIFFUSION_MODEL: {"config": STEPS},
+        TableName.SAMPLES: {
+            "config": {
+                **SAMPLER,
+                "prompts": ["a red circle on a white background", "a blue square"],
+                "seeds": [0, 1],
+            }
+        },
+        TableName.REPLICATION_AUDIT: {"config": {**SAMPLER, "captions": 6}},
+    }
+}
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("laion")
-    web_root = root / "web"
-    resources = {
-        "lake": LakeResource(root=str(root / "lake")),
-        "crawl_source": CrawlSourceResource(
-            data_root=str(web_root), collinfo_uri=str(web_root / "collinfo.json")
-        ),
-        "synthetic_web": SyntheticWebResource(root=str(web_root), **WEB),
-        "clip_model": ClipModelResource(),
-    }
-    instance = DagsterInstance.ephemeral()
-    first = materialize(
-        ALL,
-        selection=[crawl_manifest],
-        instance=instance,
-        resources=resources,
-        run_config={"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": 1}}}},
-    )
-    assert first.success
-    crawl = instance.get_dynamic_partitions(crawls.name)[0]
-    keys = [k for k in instance.get_dynamic_partitions(wat_slices.name) if k.startswith(crawl)]
-    assert len(keys) == 2
-    for key in keys:
-        hops = materialize(
-            ALL,
-            selection=[wat_image_links, alt_text_pairs, clip_scores],
-            partition_key=key,
-            instance=instance,
-            resources=resources,
-        )
-        assert hops.success
-        checks_passed(hops)
-    dataset = materialize(
-        ALL,
-        selection=[laion_dataset, aesthetic_scores, aesthetic_subset],
-        partition_key=crawl,
-        instance=instance,
-        resources=resources,
-    )
-    assert dataset.success
-    checks_passed(dataset)
-    return {
-        "instance": instance,
-        "resources": resources,
-        "keys": keys,
-        "crawl": crawl,
-        "lake": Lake(str(root / "lake")),
-        "web": web_root,
-    }
+def trained(small_lake: LakeRun, tmp_path_factory: pytest.TempPathFactory) -> LakeRun:
+    """A fork of the small lake through image_shards, a few training steps, samples and the
+    replication audit."""
+    run = small_lake.fork(tmp_path_factory.mktemp("trained"))
+    checks_passed(run.run(image_shards, partition=run.crawl))
+    run.run(diffusion_model, samples, replication_audit, run_config=TRAINING)
+    return run
 
 
-def test_rows_are_conserved_hop_by_hop(run: dict) -> None:
-    instance, lake, keys, crawl = run["instance"], run["lake"], run["keys"], run["crawl"]
+def test_rows_are_conserved_hop_by_hop(small_lake: LakeRun) -> None:
+    lake, keys, crawl = small_lake.lake, small_lake.keys, small_lake.crawl
     kept_pairs = 0
     clip_kept = 0
     for key in keys:
         pairs = lake.read(TableName.ALT_TEXT_PAIRS, [key])
         scores = lake.read(TableName.CLIP_SCORES, [key])
         n_kept = int(pc.sum(pairs.column("kept")).as_py())
-        meta = metadata(instance, TableName.CLIP_SCORES, key)
+        meta = small_lake.metadata(TableName.CLIP_SCORES, key)
         assert scores.num_rows == n_kept == meta["rows_in"]
         dropped = Counter(r for r in scores.column("drop_reason").to_pylist() if r)
         assert meta["rows_kept"] + sum(dropped.values()) == meta["rows_in"]
         assert all(meta[f"dropped/{r}"] == n for r, n in dropped.items())
         kept_pairs += n_kept
         clip_kept += meta["rows_kept"]
-    release = metadata(instance, TableName.LAION_DATASET, crawl)
+    release = small_lake.metadata(TableName.LAION_DATASET, crawl)
     assert release["rows_in"] == clip_kept
-    assert release["rows_kept"] + release["dropped/global_duplicate"] == clip_kept
+    dropped = {k: v for k, v in release.items() if k.startswith("dropped/")}
+    assert set(dropped) <= {f"dropped/{r}" for r in RELEASE_DROP_REASONS}
+    assert release["rows_kept"] + sum(dropped.values()) == clip_kept
     assert release["stages"]["alt_text_pairs_kept"] == kept_pairs
-    subset = metadata(instance, TableName.AESTHETIC_SUBSET, crawl)
+    subset = small_lake.metadata(TableName.AESTHETIC_SUBSET, crawl)
     assert subset["rows_in"] == release["rows_kept"]
     dropped = sum(v for k, v in subset.items() if k.startswith("dropped/"))
     assert subset["rows_kept"] + dropped == subset["rows_in"]
     assert subset["rows_kept"] > 0 and "band_samples" in subset
 
 
-def test_drop_reasons_follow_the_served_faults(run: dict) -> None:
-    lake, keys = run["lake"], run["keys"]
+def test_drop_reasons_follow_the_served_faults(small_lake: LakeRun) -> None:
+    lake, keys = small_lake.lake, small_lake.keys
     scores = lake.read(TableName.CLIP_SCORES, keys)
     reasons = Counter(scores.column("drop_reason").to_pylist())
     assert reasons[None] > 0 and reasons["too_small"] > 0 and reasons["below_threshold"] > 0
     assert any(r and r.startswith("download_failed:") for r in reasons)
-    truth = pq.read_table(run["web"] / "truth.parquet").to_pylist()
+    truth = pq.read_table(small_lake.web / "truth.parquet").to_pylist()
     by_url = {row["url"]: row for row in truth}
     for row in scores.to_pylist():
         fact = by_url.get(row["url"])
@@ -180,8 +103,8 @@ def test_drop_reasons_follow_the_served_faults(run: dict) -> None:
             assert row["drop_reason"] == "header_noai", row
 
 
-def test_released_dataset_layout_and_subsets(run: dict) -> None:
-    lake, crawl = run["lake"], run["crawl"]
+def test_released_dataset_layout_and_subsets(small_lake: LakeRun) -> None:
+    lake, crawl = small_lake.lake, small_lake.crawl
     release = lake.read(TableName.LAION_DATASET, [crawl])
     assert release.column_names[:8] == [
         "URL",
@@ -202,40 +125,39 @@ def test_released_dataset_layout_and_subsets(run: dict) -> None:
     assert set(subsets["laion2B-en"].column("LANGUAGE").to_pylist()) == {"en"}
 
 
-def test_rerun_reuses_embeddings_without_fetching(run: dict) -> None:
-    instance, key = run["instance"], run["keys"][0]
-    before = metadata(instance, TableName.CLIP_SCORES, key)
-    again = materialize(
-        ALL,
-        selection=[clip_scores],
-        partition_key=key,
-        instance=instance,
-        resources=run["resources"],
-    )
-    assert again.success
-    after = metadata(instance, TableName.CLIP_SCORES, key)
+def test_rerun_reuses_embeddings_without_fetching(small_lake: LakeRun, tmp_path: Path) -> None:
+    key = small_lake.keys[0]
+    before = small_lake.metadata(TableName.CLIP_SCORES, key)
+    embedded = small_lake.lake.read(TableName.IMAGE_EMBEDDINGS, [key], columns=["url_id"])
+    run = small_lake.fork(tmp_path)
+    run.run(clip_scores, partition=key)
+    after = run.metadata(TableName.CLIP_SCORES, key)
     assert after["urls_fetched"] < before["urls_fetched"]
     assert after["urls_from_cache"] >= before["urls_fetched"] - after["urls_fetched"]
     assert after["rows_kept"] == before["rows_kept"]
-    scores = run["lake"].read(TableName.CLIP_SCORES, [key])
+    scores = run.lake.read(TableName.CLIP_SCORES, [key])
     assert any(scores.column("from_cache").to_pylist())
-    embeddings = run["lake"].read(TableName.IMAGE_EMBEDDINGS, [key])
-    assert embeddings.num_rows >= before["rows_kept"] > 0 or embeddings.num_rows > 0
+    # the partition's earlier embeddings stay with it, with those embedded now, once each
+    now = run.metadata(TableName.IMAGE_EMBEDDINGS, key)["urls_embedded_now"]
+    again = run.lake.read(TableName.IMAGE_EMBEDDINGS, [key], columns=["url_id"])
+    again_ids = again.column("url_id").to_pylist()
+    assert set(embedded.column("url_id").to_pylist()) <= set(again_ids)
+    assert len(again_ids) == len(set(again_ids)) == embedded.num_rows + now
 
 
-def test_aesthetic_scores_come_from_stored_embeddings(run: dict) -> None:
-    meta = metadata(run["instance"], TableName.AESTHETIC_SCORES, run["crawl"])
+def test_aesthetic_scores_come_from_stored_embeddings(small_lake: LakeRun) -> None:
+    meta = small_lake.metadata(TableName.AESTHETIC_SCORES, small_lake.crawl)
     assert meta["missing_embeddings"] == 0
-    scores = run["lake"].read(TableName.AESTHETIC_SCORES, [run["crawl"]])
+    scores = small_lake.lake.read(TableName.AESTHETIC_SCORES, [small_lake.crawl])
     assert scores.column("aesthetic").null_count == 0
     assert Path(meta["dagster/uri"]).exists()
 
 
-def test_trace_follows_a_url_through_every_hop(run: dict) -> None:
+def test_trace_follows_a_url_through_every_hop(small_lake: LakeRun) -> None:
     from pipeline.lineage.index import LineageIndex
 
-    lake = run["lake"]
-    subset = lake.read(TableName.AESTHETIC_SUBSET, [run["crawl"]]).to_pylist()
+    lake = small_lake.lake
+    subset = lake.read(TableName.AESTHETIC_SUBSET, [small_lake.crawl]).to_pylist()
     chosen = next(r for r in subset if r["kept"])
     index = LineageIndex(lake)
     journey = index.trace(chosen["URL"])
@@ -248,61 +170,56 @@ def test_trace_follows_a_url_through_every_hop(run: dict) -> None:
     assert chosen["pair_id"] in {c["pair_id"] for c in by_file.clip}
     assert by_file.to_dict()["query"] == {"sha256": chosen["sha256"]}
 
-    scores = lake.read(TableName.CLIP_SCORES, run["keys"]).to_pylist()
+    scores = lake.read(TableName.CLIP_SCORES, small_lake.keys).to_pylist()
     failed = next(r for r in scores if (r["drop_reason"] or "").startswith("download_failed:"))
     story = index.trace(failed["url"]).story()
     assert failed["drop_reason"] in story and "4. Released" not in story
     assert "never seen" in index.trace("https://nowhere.synth.test/none.png").story()
 
 
-def test_shards_training_samples_and_audit(run: dict) -> None:
-    """From aesthetic_subset to replication_audit, with a few training steps."""
-    instance, lake, crawl = run["instance"], run["lake"], run["crawl"]
-    shards = run_assets(run, image_shards, partition=crawl)
-    assert shards.success
-    checks_passed(shards)
+def test_image_shards_record_every_download(trained: LakeRun) -> None:
+    crawl, lake = trained.crawl, trained.lake
     subset = lake.read(TableName.AESTHETIC_SUBSET, [crawl])
     results = lake.read(TableName.DOWNLOAD_RESULTS, [crawl])
     assert results.num_rows == int(pc.sum(subset.column("kept")).as_py())
-    meta = metadata(instance, TableName.DOWNLOAD_RESULTS, crawl)
-    ok = meta["status/success"]
-    assert (
-        ok > 0
-        and ok + meta["status/failed_to_download"] + meta["status/failed_to_resize"]
-        <= results.num_rows
-    )
-    assert metadata(instance, TableName.IMAGE_SHARDS, crawl)["shards_written_now"] >= 1
+    meta = trained.metadata(TableName.DOWNLOAD_RESULTS, crawl)
+    statuses = Counter(results.column("status").to_pylist())
+    assert set(statuses) <= {"success", "failed_to_download", "failed_to_resize"}
+    assert {s: meta[f"status/{s}"] for s in statuses} == statuses and statuses["success"] > 0
+    per_shard = ImageShardsConfig().samples_per_shard
+    shards = trained.metadata(TableName.IMAGE_SHARDS, crawl)["shards_written_now"]
+    assert shards == math.ceil(results.num_rows / per_shard)
 
-    again = run_assets(run, image_shards, partition=crawl)
-    assert again.success
-    assert metadata(instance, TableName.IMAGE_SHARDS, crawl)["shards_written_now"] == 0 or (
-        metadata(instance, TableName.DOWNLOAD_RESULTS, crawl)["urls_attempted_now"]
-        <= results.num_rows - ok
-    )  # only failures are retried
 
-    steps = {"train_steps": 20, "checkpoint_every": 10, "batch_size": 8, "warmup_steps": 2}
-    sampler = {"steps": 4}
-    trained = run_assets(
-        run,
-        diffusion_model,
-        samples,
-        replication_audit,
-        run_config={
-            "ops": {
-                TableName.DIFFUSION_MODEL: {"config": steps},
-                TableName.SAMPLES: {
-                    "config": {
-                        **sampler,
-                        "prompts": ["a red circle on a white background", "a blue square"],
-                        "seeds": [0, 1],
-                    }
-                },
-                TableName.REPLICATION_AUDIT: {"config": {**sampler, "captions": 6}},
-            }
-        },
-    )
-    assert trained.success
-    model = metadata(instance, TableName.DIFFUSION_MODEL, None)
+def test_image_shards_rerun_retries_only_the_failures(trained: LakeRun, tmp_path: Path) -> None:
+    crawl = trained.crawl
+    first = trained.lake.read(TableName.DOWNLOAD_RESULTS, [crawl]).to_pylist()
+    failed = [r["pair_id"] for r in first if r["status"] != "success"]
+    run = trained.fork(tmp_path)
+    run.run(image_shards, partition=crawl)
+    per_shard = ImageShardsConfig().samples_per_shard
+    assert run.metadata(TableName.DOWNLOAD_RESULTS, crawl)["urls_attempted_now"] == len(failed)
+    shards = run.metadata(TableName.IMAGE_SHARDS, crawl)["shards_written_now"]
+    assert shards == math.ceil(len(failed) / per_shard)
+    again = {
+        r["pair_id"]: r for r in run.lake.read(TableName.DOWNLOAD_RESULTS, [crawl]).to_pylist()
+    }
+    for row in first:  # successes are carried as they were; failures were tried once more
+        if row["status"] == "success":
+            assert (again[row["pair_id"]]["shard"], again[row["pair_id"]]["attempts"]) == (
+                row["shard"],
+                row["attempts"],
+            )
+        else:
+            assert again[row["pair_id"]]["attempts"] == row["attempts"] + 1
+
+
+def test_training_samples_and_audit(trained: LakeRun) -> None:
+    """From the downloads to replication_audit, with a few training steps."""
+    lake, crawl = trained.lake, trained.crawl
+    results = lake.read(TableName.DOWNLOAD_RESULTS, [crawl])
+    ok = trained.metadata(TableName.DOWNLOAD_RESULTS, crawl)["status/success"]
+    model = trained.metadata(TableName.DIFFUSION_MODEL)
     assert model["training_pairs"] == ok and model["steps_this_run"] == 20
     assert [c["step"] for c in model["checkpoints"]] == [10, 20]
     manifest = lake.read(TableName.TRAINING_MANIFEST, [model["run_fingerprint"]])
@@ -313,43 +230,44 @@ def test_shards_training_samples_and_audit(run: dict) -> None:
     assert sum(final.column("times_seen").to_pylist()) == 20 * 8
     drawn = lake.read(TableName.SAMPLES, [model["checkpoint_sha256"][:16]])
     assert drawn.num_rows == 4 and set(drawn.column("seed").to_pylist()) == {0, 1}
-    assert "grid" in metadata(instance, TableName.SAMPLES, None)
+    assert "grid" in trained.metadata(TableName.SAMPLES)
     audit = lake.read(TableName.REPLICATION_AUDIT, [model["checkpoint_sha256"][:16]])
     assert audit.num_rows == 6
     assert set(audit.column("nearest_pair_id").to_pylist()) <= set(
         final.column("pair_id").to_pylist()
     )
 
-    resumed = run_assets(
-        run, diffusion_model, run_config={"ops": {TableName.DIFFUSION_MODEL: {"config": steps}}}
-    )
-    assert resumed.success
-    again_meta = metadata(instance, TableName.DIFFUSION_MODEL, None)
-    assert again_meta["steps_this_run"] == 0  # same data and config: nothing left to train
-    assert again_meta["checkpoint_sha256"] == model["checkpoint_sha256"]
+
+def test_training_resumes_with_nothing_left_to_train(trained: LakeRun, tmp_path: Path) -> None:
+    """Same data and config: the re-run trains no step and keeps the checkpoint."""
+    model = trained.metadata(TableName.DIFFUSION_MODEL)
+    run = trained.fork(tmp_path)
+    run.run(diffusion_model, run_config={"ops": {TableName.DIFFUSION_MODEL: {"config": STEPS}}})
+    again = run.metadata(TableName.DIFFUSION_MODEL)
+    assert again["steps_this_run"] == 0 and again["resumed_from_step"] == 20
+    assert again["checkpoint_sha256"] == model["checkpoint_sha256"]
 
 
-def test_trace_by_lookalike_finds_a_resized_reencoded_copy(run: dict) -> None:
+def test_trace_by_lookalike_finds_a_resized_reencoded_copy(trained: LakeRun) -> None:
     """A shard's 64 px JPEG of an image finds the original URL by CLIP embedding."""
     from pipeline.hops.clip.embed import ClipModel, ClipSpec
     from pipeline.hops.download.shards import read_shard_samples
     from pipeline.lineage.index import LineageIndex
 
-    lake, crawl = run["lake"], run["crawl"]
+    lake, crawl = trained.lake, trained.crawl
     results = lake.read(TableName.DOWNLOAD_RESULTS, [crawl])
-    if results is None:  # the shards test did not run first (e.g. -k selection)
-        pytest.skip("image_shards not materialized")
     ok = [r for r in results.to_pylist() if r["status"] == "success"][:3]
     root = lake.partition_uri(TableName.IMAGE_SHARDS, crawl)
     wanted = {r["pair_id"]: r["URL"] for r in ok}
-    samples = [
+    found = [
         s
         for s in read_shard_samples(sorted({f"{root}/{r['shard']}" for r in ok}))
         if s.pair_id in wanted
     ]
+    assert len(found) == len(ok) == 3
     clip = ClipModel(ClipSpec(device="cpu"))
     index = LineageIndex(lake)
-    for sample in samples[:3]:
+    for sample in found:
         journey = index.trace_lookalike(sample.image, clip, k=3, min_similarity=0.8)
         assert wanted[sample.pair_id] in journey.query["lookalike"]
         assert journey.seen and journey.downloads
@@ -357,37 +275,38 @@ def test_trace_by_lookalike_finds_a_resized_reencoded_copy(run: dict) -> None:
     assert not index.trace_lookalike(noise, clip, min_similarity=0.99).seen
 
 
-def test_opt_out_reports_checkpoints_and_rebuild_drops_the_pairs(run: dict) -> None:
+def test_opt_out_reports_checkpoints_and_rebuild_drops_the_pairs(
+    trained: LakeRun, tmp_path: Path
+) -> None:
     """An owner withdraws one trained image: the report names the checkpoint, and the next
     dataset build drops the pair with the reason opted_out:url."""
     from pipeline.hops.dataset import opt_outs as optout
 
-    instance, lake, crawl = run["instance"], run["lake"], run["crawl"]
+    run = trained.fork(tmp_path)
+    lake, crawl = run.lake, run.crawl
     manifest = lake.read(TableName.TRAINING_MANIFEST)
-    if manifest is None:
-        pytest.skip("diffusion_model not materialized")
-    trained = manifest.column("pair_id")[0].as_py()
+    trained_pair = manifest.column("pair_id")[0].as_py()
     url = next(
         r["URL"]
         for r in lake.read(TableName.DOWNLOAD_RESULTS).to_pylist()
-        if r["pair_id"] == trained
+        if r["pair_id"] == trained_pair
     )
     optout.add(lake, [("url", url)], note="test")
-    report = run_assets(run, opt_out_report)
-    assert report.success
-    meta = metadata(instance, TableName.OPT_OUT_REPORT, None)
+    report = run.run(opt_out_report)
+    meta = run.metadata(TableName.OPT_OUT_REPORT)
     checkpoints = set(
-        manifest.filter(pc.equal(manifest.column("pair_id"), trained))
+        manifest.filter(pc.equal(manifest.column("pair_id"), trained_pair))
         .column("checkpoint_sha256")
         .to_pylist()
     )
     assert set(meta["checkpoints_trained_on_opted_out"]) == checkpoints
     [check] = report.get_asset_check_evaluations()
     assert not check.passed
-    rebuilt = run_assets(run, laion_dataset, partition=crawl)
-    assert rebuilt.success
+    rebuilt = run.run(laion_dataset, partition=crawl)
     checks_passed(rebuilt)
     decisions = lake.read(TableName.LAION_DATASET_DECISIONS, [crawl]).to_pylist()
-    assert {d["drop_reason"] for d in decisions if d["pair_id"] == trained} == {"opted_out:url"}
-    assert trained not in lake.read(TableName.LAION_DATASET, [crawl]).column("pair_id").to_pylist()
-    assert metadata(instance, TableName.LAION_DATASET, crawl)["dropped/opted_out:url"] >= 1
+    reasons = {d["drop_reason"] for d in decisions if d["pair_id"] == trained_pair}
+    assert reasons == {"opted_out:url"}
+    released = lake.read(TableName.LAION_DATASET, [crawl]).column("pair_id").to_pylist()
+    assert trained_pair not in released
+    assert run.metadata(TableName.LAION_DATASET, crawl)["dropped/opted_out:url"] >= 1

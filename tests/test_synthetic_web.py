@@ -21,6 +21,7 @@ from pipeline.synthetic.generate import WebManifest, generate_web
 from pipeline.synthetic.gzmember import iter_members
 from pipeline.synthetic.plan import plan_web
 from pipeline.synthetic.urls import canonical_url, resolve
+from tests.conftest import REAL_WAT
 
 SMALL = SyntheticWebConfig(wat_files_per_crawl=2, pages_per_crawl=60, sites=8)
 HTML_META = ("Envelope", "Payload-Metadata", "HTTP-Response-Metadata", "HTML-Metadata")
@@ -174,12 +175,9 @@ def _key_paths(obj: Any, prefix: str = "") -> set[str]:
 def test_same_structure_as_real_common_crawl_wat(
     wat_records: list[tuple[str, str, dict[str, Any], Any]],
 ) -> None:
-    real = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-wat"
-    if not real.is_dir():
-        pytest.skip("real WAT samples not available")
-    blob = (real / "CC-MAIN-2024-22-request-only.warc.wat.gz").read_bytes()
+    blob = (REAL_WAT / "CC-MAIN-2024-22-request-only.warc.wat.gz").read_bytes()
     request = orjson.loads(list(iter_members(blob))[1].data.split(b"\r\n\r\n", 1)[1])
-    blob = (real / "CC-MAIN-2023-06-excerpt.warc.wat.gz").read_bytes()
+    blob = (REAL_WAT / "CC-MAIN-2023-06-excerpt.warc.wat.gz").read_bytes()
     response = orjson.loads(next(iter_members(blob)).data.split(b"\n\n", 1)[1])
     ours = {}
     for _, _, doc, _ in wat_records:

@@ -111,11 +111,16 @@ def test_common_crawl_layout_is_read_by_the_scan() -> None:
 
 @pytest.mark.parametrize("layout", sorted(ODD_LAYOUTS))
 def test_other_layouts_give_the_walked_links(layout: str) -> None:
+    """Each is read, with the walked links, except nested links: the inner ``{"path":"`` makes
+    more openings than the array has elements, so that page is rejected (and walked)."""
     payload = payload_with_links(around(ODD_LAYOUTS[layout]))
     rows, rejected = scanned([payload])
     expected = walked(payload)
     assert len(expected) >= 2
-    assert rows[0] == expected or rejected == [0]
+    if layout == "nested links":
+        assert rejected == [0] and rows[0] == []
+    else:
+        assert rejected == [] and rows[0] == expected
 
 
 def test_decoded_values_match_simdjson() -> None:
