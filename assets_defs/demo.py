@@ -18,6 +18,8 @@ LOCAL_INSTANCE_YAML = """\
 # Local instance for the demo (SQLite under DAGSTER_HOME). Production: infra/dagster.yaml.
 telemetry:
   enabled: false
+freshness:
+  enabled: true
 """
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

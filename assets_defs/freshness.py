@@ -1,33 +1,16 @@
-"""Freshness checks on the assets the weekly schedule rebuilds, and the sensor that runs them.
+"""The freshness policy of the assets the weekly schedule rebuilds.
 
-``build_last_update_freshness_checks`` (rather than a ``FreshnessPolicy``) because its results
-are asset checks: they show on the asset page next to the data-quality checks, and a test can
-run them in-process.
+A ``FreshnessPolicy`` on each asset (not the superseded freshness checks and their sensor): the
+daemon evaluates it (``freshness: enabled: true`` in the instance's dagster.yaml) and the UI
+shows each asset fresh or stale.
 """
 
 from datetime import timedelta
 
-from dagster import build_last_update_freshness_checks, build_sensor_for_freshness_checks
+from dagster import FreshnessPolicy
 
-from pipeline.lake.tables import TableName
-
-WEEKLY_ASSETS = [
-    TableName.LAION_DATASET,
-    TableName.AESTHETIC_SCORES,
-    TableName.AESTHETIC_SUBSET,
-    TableName.DOWNLOAD_RESULTS,
-]
-"""What ``weekly_dataset_rebuild`` materializes every Monday (per crawl)."""
-
-weekly_freshness_checks = build_last_update_freshness_checks(
-    assets=WEEKLY_ASSETS,
-    lower_bound_delta=timedelta(days=7, hours=6),
-    deadline_cron="0 9 * * 1",
-    timezone="UTC",
+WEEKLY_FRESHNESS = FreshnessPolicy.cron(
+    deadline_cron="0 9 * * 1", lower_bound_delta=timedelta(days=7), timezone="UTC"
 )
-"""Fail when an asset was not updated in the week before Monday 09:00 UTC (the rebuild starts
-at 03:00)."""
-
-freshness_sensor = build_sensor_for_freshness_checks(
-    freshness_checks=weekly_freshness_checks, name="weekly_freshness_sensor"
-)
+"""Stale when not materialized in the week before Monday 09:00 UTC (``weekly_dataset_rebuild``
+starts at 03:00): laion_dataset, aesthetic_scores, aesthetic_subset, download_results."""

@@ -2,7 +2,6 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from assets_defs.partitions import crawls, wat_slices
 from pipeline.lake.tables import TableName
 
 crawl_manifest_job = define_asset_job(
@@ -14,14 +13,12 @@ crawl_manifest_job = define_asset_job(
 wat_to_pairs_job = define_asset_job(
     "wat_to_pairs_job",
     selection=AssetSelection.assets(TableName.WAT_IMAGE_LINKS, TableName.ALT_TEXT_PAIRS),
-    partitions_def=wat_slices,
     description="Hops 1 and 2 for one slice: WAT extraction, then alt-text parsing.",
 )
 
 clip_filter_job = define_asset_job(
     "clip_filter_job",
     selection=AssetSelection.assets(TableName.CLIP_SCORES, TableName.IMAGE_EMBEDDINGS),
-    partitions_def=wat_slices,
     description="Hop 3 for one slice: fetch, embed and score the kept pairs with CLIP.",
 )
 
@@ -34,7 +31,6 @@ dataset_job = define_asset_job(
         TableName.IMAGE_SHARDS,
         TableName.DOWNLOAD_RESULTS,
     ),
-    partitions_def=crawls,
     description="One crawl's released dataset, its aesthetic scores, the aesthetic subset and "
     "its image shards (img2dataset).",
 )

@@ -1,6 +1,6 @@
 """Deterministic generator of realistic Common Crawl WAT files, shared by the benchmarks.
 
-The output follows the real files in ``/work/shared/data/real-wat/`` and DESIGN.md: one gzip
+The output follows the real files in ``tests/data/real-wat/`` and DESIGN.md: one gzip
 member per WARC record (CRLF headers, ``WARC-Payload-Digest``/``WARC-Block-Digest``), a
 ``warcinfo`` record first, then three ``metadata`` records per page (the request's, the
 response's with ``HTML-Metadata`` and the ``metadata`` record's), JSON keys in Common Crawl's

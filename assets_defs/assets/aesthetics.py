@@ -15,6 +15,7 @@ from dagster import (
 
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.factory import Decisions, read_input, table_asset, table_result
+from assets_defs.freshness import WEEKLY_FRESHNESS
 from assets_defs.partitions import crawls
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.hops.aesthetic.scores import SubsetRules, apply_rules, score_embeddings
@@ -50,6 +51,7 @@ class AestheticSubsetConfig(Config):
     ],
     group_name="aesthetics",
     kinds={"parquet", "pytorch"},
+    freshness_policy=WEEKLY_FRESHNESS,
     automation_condition=AutomationCondition.eager(),
 )
 def aesthetic_scores(
@@ -118,6 +120,7 @@ def _band_grid(table, rules: SubsetRules, per_band: int, fetcher: Fetcher) -> by
     deps=[aesthetic_scores],
     group_name="aesthetics",
     kinds={"parquet"},
+    freshness_policy=WEEKLY_FRESHNESS,
     automation_condition=AutomationCondition.eager(),
 )
 def aesthetic_subset(

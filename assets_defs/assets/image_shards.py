@@ -12,6 +12,7 @@ from dagster import (
 )
 
 from assets_defs.factory import Decisions, read_input, table_checks, table_result
+from assets_defs.freshness import WEEKLY_FRESHNESS
 from assets_defs.metadata import code_version, counts_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource, SyntheticWebResource
@@ -77,6 +78,7 @@ class ImageShardsConfig(Config):
             group_name="training",
             kinds={"parquet"},
             description="One row per subset pair: img2dataset status, shard and key.",
+            freshness_policy=WEEKLY_FRESHNESS,
         ),
     ],
     partitions_def=crawls,

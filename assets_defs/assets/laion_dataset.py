@@ -15,6 +15,7 @@ from dagster import (
 )
 
 from assets_defs.factory import Decisions, table_asset, table_result
+from assets_defs.freshness import WEEKLY_FRESHNESS
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
@@ -45,6 +46,7 @@ def crawl_partitions(lake_, table: str, crawl: str) -> list[str]:
     ],
     group_name="laion",
     kinds={"parquet", "duckdb"},
+    freshness_policy=WEEKLY_FRESHNESS,
     automation_condition=AutomationCondition.eager(),
 )
 def laion_dataset(
