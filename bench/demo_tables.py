@@ -10,7 +10,7 @@ from the tree before and after it and comparing every table row for row::
 ``run`` imports the project from ``--src`` (bypassing the editable install) so two trees share
 one virtual environment. ``compare`` reads every table's published partitions, sorts the rows
 and reports per table whether they are equal; columns that hold wall-clock times differ by
-nature and are left out (``--ignore``).
+nature and are left out (``--ignore``), and each run's data directory reads as ``<data>``.
 """
 
 from __future__ import annotations
@@ -49,9 +49,10 @@ def _tables(lake: Path) -> dict[str, list[Path]]:
     return found
 
 
-def _read(partitions: list[Path], ignore: tuple[str, ...]):
+def _read(partitions: list[Path], ignore: tuple[str, ...], root: Path):
     import orjson
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     parts = []
@@ -64,6 +65,10 @@ def _read(partitions: list[Path], ignore: tuple[str, ...]):
             )
     table = pa.concat_tables(parts, promote_options="default")
     table = table.drop_columns([c for c in ignore if c in table.column_names])
+    for i, column in enumerate(table.schema):  # the two runs' data directories differ
+        if pa.types.is_string(column.type):
+            fixed = pc.replace_substring(table.column(i), str(root), "<data>")
+            table = table.set_column(i, column.name, fixed)
     sortable = [c for c in table.column_names if not pa.types.is_nested(table.schema.field(c).type)]
     return table.sort_by([(c, "ascending") for c in sortable])
 
@@ -76,7 +81,8 @@ def compare(old: Path, new: Path, ignore: tuple[str, ...]) -> int:
             print(f"{table:36s} only in {'new' if table in b else 'old'}")
             differ += 1
             continue
-        left, right = _read(a[table], ignore), _read(b[table], ignore)
+        left = _read(a[table], ignore, old.resolve().parent)
+        right = _read(b[table], ignore, new.resolve().parent)
         same = left.schema == right.schema and left.equals(right)
         differ += not same
         print(f"{table:36s} {left.num_rows:7d} rows  {'identical' if same else 'DIFFERENT'}")
