@@ -8,24 +8,17 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
 from assets_defs.assets.crawl_manifest import crawl_manifest
-from assets_defs.metadata import code_version, counts_metadata, table_metadata
+from assets_defs.factory import read_input, table_asset, table_result
+from assets_defs.metadata import counts_metadata
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
 from pipeline.hops.wat.records import ExtractStats, iter_image_link_batches
 from pipeline.hops.wat.split import DEFAULT_MAX_RECORD_BYTES
 from pipeline.lake.tables import IMAGE_LINK_SCHEMA, RECORD_ERRORS, TableName
-from quality.checks import (
-    previous_row_count,
-    row_count_check_result,
-    row_count_check_spec,
-    suite_check_result,
-    suite_check_spec,
-)
 
 
 class WatExtractConfig(Config):
@@ -37,16 +30,14 @@ class WatExtractConfig(Config):
     """Warn when a slice's link count moves more than this fraction between runs."""
 
 
-@asset(
-    code_version=code_version(__name__),
+@table_asset(
+    TableName.WAT_IMAGE_LINKS,
+    __name__,
+    row_count=True,
     partitions_def=wat_slices,
     deps=[crawl_manifest],
     group_name="crawl",
     kinds={"parquet"},
-    check_specs=[
-        suite_check_spec(TableName.WAT_IMAGE_LINKS),
-        row_count_check_spec(TableName.WAT_IMAGE_LINKS),
-    ],
     # only slices never materialized: a manifest refresh must not rebuild every slice
     automation_condition=AutomationCondition.on_missing(),
 )
@@ -59,9 +50,7 @@ def wat_image_links(
     """Stream the partition's WAT files and write their image links to the lake."""
     key = context.partition_key
     lake_ = lake.lake()
-    manifest = lake_.read(TableName.CRAWL_MANIFEST)
-    if manifest is None:
-        raise Failure("crawl_manifest has not been materialized")
+    manifest = read_input(lake_, TableName.CRAWL_MANIFEST)
     mine = manifest.filter(pc.equal(manifest.column("partition_key"), key))
     if mine.num_rows == 0:
         raise Failure(f"partition {key!r} is not in the current crawl_manifest")
@@ -80,27 +69,19 @@ def wat_image_links(
                 writer.write_batch(batch)
     context.log.info(f"{key}: {stats.as_dict()}")
     summary = stats.as_dict()
-    written = lake_.read(TableName.WAT_IMAGE_LINKS, [key])
-    return MaterializeResult(
-        check_results=[
-            suite_check_result(TableName.WAT_IMAGE_LINKS, written),
-            row_count_check_result(
-                TableName.WAT_IMAGE_LINKS,
-                previous_row_count(context.instance, TableName.WAT_IMAGE_LINKS, key),
-                stats.image_links,
-                config.max_row_change,
-            ),
-        ],
+    return table_result(
+        context,
+        TableName.WAT_IMAGE_LINKS,
+        read_input(lake_, TableName.WAT_IMAGE_LINKS, [key]),
+        lake_.partition_uri(TableName.WAT_IMAGE_LINKS, key),
+        rows=stats.image_links,
+        max_row_change=config.max_row_change,
         metadata={
-            **table_metadata(
-                IMAGE_LINK_SCHEMA,
-                stats.image_links,
-                lake_.partition_uri(TableName.WAT_IMAGE_LINKS, key),
-            ),
             "wat_uris": MetadataValue.json(uris),
             "files_read": MetadataValue.int(stats.files_read),
             "bytes_read": MetadataValue.int(stats.bytes_read),
             "records_read": MetadataValue.int(stats.records_read),
+            "records_ok": MetadataValue.int(stats.records_ok),
             "records_with_html": MetadataValue.int(stats.records_with_html),
             "records_failed": MetadataValue.int(summary["records_failed"]),
             **counts_metadata("records_failed", stats.records_failed, RECORD_ERRORS),
