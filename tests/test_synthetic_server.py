@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import http.client
 import io
 import ipaddress
@@ -10,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -220,3 +223,46 @@ def test_stop_is_clean_and_idempotent(web: WebManifest, routes: list[dict[str, A
 def _swallow(srv: SyntheticWebServer, url: str) -> None:
     with contextlib.suppress(requests.RequestException):
         requests.get(url, proxies={"http": srv.proxy_url}, timeout=20)
+
+
+# ---------------------------------------------------------------------------------------------
+# Epoch 2: what some URLs answer after hop 3 scored them
+
+
+def test_epoch2_changes_only_its_routes(web: WebManifest, routes, server, session) -> None:
+    later = {r["epoch2"]["kind"]: r for r in routes if "epoch2" in r}
+    assert set(later) == {"replaced", "late_redirect", "bomb"}
+    unchanged = _route(routes, None, content_type="image/png")
+    with SyntheticWebServer(web.root, epoch=2) as after:
+        for route in [unchanged, *later.values()]:
+            then, now = _get(session, server, _url(route)), _get(session, after, _url(route))
+            assert then.status_code == 200
+            assert hashlib.sha256(then.content).hexdigest() == route.get("sha256", _sha(web, route))
+            change = route.get("epoch2", {})
+            if change.get("kind") == "late_redirect":
+                assert now.status_code == 302 and _is_private(now.headers["Location"])
+            elif change:
+                assert now.status_code == 200 and now.content != then.content
+                assert hashlib.sha256(now.content).hexdigest() == change["sha256"]
+            else:
+                assert now.content == then.content
+        assert after.requests == [(r["host"], r["path"]) for r in [unchanged, *later.values()]]
+    with pytest.raises(ValueError, match="epoch"):
+        SyntheticWebServer(web.root, epoch=3)
+
+
+def _sha(web: WebManifest, route: dict[str, Any]) -> str:
+    return hashlib.sha256((web.root / route["file"]).read_bytes()).hexdigest()
+
+
+def test_epoch1_answers_are_those_of_a_web_without_epoch2(web: WebManifest, tmp_path) -> None:
+    plain = generate_web(tmp_path / "web", dataclasses.replace(SMALL, epoch2_shares=()))
+    files = {p.relative_to(plain.root) for p in plain.root.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(web.root) for p in web.root.rglob("*") if p.is_file()}
+    for rel in files - {Path("routes.jsonl"), Path("manifest.json")}:
+        assert (plain.root / rel).read_bytes() == (web.root / rel).read_bytes(), rel
+    ours = [orjson.loads(line) for line in web.path("routes").read_bytes().splitlines()]
+    for route in ours:
+        route.pop("epoch2", None)
+    theirs = [orjson.loads(line) for line in plain.path("routes").read_bytes().splitlines()]
+    assert ours == theirs and web.counts["epoch2_routes"] > 0 == plain.counts["epoch2_routes"]

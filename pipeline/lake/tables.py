@@ -111,9 +111,14 @@ DOWNLOAD_SUCCESS = "success"
 DOWNLOAD_FAILED_STATUSES = ("failed_to_download", "failed_to_resize")
 DOWNLOAD_NOT_ATTEMPTED = "not_attempted_yet"
 DOWNLOAD_GAVE_UP = "gave_up"
+DOWNLOAD_CONTENT_CHANGED = "content_changed"
+DOWNLOAD_REFUSED_STATUSES = (DOWNLOAD_CONTENT_CHANGED, "private_host", "decompression_bomb")
+"""Downloads refused by rule, not retried: bytes other than those hop 3 scored, a request
+(first or redirect) to a private address, an image declaring too many pixels."""
 DOWNLOAD_STATUSES = (
     DOWNLOAD_SUCCESS,
     *DOWNLOAD_FAILED_STATUSES,
+    *DOWNLOAD_REFUSED_STATUSES,
     DOWNLOAD_NOT_ATTEMPTED,
     DOWNLOAD_GAVE_UP,
 )
@@ -841,6 +846,11 @@ _SPECS = (
             matches("sha256", HEX64, when=DOWNLOADED),
             between("width", 1, when=DOWNLOADED),
             is_null("shard", when=NOT_DOWNLOADED),
+            matches("sha256", HEX64, when='status == "content_changed"'),
+            *not_null(
+                "error_message",
+                when='status in ["content_changed", "private_host", "decompression_bomb"]',
+            ),
             between("attempts", 0, 1000),
         ),
     ),

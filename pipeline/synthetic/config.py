@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 # Bump when the generator's output changes for an unchanged config, so that
 # `generate_web` regenerates webs written by an older generator.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 # The kinds the generator knows how to make (the config picks shares among them).
 KNOWN_KINDS = {
@@ -21,6 +21,7 @@ KNOWN_KINDS = {
     "format_weights": {"JPEG", "PNG", "WEBP", "GIF"},
     "background_weights": {"plain", "gradient", "stripes", "dots", "noise"},
     "palette_weights": {"harmonious", "clashing", "neutral"},
+    "epoch2_shares": {"replaced", "late_redirect", "bomb"},
     "alt_kind_weights": {"mismatch", "boilerplate", "filename", "empty", "missing", "long",
                          "entity", "whitespace", "mojibake", "short"},
 }  # fmt: skip
@@ -153,6 +154,13 @@ class SyntheticWebConfig:
     bomb_side: int = 20_000
     host_noai_share: float = 0.1
     image_noai_share: float = 0.01
+    # What changes after hop 3 (a server with epoch=2): shares of the healthy, well-scored
+    # content images that then serve other bytes, redirect into a private address, or a bomb.
+    epoch2_shares: tuple[tuple[str, float], ...] = (
+        ("replaced", 0.03),
+        ("late_redirect", 0.015),
+        ("bomb", 0.005),
+    )
 
     # Runtime only (how, not what): not part of the fingerprint.
     workers: int = field(default=2, metadata={"content": False})

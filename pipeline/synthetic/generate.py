@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import GENERATOR_VERSION, SyntheticWebConfig
+from .epoch2 import plan_epoch2
 from .files import write_image_files
 from .gzmember import gzip_member
 from .layout import collinfo, file_start, http_date, warc_relpath, wat_relpath
@@ -126,7 +127,8 @@ def _write_web(root: Path, cfg: SyntheticWebConfig) -> WebManifest:
     plan = plan_web(cfg)
     n_files = write_image_files(root, plan.images, cfg)
     first = file_start(cfg.crawl_ids[0], 0)
-    n_routes = write_routes(root / "routes.jsonl", plan.images, http_date(first))
+    epoch2 = plan_epoch2(plan.images, cfg)
+    n_routes = write_routes(root / "routes.jsonl", plan.images, http_date(first), epoch2)
     infos: list[CaptureInfo] = []
     wat_paths: dict[str, list[str]] = {}
     warc_paths: dict[str, list[str]] = {}
@@ -175,6 +177,7 @@ def _write_web(root: Path, cfg: SyntheticWebConfig) -> WebManifest:
         "images": len(truth),
         "image_files": n_files,
         "routes": n_routes,
+        "epoch2_routes": len(epoch2),
         "warc_files": sum(len(v) for v in warc_paths.values()),
         "wat_files": sum(len(v) for v in wat_paths.values()),
         "wat_records": wat_records,

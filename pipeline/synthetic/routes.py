@@ -56,18 +56,36 @@ def route_record(im: ImageSpec, last_modified: str) -> dict[str, Any]:
     return record
 
 
-def write_routes(path: Path, images: list[ImageSpec], last_modified: str) -> int:
-    """Write routes.jsonl, one route per image spec; return the count."""
-    lines = [orjson.dumps(route_record(im, last_modified)) for im in images]
+def write_routes(
+    path: Path,
+    images: list[ImageSpec],
+    last_modified: str,
+    epoch2: dict[int, dict[str, Any]] | None = None,
+) -> int:
+    """Write routes.jsonl, one route per image spec (with its ``epoch2`` answer, if it
+    changes after hop 3); return the count."""
+    later = epoch2 or {}
+    lines = []
+    for im in images:
+        record = route_record(im, last_modified)
+        if im.id in later:
+            record["epoch2"] = later[im.id]
+        lines.append(orjson.dumps(record))
     path.write_bytes(b"\n".join(lines) + b"\n")
     return len(lines)
 
 
-def load_routes(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """Routes by (host, decoded path)."""
+def at_epoch(route: dict[str, Any], epoch: int) -> dict[str, Any]:
+    """The answer of a route at ``epoch`` (1: as generated; 2: after hop 3)."""
+    later = route.get("epoch2")
+    return {**route, **later} if epoch >= 2 and later else route
+
+
+def load_routes(path: Path, epoch: int = 1) -> dict[tuple[str, str], dict[str, Any]]:
+    """Routes by (host, decoded path), as answered at ``epoch``."""
     routes = {}
     for line in path.read_bytes().splitlines():
         if line.strip():
             rec = orjson.loads(line)
-            routes[(rec["host"], rec["path"])] = rec
+            routes[(rec["host"], rec["path"])] = at_epoch(rec, epoch)
     return routes

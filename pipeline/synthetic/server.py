@@ -14,6 +14,11 @@ larger than what is sent, then the connection closes), `wrong_content_type` (ima
 text/html), `not_image` (HTML sent as image/jpeg), `redirect` (302 to another image; in path
 mode the Location is rewritten to path form), `redirect_blocked` (302 to a metadata or
 loopback address), `oversized` (a decompression-bomb PNG or a body padded to `pad_to` bytes).
+
+`epoch`: 1 serves the web as generated; 2 serves it as it is after hop 3 scored it (each
+route's `epoch2` answer: other bytes, a late redirect into a private address, a bomb; see
+`epoch2.py`). `requests` lists the last 100,000 (host, path) asked for, in order (path
+`CONNECT` for a refused tunnel).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import logging
 import socket
 import socketserver
 import threading
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -35,17 +41,24 @@ from .routes import load_routes
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+_LOG_SIZE = 100_000
 
 
 class _Web:
     """Routes and files of one generated web, shared by all handler threads."""
 
-    def __init__(self, root: Path, slow_seconds: float) -> None:
+    def __init__(self, root: Path, slow_seconds: float, epoch: int) -> None:
         self.root = root
-        self.routes = load_routes(root / "routes.jsonl")
+        self.routes = load_routes(root / "routes.jsonl", epoch)
         self.hosts = frozenset(host for host, _ in self.routes)
         self.slow_seconds = slow_seconds
         self.stopping = threading.Event()
+        self.requests: deque[tuple[str, str]] = deque(maxlen=_LOG_SIZE)
+        self.lock = threading.Lock()
+
+    def log(self, host: str, path: str) -> None:
+        with self.lock:
+            self.requests.append((host, path))
 
     def lookup(self, host: str, path: str, query: str) -> dict[str, Any] | None:
         if query:
@@ -113,6 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(send_body=False)
 
     def do_CONNECT(self) -> None:
+        self.server.web.log(self.path.rpartition(":")[0].strip("[]"), "CONNECT")
         self._simple(
             501, "CONNECT is not supported: request http:// URLs or base_url/<host>/<path>"
         )
@@ -150,6 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, send_body: bool) -> None:
         web = self.server.web
         host, path, query, mode = self._target()
+        web.log(host, path)
         route = web.lookup(host, path, query)
         if route is None:
             self._simple(404, "Not Found")
@@ -222,11 +237,15 @@ class SyntheticWebServer:
         host: str = "127.0.0.1",
         port: int = 0,
         slow_seconds: float = 3.0,
+        epoch: int = 1,
     ) -> None:
+        if epoch not in (1, 2):
+            raise ValueError(f"epoch must be 1 (as generated) or 2 (after hop 3), not {epoch}")
         self.root = Path(root)
         self.host = host
         self.port = port
         self.slow_seconds = slow_seconds
+        self.epoch = epoch
         self._family = _check_loopback(host)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -247,6 +266,14 @@ class SyntheticWebServer:
         """The virtual hosts served (empty before start)."""
         return self._httpd.web.hosts if self._httpd else frozenset()
 
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """Every (host, decoded path) requested so far (empty before start)."""
+        if self._httpd is None:
+            return []
+        with self._httpd.web.lock:
+            return list(self._httpd.web.requests)
+
     def url_for(self, url: str) -> str:
         """Path-mode URL on this server for a synthetic URL (works for https:// too)."""
         parts = urlsplit(url)
@@ -257,7 +284,7 @@ class SyntheticWebServer:
         """Bind and serve in a daemon thread (no-op when already running)."""
         if self._httpd is not None:
             return self
-        web = _Web(self.root, self.slow_seconds)
+        web = _Web(self.root, self.slow_seconds, self.epoch)
         self._httpd = _HTTPServer((self.host.strip("[]"), self.port), web, self._family)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
@@ -290,11 +317,18 @@ class SyntheticWebServer:
 
 
 def serve_forever(
-    root: str | Path, host: str = "127.0.0.1", port: int = 8000, slow_seconds: float = 3.0
+    root: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    slow_seconds: float = 3.0,
+    epoch: int = 1,
 ) -> None:
     """Serve until Ctrl-C (for the CLI)."""
-    with SyntheticWebServer(root, host, port, slow_seconds) as server:
-        print(f"serving synthetic web {root} at {server.base_url} (proxy: {server.proxy_url})")
+    with SyntheticWebServer(root, host, port, slow_seconds, epoch) as server:
+        print(
+            f"serving synthetic web {root} (epoch {epoch}) at {server.base_url} "
+            f"(proxy: {server.proxy_url})"
+        )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
@@ -308,8 +342,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--slow-seconds", type=float, default=3.0)
+    parser.add_argument("--epoch", type=int, default=1, choices=(1, 2))
     args = parser.parse_args(argv)
-    serve_forever(args.root, args.host, args.port, args.slow_seconds)
+    serve_forever(args.root, args.host, args.port, args.slow_seconds, args.epoch)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,20 @@ back as ``previous`` next time, so that a re-run downloads only what is missing:
 - a success is kept while its tar exists; a lost tar's rows are downloaded again;
 - a failure is retried by later runs until it has been attempted ``max_attempts`` times, then
   it stays ``gave_up`` with its last error;
+- a refusal (``content_changed``, ``private_host``, ``decompression_bomb``) is a decision, not a
+  fault: it is kept as it is, unless hop 3 now scored the very bytes a ``content_changed`` row
+  downloaded (then it is downloaded again); a success whose sha256 is no longer the scored one
+  is downloaded again;
 - the batch name is a hash of what is to be done (pair_ids, their attempt counts, the shard
   layout), so re-running after a crash, with the same ``previous``, resumes the same batch and
   img2dataset redoes only the shards that lack their stats.
+
+Verification: when the subset has a ``sha256`` column (hop 3's hash of the bytes it scored),
+each success's sha256 (img2dataset's, of the original bytes) must equal it, else the row is
+``content_changed`` (:mod:`.verify`). Every request of img2dataset's workers, redirects
+included, goes through a guard proxy (:mod:`.guard`) that applies hop 3's private-address rule
+(``private_host``), and images declaring more than ``max_image_pixels`` are refused before
+they are decoded (:mod:`.bombs`, ``decompression_bomb``).
 
 S3: img2dataset opens every path with ``fsspec.core.url_to_fs(path)`` and no storage options,
 in the calling process and in its spawned workers. For ``s3://`` roots the endpoint and
@@ -26,7 +37,9 @@ credentials of ``storage_options`` (``key``, ``secret``, ``token``, ``endpoint_u
 ``AWS_*`` environment variables for the duration of the call (workers inherit them); other
 options cannot reach img2dataset. On a Spark or Ray cluster the executors need their own
 credentials. The writes go straight to S3 (no local staging). With ``http_proxy`` set, the S3
-endpoint's host is the only ``no_proxy`` entry: botocore honours the proxy variables too.
+endpoint's ``host:port`` is the only ``no_proxy`` entry: botocore honours the proxy variables
+too. The guard listens on the caller's loopback: a Spark or Ray cluster's remote executors
+cannot reach it (use the ``multiprocessing`` distributor, or local mode).
 """
 
 from __future__ import annotations
@@ -48,7 +61,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,16 +70,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from pipeline.hops.download.bombs import bombs_refused
+from pipeline.hops.download.guard import GuardProxy
+from pipeline.hops.download.verify import content_changed, mark_changed, verified
+from pipeline.lake.tables import DOWNLOAD_CONTENT_CHANGED as CONTENT_CHANGED
 from pipeline.lake.tables import DOWNLOAD_FAILED_STATUSES as FAILED_STATUSES
 from pipeline.lake.tables import DOWNLOAD_GAVE_UP as GAVE_UP
 from pipeline.lake.tables import DOWNLOAD_NOT_ATTEMPTED as NOT_ATTEMPTED
+from pipeline.lake.tables import DOWNLOAD_REFUSED_STATUSES as REFUSED_STATUSES
 from pipeline.lake.tables import DOWNLOAD_RESULTS_SCHEMA
 from pipeline.lake.tables import DOWNLOAD_SUCCESS as SUCCESS
+from pipeline.lake.urls import HostPolicy
 
 log = logging.getLogger(__name__)
 
 
 SUBSET_COLUMNS = ("pair_id", "url_id", "URL", "TEXT")
+SCORED_SHA256 = "sha256"
+"""Optional subset column: hop 3's sha256 of the bytes it scored (null: not verified)."""
 INPUT_FILE = "_input.parquet"
 _OOM_SHARD_COUNT = 5  # img2dataset names shards {id:05d}
 _PARTS = frozenset({".tar", ".parquet", "_stats.json"})
@@ -98,8 +119,13 @@ class ShardSpec:
     disallowed_header_directives: tuple[str, ...] = ("noai", "noimageai", "noindex", "noimageindex")
     user_agent_token: str | None = "crawl2diffusion"
     http_proxy: str | None = None
-    """``http_proxy`` for img2dataset's workers (``no_proxy`` is cleared but for the S3
-    endpoint); the environment is restored afterwards."""
+    """An HTTP proxy that reaches the web (the synthetic web's server): the guard proxy, which
+    img2dataset's workers use for http, https and ftp, forwards to it. ``no_proxy`` is cleared
+    but for the S3 endpoint; the environment is restored afterwards."""
+    host_policy: HostPolicy = field(default_factory=HostPolicy)
+    """Hop 3's private-address rule (and its allowlist), applied to every request."""
+    max_image_pixels: int = 64_000_000
+    """Images declaring more pixels are refused before decoding (hop 3's limit)."""
     https_as_http: bool = False
     """Fetch ``https://`` URLs as ``http://`` (so they go through ``http_proxy``): only for the
     synthetic web, whose server speaks plain HTTP and cannot tunnel TLS. Results keep the
@@ -119,6 +145,10 @@ class ShardsResult:
     status_counts: dict[str, int]
     shard_uris: list[str]
     """Every tar that holds a current success (full URI), sorted."""
+    unverified: int = 0
+    """Rows without a scored sha256 (their downloads were not compared)."""
+    guard_refusals: dict[str, int] | None = None
+    """Requests the guard proxy refused in this call, by reason (redirects included)."""
 
 
 @dataclass
@@ -152,6 +182,7 @@ def download_shards(
     ``not_attempted_yet`` (attempts unchanged), and are resumed by the next call.
     """
     rows = _subset_rows(subset)
+    scored = _scored(subset)
     if spec.max_attempts < 1 or spec.samples_per_shard < 1:
         raise ValueError("max_attempts and samples_per_shard must be >= 1")
     options = dict(storage_options or {})
@@ -165,10 +196,20 @@ def download_shards(
     todo: list[tuple[dict[str, Any], int]] = []
     for row in rows:
         old = prev.get(row["pair_id"])
+        want = scored.get(row["pair_id"])
         attempts = int(old["attempts"] or 0) if old else 0
         if old is None or old["status"] == NOT_ATTEMPTED:
             todo.append((row, attempts))
         elif old["status"] == SUCCESS and old["shard"] in present:
+            if content_changed(old, want):  # hop 3 scored other bytes since: fetch again
+                todo.append((row, attempts))
+            else:
+                carried[row["pair_id"]] = {**old, **row}
+        elif old["status"] == CONTENT_CHANGED and want is not None and old["sha256"] == want:
+            todo.append((row, attempts))  # what was downloaded is now what was scored
+        elif old["status"] == CONTENT_CHANGED and want is not None:
+            carried[row["pair_id"]] = mark_changed({**old, **row}, want)
+        elif old["status"] in REFUSED_STATUSES:
             carried[row["pair_id"]] = {**old, **row}
         elif old["status"] in (*FAILED_STATUSES, GAVE_UP) and attempts >= spec.max_attempts:
             carried[row["pair_id"]] = {**old, **row, "status": GAVE_UP, "shard": None}
@@ -178,12 +219,14 @@ def download_shards(
     batch: str | None = None
     shards_written = attempted = 0
     fresh: dict[str, dict[str, Any]] = {}
+    refusals: dict[str, int] = {}
     if todo:
         todo.sort(key=lambda item: item[0]["pair_id"])
         batch = _batch_name(todo, spec)
-        fresh, shards_written, attempted = _run_batch(
+        fresh, shards_written, attempted, refusals = _run_batch(
             fs, protocol, root_path, batch, todo, spec, options
         )
+        fresh = {pid: verified(rec, scored.get(pid)) for pid, rec in fresh.items()}
 
     out = [carried.get(r["pair_id"]) or fresh[r["pair_id"]] for r in rows]
     results = pa.Table.from_pylist(
@@ -199,6 +242,8 @@ def download_shards(
         attempted=attempted,
         status_counts=dict(sorted(counts.items())),
         shard_uris=[_uri(protocol, f"{root_path}/{tar}") for tar in tars],
+        unverified=sum(scored.get(r["pair_id"]) is None for r in rows),
+        guard_refusals=refusals,
     )
 
 
@@ -244,6 +289,14 @@ def _subset_rows(subset: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
+def _scored(subset: pa.Table) -> dict[str, str]:
+    """Hop 3's sha256 by pair_id, where the subset has one."""
+    if SCORED_SHA256 not in subset.column_names:
+        return {}
+    ids, shas = subset.column("pair_id").to_pylist(), subset.column(SCORED_SHA256).to_pylist()
+    return {pid: sha for pid, sha in zip(ids, shas, strict=True) if sha}
+
+
 def _previous_rows(previous: pa.Table | None, wanted: set[str]) -> dict[str, dict[str, Any]]:
     """Rows of earlier results by pair_id, only for pairs still in the subset."""
     if previous is None:
@@ -273,7 +326,7 @@ def _batch_name(todo: list[tuple[dict[str, Any], int]], spec: ShardSpec) -> str:
     would be skipped); the layout keeps a resumed batch from mixing two shardings."""
     digest = hashlib.sha256(
         f"{spec.samples_per_shard}|{spec.image_size}|{spec.resize_mode}|{spec.encode_format}|"
-        f"{spec.https_as_http}\n".encode()
+        f"{spec.https_as_http}|{spec.max_image_pixels}\n".encode()
     )
     for row, attempts in todo:
         digest.update(f"{row['pair_id']}\t{attempts}\n".encode())
@@ -292,8 +345,9 @@ def _run_batch(
     todo: list[tuple[dict[str, Any], int]],
     spec: ShardSpec,
     options: dict[str, Any],
-) -> tuple[dict[str, dict[str, Any]], int, int]:
-    """Run (or resume) one batch; (result row by pair_id, shards written, URLs attempted)."""
+) -> tuple[dict[str, dict[str, Any]], int, int, dict[str, int]]:
+    """Run (or resume) one batch: (result row by pair_id, shards written, URLs attempted,
+    the guard's refusals by reason)."""
     batch_dir = f"{root_path}/batches/{batch}"
     per_shard = spec.samples_per_shard
     n_shards = math.ceil(len(todo) / per_shard)
@@ -305,9 +359,10 @@ def _run_batch(
         for part in ("_stats.json", ".tar", ".parquet"):
             if part in before.get(i, ()):
                 fs.rm_file(f"{batch_dir}/{_shard_name(i)}{part}")
+    refusals: dict[str, int] = {}
     if redo:
         _remove_tmp(fs, batch_dir)
-        _call_img2dataset(protocol, batch_dir, spec, options)
+        refusals = _call_img2dataset(protocol, batch_dir, spec, options)
         _remove_tmp(fs, batch_dir)
     after = _shard_files(fs, batch_dir)
     done = {i for i in range(n_shards) if after.get(i) == _PARTS}
@@ -335,7 +390,7 @@ def _run_batch(
             }
         else:
             fresh[row["pair_id"]] = {**rec, **row, "batch": batch, "attempts": attempts + 1}
-    return fresh, len(done.intersection(redo)), attempted
+    return fresh, len(done.intersection(redo)), attempted, refusals
 
 
 def _shard_name(shard_id: int) -> str:
@@ -414,7 +469,8 @@ def _remove_tmp(fs: Any, batch_dir: str) -> None:
 
 def _call_img2dataset(
     protocol: str, batch_dir: str, spec: ShardSpec, options: dict[str, Any]
-) -> None:
+) -> dict[str, int]:
+    """Run img2dataset behind the guard proxy and the bomb check; the guard's refusals."""
     if spec.distributor in ("pyspark", "ray"):
         module = spec.distributor
         if importlib.util.find_spec(module) is None:  # img2dataset's ray stub silently does nothing
@@ -422,37 +478,45 @@ def _call_img2dataset(
     from img2dataset import download
 
     folder = _uri(protocol, batch_dir)
-    env = _env_for(spec, protocol, options)
-    with _environ(env), _s3_cache_cleared(protocol), _sigint_kept(), _loggers_reaped():
-        download(
-            url_list=f"{folder}/{INPUT_FILE}",
-            input_format="parquet",
-            url_col="URL",
-            caption_col="TEXT",
-            save_additional_columns=["pair_id", "url_id"],
-            output_format="webdataset",
-            output_folder=folder,
-            incremental_mode="incremental",
-            compute_hash="sha256",
-            enable_wandb=False,
-            extract_exif=False,
-            image_size=spec.image_size,
-            resize_mode=spec.resize_mode,
-            encode_format=spec.encode_format,
-            number_sample_per_shard=spec.samples_per_shard,
-            oom_shard_count=_OOM_SHARD_COUNT,
-            processes_count=spec.processes_count,
-            thread_count=spec.thread_count,
-            distributor=spec.distributor,
-            timeout=spec.timeout,
-            retries=spec.retries,
-            disallowed_header_directives=list(spec.disallowed_header_directives),
-            user_agent_token=spec.user_agent_token,
-        )
+    guard = GuardProxy(spec.host_policy, upstream=spec.http_proxy, timeout_s=spec.timeout + 5)
+    with guard, bombs_refused(spec.max_image_pixels):
+        env = _env_for(guard.url, protocol, options)
+        with _environ(env), _s3_cache_cleared(protocol), _sigint_kept(), _loggers_reaped():
+            _download(download, folder, spec)
+    return dict(sorted(guard.refused.items()))
 
 
-def _env_for(spec: ShardSpec, protocol: str, options: dict[str, Any]) -> dict[str, str | None]:
-    """Environment for img2dataset and its workers: S3 endpoint/credentials, HTTP proxy."""
+def _download(download: Any, folder: str, spec: ShardSpec) -> None:
+    download(
+        url_list=f"{folder}/{INPUT_FILE}",
+        input_format="parquet",
+        url_col="URL",
+        caption_col="TEXT",
+        save_additional_columns=["pair_id", "url_id"],
+        output_format="webdataset",
+        output_folder=folder,
+        incremental_mode="incremental",
+        compute_hash="sha256",
+        enable_wandb=False,
+        extract_exif=False,
+        image_size=spec.image_size,
+        resize_mode=spec.resize_mode,
+        encode_format=spec.encode_format,
+        number_sample_per_shard=spec.samples_per_shard,
+        oom_shard_count=_OOM_SHARD_COUNT,
+        processes_count=spec.processes_count,
+        thread_count=spec.thread_count,
+        distributor=spec.distributor,
+        timeout=spec.timeout,
+        retries=spec.retries,
+        disallowed_header_directives=list(spec.disallowed_header_directives),
+        user_agent_token=spec.user_agent_token,
+    )
+
+
+def _env_for(proxy: str, protocol: str, options: dict[str, Any]) -> dict[str, str | None]:
+    """Environment for img2dataset and its workers: S3 endpoint/credentials, and ``proxy``
+    (the guard) for every scheme urllib may follow a redirect to (http, https, ftp)."""
     env: dict[str, str | None] = {}
     bypass: list[str] = []
     if protocol in ("s3", "s3a"):
@@ -472,11 +536,11 @@ def _env_for(spec: ShardSpec, protocol: str, options: dict[str, Any]) -> dict[st
         if ignored:
             log.warning("storage options %s cannot be passed to img2dataset", sorted(ignored))
         if endpoint and urlsplit(str(endpoint)).hostname:
-            bypass.append(urlsplit(str(endpoint)).hostname or "")
-    if spec.http_proxy:
-        no_proxy = ",".join(bypass) or None
-        env.update(http_proxy=spec.http_proxy, HTTP_PROXY=spec.http_proxy)
-        env.update(no_proxy=no_proxy, NO_PROXY=no_proxy)
+            bypass.append(urlsplit(str(endpoint)).netloc)  # with its port: only the lake
+    no_proxy = ",".join(bypass) or None
+    for scheme in ("http", "https", "ftp"):
+        env.update({f"{scheme}_proxy": proxy, f"{scheme.upper()}_PROXY": proxy})
+    env.update(no_proxy=no_proxy, NO_PROXY=no_proxy, all_proxy=None, ALL_PROXY=None)
     return env
 
 
