@@ -70,6 +70,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.download.bombs import bombs_refused
 from pipeline.hops.download.guard import GuardProxy
 from pipeline.hops.download.verify import content_changed, mark_changed, verified
@@ -124,7 +125,7 @@ class ShardSpec:
     but for the S3 endpoint; the environment is restored afterwards."""
     host_policy: HostPolicy = field(default_factory=HostPolicy)
     """Hop 3's private-address rule (and its allowlist), applied to every request."""
-    max_image_pixels: int = 64_000_000
+    max_image_pixels: int = DecodePolicy.max_pixels
     """Images declaring more pixels are refused before decoding (hop 3's limit)."""
     https_as_http: bool = False
     """Fetch ``https://`` URLs as ``http://`` (so they go through ``http_proxy``): only for the
