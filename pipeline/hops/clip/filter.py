@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.faults import maybe_kill
 from pipeline.hops.clip.decode import DecodedImage, DecodePolicy, decode_image
 from pipeline.hops.clip.embed import ClipModel, cosine
 from pipeline.hops.clip.fetch import Fetcher, FetchResult
@@ -115,6 +116,7 @@ def fetch_and_embed(
             feats = clip.model.encode_image(x, normalize=True).float().cpu().numpy()
         for (outcome, _), emb in zip(batch, feats, strict=True):
             outcome.embedding = emb.astype(np.float32)
+            maybe_kill("clip.embedded")
             yield outcome
         batch.clear()
 

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 
+from pipeline.faults import maybe_kill
 from pipeline.hops.clip.embed import file_sha256
 from pipeline.hops.training.model import (
     DiffusionTrainConfig,
@@ -248,6 +249,7 @@ def train_diffusion(
             _save_checkpoint(accelerator, unet, out, step, losses, seen, pair_ids)
         if stopping and not at_end:
             break
+        maybe_kill("train.step")
 
     seconds = time.perf_counter() - started
     checkpoints = _checkpoints(out)
