@@ -1,4 +1,4 @@
-"""The lake (atomic partitions, local and s3://) and WAT sources over http(s) and s3://."""
+"""The lake (Delta tables, local and s3://) and WAT sources over http(s) and s3://."""
 
 from __future__ import annotations
 
@@ -57,23 +57,28 @@ def test_local_partition_roundtrip_and_replace(tmp_path: Path) -> None:
     uri = lake.write_partition("t", TABLE, "P_00000")
     assert uri.endswith("t/partition=P_00000")
     assert lake.read("t", ["P_00000"]).to_pylist() == TABLE.to_pylist()
+    first = lake.version("t")
     lake.write_partition("t", TABLE.slice(0, 1), "P_00000")
-    assert lake.read("t").num_rows == 1
-    assert len(list((tmp_path / "lake" / "t" / "partition=P_00000").glob("*.parquet"))) == 1
+    assert lake.read("t").to_pylist() == TABLE.slice(0, 1).to_pylist()
+    assert lake.version("t") == first + 1  # one commit per write
     assert lake.manifest("t", "P_00000")["rows"] == 1
+    assert len(lake.files("t")) == 1
+    assert (tmp_path / "lake" / "t" / "_delta_log").is_dir()
+    assert lake.read("t", version=first).to_pylist() == TABLE.to_pylist()  # history stays
 
 
 def test_failed_write_leaves_nothing_visible(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     lake.write_partition("t", TABLE, "P_00000")
+    version = lake.version("t")
     with pytest.raises(RuntimeError), lake.partition_writer("t", "P_00000", TABLE.schema) as w:
         w.write_table(TABLE.slice(0, 1))
         raise RuntimeError("crash mid-write")
     with pytest.raises(RuntimeError), lake.partition_writer("t", "P_00001", TABLE.schema) as w:
         raise RuntimeError("crash before any row")
+    assert lake.version("t") == version  # nothing committed
     assert lake.partitions("t") == ["P_00000"]
-    assert lake.read("t").num_rows == 2
-    assert len(list((tmp_path / "lake" / "t").rglob("*.parquet"))) == 1
+    assert lake.read("t").to_pylist() == TABLE.to_pylist()
 
 
 def test_s3_lake(s3_options: dict) -> None:
@@ -83,7 +88,11 @@ def test_s3_lake(s3_options: dict) -> None:
     lake.write_partition("t", TABLE, "P_00001")
     assert lake.partitions("t") == ["P_00000", "P_00001"]
     assert lake.read("t").num_rows == 4
-    assert all(f.startswith("s3://lake/prefix/t/") for f in lake.files("t"))
+    assert all(f.startswith("s3://lake/prefix/t/partition=P_0000") for f in lake.files("t"))
+    assert lake.fs.exists("lake/prefix/t/_delta_log/00000000000000000000.json")
+    lake.write_partition("t", TABLE.slice(0, 0), "P_00000")  # an empty partition, on S3 too
+    assert [m["rows"] for m in lake.manifests("t")] == [0, 2]
+    assert lake.read("t", ["P_00000"]).num_rows == 0
 
 
 def test_wat_from_s3(s3_options: dict) -> None:

@@ -15,7 +15,8 @@ from pipeline.hops.alt_text.pairs import parse_alt_texts
 from pipeline.hops.wat.records import extract_image_links
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
-from pipeline.lineage.index import TRACED_TABLES, LineageIndex, default_index_dir
+from pipeline.lineage import index as lineage_index
+from pipeline.lineage.index import LineageIndex, default_index_dir, lake_versions
 from tests.test_lake_and_sources import free_port
 
 
@@ -303,27 +304,25 @@ def test_rerun_partition_is_not_answered_from_the_stale_index(
     assert index.trace("http://site1.test/img/10-0.png").seen
 
 
-def test_build_retries_when_a_partition_is_replaced_meanwhile(
+def test_index_holds_the_versions_it_is_named_after(
     mini_crawl: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake = Lake(str(tmp_path / "lake"))
-    wat = wat_files(mini_crawl)[1]
-    publish(lake, wat, 0)
-    listed_before_rerun = lake.files(TableName.WAT_IMAGE_LINKS)
-    publish(lake, wat, 0)  # the re-run deletes the file listed above
-    real_files = Lake.files
-    calls = []
-
-    def files_listed_before_the_rerun(self: Lake, table: str, partitions=None) -> list[str]:
-        calls.append(table)
-        if len(calls) == 1:
-            return listed_before_rerun
-        return real_files(self, table, partitions)
-
-    monkeypatch.setattr(Lake, "files", files_listed_before_the_rerun)
-    index = LineageIndex(lake)
-    assert index.rebuilt and index.trace("http://site1.test/img/10-1.png").seen
-    assert len(calls) > len(TRACED_TABLES)  # listed again after the failed build
+    links = publish(lake, wat_files(mini_crawl)[1], 0)
+    url = "http://site1.test/img/10-1.png"
+    versions_before_rerun = lake_versions(lake)
+    # the partition re-runs without that link after the versions were read, before the build
+    rerun = links.filter(pc.not_equal(links["url"], url))
+    lake.write_partition(TableName.WAT_IMAGE_LINKS, rerun, "MINI-2026-01_00000")
+    lake.write_partition(
+        TableName.ALT_TEXT_PAIRS, parse_alt_texts(rerun).table, "MINI-2026-01_00000"
+    )
+    monkeypatch.setattr(lineage_index, "lake_versions", lambda _: versions_before_rerun)
+    snapshot = LineageIndex(lake)
+    assert snapshot.rebuilt and snapshot.trace(url).seen  # built at the versions it names
+    monkeypatch.undo()
+    fresh = LineageIndex(lake)
+    assert fresh.rebuilt and fresh.path != snapshot.path and not fresh.trace(url).seen
 
 
 def test_empty_lake_writes_nothing(tmp_path: Path) -> None:

@@ -1,41 +1,44 @@
-"""The Parquet lake: one directory per table and partition, local or ``s3://`` through fsspec.
+"""The lake: one Delta table per table name under one root, local or ``s3://``, same code path.
 
-A partition is published atomically: its data file gets a unique name, and only when the file
-is complete is the partition's ``_MANIFEST.json`` written (a single object PUT on S3, an
-``os.replace`` locally) to point at it. Readers follow manifests, so a crashed write leaves
-nothing visible and a re-run replaces the partition whole.
+Every table is partitioned by a ``partition`` column the store adds on write and strips on read
+(unpartitioned tables use the key ``all``). Writing a partition replaces it in one atomic
+commit (:mod:`pipeline.lake.delta`); writers of different partitions of one table may run at
+once. Every commit is a table version, and every version stays readable (``version=``,
+``as_of=``). Reports (plots) are plain files under ``_reports/``.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import fsspec
-import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
+from deltalake import DeltaTable
 
-MANIFEST = "_MANIFEST.json"
+from pipeline.lake import delta
+from pipeline.lake.delta import PARTITION, partition_dir_name
+from pipeline.lake.delta_types import restore, to_delta_schema
+from pipeline.lake.options import lake_options
+from pipeline.lake.stream import BatchStream
+
 UNPARTITIONED = "all"
-_SAFE = re.compile(r"[^A-Za-z0-9._=-]")
-
-
-def partition_dir_name(partition: str) -> str:
-    """Directory name for a partition key (keys may hold characters paths should not)."""
-    return "partition=" + _SAFE.sub("_", partition)
+__all__ = ["UNPARTITIONED", "Lake", "partition_dir_name"]
 
 
 class Lake:
-    """A lake rooted at a local path or an fsspec URL such as ``s3://bucket/prefix``."""
+    """A lake rooted at a local path or a URL such as ``s3://bucket/prefix``.
+
+    ``storage_options`` configure both fsspec and delta-rs (:func:`lake_options`);
+    :attr:`storage_options` holds them as fsspec takes them."""
 
     def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
         self.root = root.rstrip("/")
-        self.storage_options = dict(storage_options or {})
+        self.options = lake_options(self.root, storage_options)
+        self.storage_options = self.options.fsspec
         self.fs, self._root_path = fsspec.core.url_to_fs(self.root, **self.storage_options)
         self.protocol = (
             self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
@@ -56,31 +59,47 @@ class Lake:
         """Full URI of a filesystem path (``s3://...`` or a local absolute path)."""
         return path if self.is_local else f"{self.protocol}://{path}"
 
+    def table_uri(self, table: str) -> str:
+        """The Delta table's URI."""
+        return self.uri(self._path(table))
+
     def partition_uri(self, table: str, partition: str = UNPARTITIONED) -> str:
+        """Where a partition's files live (file assets such as shards keep theirs there)."""
         return self.uri(self._path(table, partition_dir_name(partition)))
+
+    # -- writing ----------------------------------------------------------------------------
 
     @contextmanager
     def partition_writer(
         self, table: str, partition: str, schema: pa.Schema, extra: dict[str, Any] | None = None
-    ) -> Iterator[pq.ParquetWriter]:
-        """Stream batches into a new partition file; publish it only if the block succeeds."""
-        directory = self._path(table, partition_dir_name(partition))
-        self.fs.makedirs(directory, exist_ok=True)
-        name = f"part-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-        data_path = f"{directory}/{name}"
+    ) -> Iterator[BatchStream]:
+        """Stream batches into partition ``partition``; it is replaced, in one commit, only if
+        the block succeeds. ``extra`` goes into the commit's metadata."""
+        if PARTITION in schema.names:
+            raise ValueError(f"{table}: the column name {PARTITION!r} is the store's own")
+        stored = to_delta_schema(schema).append(pa.field(PARTITION, pa.string()))
+        uri = self.table_uri(table)
+
+        def prepare(batch: pa.RecordBatch) -> pa.RecordBatch:
+            if not batch.schema.equals(schema):
+                batch = batch.cast(schema)
+            key = pa.array([partition] * batch.num_rows, pa.string())
+            return pa.RecordBatch.from_arrays([*batch.columns, key], schema=stored)
+
+        def commit(reader: pa.RecordBatchReader) -> None:
+            delta.overwrite_partition(uri, partition, reader, self.options.delta, extra)
+
+        stream = BatchStream(stored, commit, prepare)
         try:
-            with self.fs.open(data_path, "wb") as handle:
-                writer = pq.ParquetWriter(handle, schema, compression="zstd")
-                try:
-                    yield writer
-                finally:
-                    writer.close()
+            yield stream
         except BaseException:
-            if self.fs.exists(data_path):
-                self.fs.rm(data_path)
+            stream.abort()
             raise
-        rows = pq.ParquetFile(self.fs.open(data_path, "rb")).metadata.num_rows
-        self._publish(directory, name, rows, table, partition, extra)
+        stream.close()
+        if not stream.started:
+            delta.write_empty_partition(
+                uri, partition, stored, self.fs, self._path(table), self.options.delta, extra
+            )
 
     def write_partition(
         self,
@@ -101,95 +120,125 @@ class Lake:
         self.fs.pipe(path, data)
         return self.uri(path)
 
-    def _publish(
-        self,
-        directory: str,
-        name: str,
-        rows: int,
-        table: str,
-        partition: str,
-        extra: dict[str, Any] | None,
-    ) -> None:
-        manifest = {
-            "table": table,
-            "partition": partition,
-            "file": name,
-            "rows": rows,
-            "written_at": datetime.now(UTC).isoformat(),
-            **(extra or {}),
-        }
-        final = f"{directory}/{MANIFEST}"
-        previous = self._manifest(directory)
-        if self.is_local:
-            tmp = f"{directory}/.{MANIFEST}.{uuid.uuid4().hex[:8]}"
-            with self.fs.open(tmp, "wb") as handle:
-                handle.write(orjson.dumps(manifest))
-            self.fs.mv(tmp, final)
-        else:
-            with self.fs.open(final, "wb") as handle:
-                handle.write(orjson.dumps(manifest))
-        if previous and previous["file"] != name:
-            old = f"{directory}/{previous['file']}"
-            if self.fs.exists(old):
-                self.fs.rm(old)
+    # -- versions ---------------------------------------------------------------------------
 
-    def _manifest(self, directory: str) -> dict[str, Any] | None:
-        path = f"{directory}/{MANIFEST}"
-        try:
-            with self.fs.open(path, "rb") as handle:
-                return orjson.loads(handle.read())
-        except FileNotFoundError:
-            return None
+    def delta_table(
+        self, table: str, version: int | None = None, as_of: datetime | None = None
+    ) -> DeltaTable | None:
+        """The Delta table (latest, at ``version``, or as of a time), or None if absent."""
+        return delta.open_table(self.table_uri(table), self.options.delta, version, as_of)
 
-    def manifest(self, table: str, partition: str = UNPARTITIONED) -> dict[str, Any] | None:
-        """The published manifest of a partition, or None if it was never published."""
-        return self._manifest(self._path(table, partition_dir_name(partition)))
+    def version(self, table: str, as_of: datetime | None = None) -> int | None:
+        """The table's current version (or the one current at ``as_of``); None if absent."""
+        found = self.delta_table(table, as_of=as_of)
+        return None if found is None else found.version()
 
-    def manifests(self, table: str, partitions: list[str] | None = None) -> list[dict[str, Any]]:
-        """Published manifests of a table (all partitions, or those given), by partition key."""
-        if partitions is None:
-            found = []
-            for path in self.fs.glob(self._path(table, "partition=*", MANIFEST)):
-                with self.fs.open(path, "rb") as handle:
-                    found.append(orjson.loads(handle.read()))
-        else:
-            found = [m for key in partitions if (m := self.manifest(table, key)) is not None]
-        return sorted(found, key=lambda m: m["partition"])
+    # -- reading ----------------------------------------------------------------------------
 
-    def partitions(self, table: str) -> list[str]:
-        """Partition keys with a published manifest, sorted."""
-        return [m["partition"] for m in self.manifests(table)]
+    def manifests(
+        self, table: str, partitions: list[str] | None = None, version: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Per published partition (all, or those given), sorted by key: ``partition``,
+        ``rows``, ``files`` (relative to the table; ``file`` is the first), ``bytes``,
+        ``written_at`` and the table ``version`` they were read at."""
+        found = self.delta_table(table, version)
+        if found is None:
+            return []
+        at = found.version()
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for action in delta.add_actions(found).to_pylist():
+            if partitions is None or action[PARTITION] in partitions:
+                by_key.setdefault(action[PARTITION], []).append(action)
+        out = []
+        for key in sorted(by_key):
+            actions = sorted(by_key[key], key=lambda a: a["path"])
+            counts = [a["num_records"] for a in actions]
+            rows = (
+                sum(counts)
+                if None not in counts
+                else delta.scan(found, [key], []).num_rows  # files without stats
+            )
+            written = max(a["modification_time"] for a in actions) / 1000
+            out.append(
+                {
+                    "table": table,
+                    "partition": key,
+                    "rows": rows,
+                    "files": [a["path"] for a in actions],
+                    "file": actions[0]["path"],
+                    "bytes": sum(a["size_bytes"] for a in actions),
+                    "written_at": datetime.fromtimestamp(written, UTC).isoformat(),
+                    "version": at,
+                }
+            )
+        return out
 
-    def files(self, table: str, partitions: list[str] | None = None) -> list[str]:
-        """URIs of the published data files of a table (all partitions, or those given)."""
-        return [
-            self.uri(self._path(table, partition_dir_name(m["partition"]), m["file"]))
-            for m in self.manifests(table, partitions)
-        ]
+    def manifest(
+        self, table: str, partition: str = UNPARTITIONED, version: int | None = None
+    ) -> dict[str, Any] | None:
+        """A published partition's manifest (see :meth:`manifests`), or None."""
+        found = self.manifests(table, [partition], version)
+        return found[0] if found else None
+
+    def partitions(self, table: str, version: int | None = None) -> list[str]:
+        """Published partition keys, sorted."""
+        found = self.delta_table(table, version)
+        if found is None:
+            return []
+        return sorted(set(delta.add_actions(found).column(PARTITION).to_pylist()))
+
+    def files(
+        self, table: str, partitions: list[str] | None = None, version: int | None = None
+    ) -> list[str]:
+        """URIs of the table's current data files (all partitions, or those given)."""
+        found = self.delta_table(table, version)
+        if found is None:
+            return []
+        pruning = None if partitions is None else [(PARTITION, "in", list(partitions))]
+        if partitions is not None and not partitions:
+            return []
+        return sorted(found.file_uris(pruning))
 
     def read(
         self,
         table: str,
         partitions: list[str] | None = None,
         columns: list[str] | None = None,
+        version: int | None = None,
+        as_of: datetime | None = None,
     ) -> pa.Table | None:
-        """Read published partitions of a table into one Arrow table (None if none exist)."""
-        tables = []
-        for uri in self.files(table, partitions):
-            path = uri if self.is_local else uri.split("://", 1)[1]
-            with self.fs.open(path, "rb") as handle:
-                tables.append(pq.read_table(handle, columns=columns))
-        if not tables:
+        """Published partitions of a table (all, or those given) as one Arrow table, in
+        partition order; None when none of them is published. ``version`` or ``as_of`` read
+        the table as it was."""
+        found = self.delta_table(table, version, as_of)
+        if found is None:
             return None
-        return pa.concat_tables(tables, promote_options="default")
+        keys = self._published(found, partitions)
+        if not keys:
+            return None
+        return restore(delta.scan(found, keys, columns))
 
     def read_with_partition(
-        self, table: str, column: str, partitions: list[str] | None = None
+        self,
+        table: str,
+        column: str,
+        partitions: list[str] | None = None,
+        version: int | None = None,
     ) -> pa.Table | None:
-        """Like :meth:`read`, with each row's partition key in ``column``."""
-        parts = []
-        for key in self.partitions(table) if partitions is None else partitions:
-            part = self.read(table, [key])
-            if part is not None:
-                parts.append(part.append_column(column, pa.array([key] * part.num_rows)))
-        return pa.concat_tables(parts, promote_options="default") if parts else None
+        """Like :meth:`read`, with each row's partition key in ``column`` (the last one)."""
+        found = self.delta_table(table, version)
+        if found is None:
+            return None
+        keys = self._published(found, partitions)
+        if not keys:
+            return None
+        data = restore(delta.scan(found, keys, with_partition=True))
+        key = data.column(PARTITION)
+        return data.drop_columns([PARTITION]).append_column(column, key)
+
+    @staticmethod
+    def _published(found: DeltaTable, partitions: list[str] | None) -> list[str]:
+        keys = delta.add_actions(found).column(PARTITION)
+        if partitions is not None:
+            keys = keys.filter(pc.is_in(keys, pa.array(list(partitions), pa.string())))
+        return sorted(set(keys.to_pylist()))

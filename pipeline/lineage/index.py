@@ -9,12 +9,14 @@ tables are not materialized yet are simply absent.
 A scan of the lake per question costs seconds at a few million links, so
 :class:`LineageIndex` answers from a copy of the traced columns in a DuckDB file, sorted by
 a hash of the image URL: a trace reads one row group, DuckDB's min/max zone maps skip the
-others. The file is named after the lake state it was built from (the published partition
-files, each with a unique name); when that state changes (a new or re-run partition), a new
-index is built into a temporary file and renamed into place, and the older ones are removed.
-Published index files never change, readers open them read-only, and each is written by one
-connection only (DuckDB is single-writer). Lake files are read as Arrow datasets on the
-lake's fsspec filesystem, so local and ``s3://`` lakes work alike without DuckDB extensions.
+others. The file is named after the lake state it was built from (each traced Delta table's
+identity and version); when that state changes (a new or re-run partition is a new version),
+a new index is built into a temporary file and renamed into place, and the older ones are
+removed. The build reads each table at exactly the version the name records, so a partition
+re-published meanwhile cannot mix into it. Published index files never change, readers open
+them read-only, and each is written by one connection only (DuckDB is single-writer). Tables
+are read with ``DeltaTable.to_pyarrow_dataset()``, so local and ``s3://`` lakes work alike
+without DuckDB extensions.
 """
 
 from __future__ import annotations
@@ -32,16 +34,14 @@ from typing import Any
 import duckdb
 import fsspec.core
 import orjson
-import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
+from pipeline.lake.delta import PARTITION
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TRACED_TABLES as TRACED
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import normalize_url
 
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 """Bump when the indexed columns or keys change: every index is then rebuilt."""
 
 TRACED_TABLES = {name: ", ".join(f'"{c}"' for c in entry.traced) for name, entry in TRACED.items()}
@@ -281,21 +281,12 @@ class LineageIndex:
         self.lake = lake
         self.dir = Path(index_dir) if index_dir else default_index_dir(lake)
         self.rebuilt = False
-        for attempt in range(3):
-            self.files = {table: lake.files(table) for table in TRACED_TABLES}
-            self.fingerprint = fingerprint(self.files)
-            self.path = self.dir / f"lineage-{self.fingerprint[:24]}.duckdb"
-            if self.path.exists() or not any(self.files.values()):
-                break
-            try:
-                self._build()
-            except Exception:
-                # a partition re-published during the build deletes a file it was reading
-                if attempt == 2 or self.files == {t: lake.files(t) for t in TRACED_TABLES}:
-                    raise
-            else:
-                self.rebuilt = True
-                break
+        self.versions = lake_versions(lake)
+        self.fingerprint = fingerprint(self.versions)
+        self.path = self.dir / f"lineage-{self.fingerprint[:24]}.duckdb"
+        if self.versions and not self.path.exists():
+            self._build()
+            self.rebuilt = True
         if self.path.exists():
             self.con = duckdb.connect(str(self.path), read_only=True)
         else:  # nothing published yet: write nothing into the lake
@@ -306,24 +297,22 @@ class LineageIndex:
         } & set(TRACED_TABLES)
 
     def _build(self) -> None:
-        """Copy the traced columns of the published files into a new index file, sorted by
-        ``url_key``; publish it with an atomic rename, then remove older index files."""
+        """Copy the traced columns of each table, at the version in :attr:`versions`, into a
+        new index file, sorted by ``url_key``; publish it with an atomic rename, then remove
+        older index files."""
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             with duckdb.connect(str(tmp)) as con:
                 for table, columns in TRACED_TABLES.items():
-                    if not self.files[table]:
+                    if table not in self.versions:
                         continue
-                    paths = [self._fs_path(uri) for uri in self.files[table]]
-                    source = ds.dataset(paths, format="parquet", filesystem=self.lake.fs)
-                    con.register("source", source)
+                    snapshot = self.lake.delta_table(table, version=self.versions[table][1])
+                    assert snapshot is not None
+                    con.register("source", snapshot.to_pyarrow_dataset())
                     keys = ", ".join(f"hash({c}) AS {KEYS[c]}" for c in TABLE_KEYS[table])
                     if table in PARTITION_COLUMN:
-                        con.unregister("source")
-                        con.register("source", _with_partition(paths, self.lake, table))
-                    if table in PARTITION_COLUMN:
-                        columns = f"{columns}, {PARTITION_COLUMN[table]}"
+                        columns = f'{columns}, "{PARTITION}" AS {PARTITION_COLUMN[table]}'
                     order = KEYS[TABLE_KEYS[table][0]]
                     con.execute(
                         f"CREATE TABLE {table} AS SELECT {keys}, {columns} FROM source "
@@ -332,11 +321,11 @@ class LineageIndex:
                     con.unregister("source")
                 con.execute(
                     "CREATE TABLE lineage_meta AS "
-                    "SELECT ? AS fingerprint, ? AS lake, ? AS files, ? AS built_at",
+                    "SELECT ? AS fingerprint, ? AS lake, ? AS versions, ? AS built_at",
                     [
                         self.fingerprint,
                         self.lake.root,
-                        orjson.dumps(self.files).decode(),
+                        orjson.dumps(self.versions).decode(),
                         datetime.now(UTC).isoformat(),
                     ],
                 )
@@ -354,9 +343,6 @@ class LineageIndex:
             with contextlib.suppress(OSError):
                 if time.time() - crashed.stat().st_mtime > 3600:
                     crashed.unlink()
-
-    def _fs_path(self, uri: str) -> str:
-        return uri.split("://", 1)[1] if "://" in uri else uri
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         cursor = self.con.execute(sql, params)
@@ -461,25 +447,22 @@ class LineageIndex:
         return self._journey({"sha256": sha256}, "url", urls)
 
 
-def _with_partition(paths: list[str], lake: Lake, table: str) -> pa.Table:
-    """The traced columns of each file, with its partition key as a column."""
-    parts = []
-    for path in paths:
-        key = path.rsplit("/", 2)[-2].removeprefix("partition=")
-        data = pq.read_table(lake.fs.open(path, "rb"))
-        parts.append(data.append_column(PARTITION_COLUMN[table], pa.array([key] * len(data))))
-    return pa.concat_tables(parts)
+def lake_versions(lake: Lake) -> dict[str, tuple[str, int]]:
+    """Each traced table's Delta identity (its metadata id) and current version; tables not
+    written yet are left out."""
+    versions = {}
+    for table in TRACED_TABLES:
+        found = lake.delta_table(table)
+        if found is not None:
+            versions[table] = (found.metadata().id, found.version())
+    return versions
 
 
-def fingerprint(files: dict[str, list[str]]) -> str:
-    """Identity of a lake state: each table's published files (partition directory and the
-    file's unique name, so a moved lake keeps its index), the index format, DuckDB's version
-    (its ``hash`` and file format may change with it)."""
-    state = {
-        "format": INDEX_FORMAT,
-        "duckdb": duckdb.__version__,
-        "files": {t: sorted("/".join(u.rsplit("/", 2)[-2:]) for u in f) for t, f in files.items()},
-    }
+def fingerprint(versions: dict[str, tuple[str, int]]) -> str:
+    """Identity of a lake state: each traced table's identity and version (a moved lake keeps
+    its index; a lake rebuilt from scratch has new table ids), the index format, DuckDB's
+    version (its ``hash`` and file format may change with it)."""
+    state = {"format": INDEX_FORMAT, "duckdb": duckdb.__version__, "tables": versions}
     return hashlib.sha256(orjson.dumps(state, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
