@@ -34,6 +34,7 @@ from assets_defs.jobs import (
     training_job,
     wat_to_pairs_job,
 )
+from assets_defs.progress import progress_logger
 from assets_defs.resources import (
     ClipModelResource,
     CrawlSourceResource,
@@ -116,6 +117,7 @@ def build_definitions(
         ],
         sensors=[new_crawl_sensor, opt_out_sensor],
         schedules=[weekly_dataset_rebuild],
+        loggers={"progress": progress_logger},
         resources=build_resources(resolved, web),
     )
 

@@ -4,6 +4,7 @@ materialize every asset for every partition through a persistent Dagster instanc
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from dagster import DagsterInstance
 
 from assets_defs.definitions import build_definitions
 from assets_defs.partitions import crawls, wat_slices
+from assets_defs.progress import PROGRESS_LOGS
 from pipeline.lake.tables import TABLES, TableName
 
 LOCAL_INSTANCE_YAML = """\
@@ -21,9 +23,6 @@ telemetry:
 freshness:
   enabled: true
 """
-
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-"""Console log level for the demo's runs (the full logs are in the Dagster UI)."""
 
 
 @dataclass
@@ -66,6 +65,43 @@ class DemoSummary:
         return "\n".join(lines)
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _outcome(result) -> str:
+    """Per asset the run materialized: rows kept and dropped (or rows), from its metadata."""
+    parts = []
+    for event in result.get_asset_materialization_events():
+        m = event.step_materialization_data.materialization
+        meta = {k: v.value for k, v in m.metadata.items()}
+        name = m.asset_key.to_user_string()
+        if "rows_kept" in meta:
+            dropped = meta.get("rows_in", meta["rows_kept"]) - meta["rows_kept"]
+            parts.append(f"{name} {meta['rows_kept']:,} kept, {dropped:,} dropped")
+        elif "dagster/row_count" in meta:
+            parts.append(f"{name} {meta['dagster/row_count']:,} rows")
+        else:
+            parts.append(name)
+    return "; ".join(parts)
+
+
+def _run(job, instance: DagsterInstance, partition: str | None, run_config: dict):
+    """Run ``job`` (one line as it starts and one as it ends) and raise if it fails."""
+    label = f"{job.name}" + (f" [{partition}]" if partition else "")
+    _say(f"-> {label}")
+    started = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance, partition_key=partition, run_config={**run_config, **PROGRESS_LOGS}
+    )
+    seconds = time.perf_counter() - started
+    if not result.success:
+        _say(f"!! {label} failed after {seconds:.0f} s")
+        raise RuntimeError(f"{job.name} failed" + (f" for {partition}" if partition else ""))
+    _say(f"<- {label} {seconds:.0f} s: {_outcome(result)}")
+    return result
+
+
 def prepare_instance(data_dir: Path) -> DagsterInstance:
     """A persistent instance under ``data_dir/dagster_home`` (created on first use)."""
     home = data_dir / "dagster_home"
@@ -89,45 +125,32 @@ def run_demo(
     data = Path(data_dir).resolve()
     instance = prepare_instance(data)
     defs = build_definitions("demo", data, web)
-    manifest_run = defs.resolve_job_def("crawl_manifest_job").execute_in_process(
-        instance=instance,
-        run_config={
-            "ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": slice_size}}},
-            **QUIET_LOGS,
-        },
+    _run(
+        defs.resolve_job_def("crawl_manifest_job"),
+        instance,
+        None,
+        {"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": slice_size}}}},
     )
     lake = defs.resources["lake"].lake()
     manifest = lake.read(TableName.CRAWL_MANIFEST)
     keys = sorted(set(manifest.column("partition_key").to_pylist()))
     registered = set(instance.get_dynamic_partitions(wat_slices.name))
     missing = [k for k in keys if k not in registered]
-    if not manifest_run.success or missing:
-        raise RuntimeError(f"crawl_manifest failed or did not register partitions {missing}")
+    if missing:
+        raise RuntimeError(f"crawl_manifest did not register partitions {missing}")
     runs = 1
     for job_name in ("wat_to_pairs_job", "clip_filter_job"):
         job = defs.resolve_job_def(job_name)
         for key in keys:
-            result = job.execute_in_process(
-                instance=instance, partition_key=key, run_config=QUIET_LOGS
-            )
+            _run(job, instance, key, {})
             runs += 1
-            if not result.success:
-                raise RuntimeError(f"{job_name} failed for partition {key}")
     crawl_ids = sorted(instance.get_dynamic_partitions(crawls.name))
     dataset = defs.resolve_job_def("dataset_job")
     for crawl in crawl_ids:
-        result = dataset.execute_in_process(
-            instance=instance, partition_key=crawl, run_config=QUIET_LOGS
-        )
+        _run(dataset, instance, crawl, {})
         runs += 1
-        if not result.success:
-            raise RuntimeError(f"dataset_job failed for crawl {crawl}")
-    trained = defs.resolve_job_def("training_job").execute_in_process(
-        instance=instance, run_config={**(training or {}), **QUIET_LOGS}
-    )
+    trained = _run(defs.resolve_job_def("training_job"), instance, None, training or {})
     runs += 1
-    if not trained.success:
-        raise RuntimeError("training_job failed")
     summary = DemoSummary(
         dagster_home=data / "dagster_home",
         lake_root=lake.root,

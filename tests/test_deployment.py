@@ -17,20 +17,27 @@ import requests
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipeline.lake.tables import TableName
-from tests.test_lake_and_sources import free_port
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def wait_for(predicate, timeout: float, what: str, step: float = 1.0):
+BUSY_MACHINE_TIMEOUT = 600.0
+"""Seconds a wait allows: loading the code location alone took 57 s on a busy 2-core machine."""
+
+
+def wait_for(predicate, timeout: float, what: str, step: float = 1.0, logs: tuple = ()):
+    """Poll ``predicate`` until it is truthy; on timeout say what was awaited and show the
+    tails of the servers' ``logs``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    tails = "".join(f"\n--- {p.name}:\n{p.read_text(errors='replace')[-1500:]}" for p in logs)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{tails}")
 
 
 @pytest.fixture
@@ -59,22 +66,28 @@ def deployment(mini_crawl: Path, tmp_path: Path) -> Iterator[dict]:
             [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), *workspace],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=(tmp_path / "webserver.log").open("wb"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         ),
         subprocess.Popen(
             [str(BIN / "dagster-daemon"), "run", *workspace],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=(tmp_path / "daemon.log").open("wb"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         ),
     ]
     try:
-        wait_for(lambda: _ok(f"http://127.0.0.1:{port}/server_info"), 120, "dagster-webserver")
-        yield {"port": port, "home": home, "env": env}
+        logs = (tmp_path / "webserver.log", tmp_path / "daemon.log")
+        wait_for(
+            lambda: _ok(f"http://127.0.0.1:{port}/server_info"),
+            BUSY_MACHINE_TIMEOUT,
+            "dagster-webserver to answer /server_info",
+            logs=logs,
+        )
+        yield {"port": port, "home": home, "env": env, "logs": logs}
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -125,7 +138,13 @@ def test_sensor_tick_and_graphql_materialization(deployment: dict) -> None:
         ).json()["data"]["startSensor"]
         return result if result["__typename"] == "Sensor" else None
 
-    started = wait_for(start_sensor, 120, "the code location to load", step=2)
+    started = wait_for(
+        start_sensor,
+        BUSY_MACHINE_TIMEOUT,
+        "the code location to load and the sensor to start",
+        step=2,
+        logs=deployment["logs"],
+    )
     assert started["sensorState"]["status"] == "RUNNING"
 
     instance = DagsterInstance.from_config(str(deployment["home"]))
@@ -134,9 +153,10 @@ def test_sensor_tick_and_graphql_materialization(deployment: dict) -> None:
         lambda: instance.get_runs(
             RunsFilter(job_name="crawl_manifest_job", statuses=[DagsterRunStatus.SUCCESS])
         ),
-        240,
+        BUSY_MACHINE_TIMEOUT,
         "the sensor's crawl_manifest run",
         step=2,
+        logs=deployment["logs"],
     )[0]
     assert manifest_run.tags["crawl2diffusion/new_crawls"] == "MINI-2026-01"
     keys = instance.get_dynamic_partitions("wat_slices")
@@ -146,9 +166,10 @@ def test_sensor_tick_and_graphql_materialization(deployment: dict) -> None:
         lambda: (
             client.get_run_status(run_id) in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)
         ),
-        240,
+        BUSY_MACHINE_TIMEOUT,
         "the GraphQL-launched run",
         step=2,
+        logs=deployment["logs"],
     )
     assert client.get_run_status(run_id) == DagsterRunStatus.SUCCESS
     event = instance.get_latest_materialization_event(AssetKey(TableName.ALT_TEXT_PAIRS))

@@ -67,8 +67,11 @@ def wat_image_links(
                 storage_options=crawl_source.storage_options,
             ):
                 writer.write_batch(batch)
-    context.log.info(f"{key}: {stats.as_dict()}")
     summary = stats.as_dict()
+    context.log.info(
+        f"{stats.files_read} WAT files, {stats.records_read:,} records "
+        f"({summary['records_failed']:,} failed), {stats.image_links:,} image links"
+    )
     return table_result(
         context,
         TableName.WAT_IMAGE_LINKS,
