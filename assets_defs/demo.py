@@ -14,7 +14,7 @@ from dagster import DagsterInstance
 from assets_defs.definitions import build_definitions
 from assets_defs.partitions import crawls, wat_slices
 from assets_defs.progress import PROGRESS_LOGS
-from pipeline.lake.tables import TABLES, TableName
+from pipeline.lake.tables import DOWNLOAD_REFUSED_STATUSES, TABLES, TableName
 
 LOCAL_INSTANCE_YAML = """\
 # Local instance for the demo (SQLite under DAGSTER_HOME). Production: infra/dagster.yaml.
@@ -56,6 +56,13 @@ class DemoSummary:
         if self.downloads:
             status = ", ".join(f"{k} {v:,}" for k, v in sorted(self.downloads.items()))
             lines.append(f"  download_results: {status}")
+            refused = ", ".join(
+                f"{s} {self.downloads.get(s, 0):,}" for s in DOWNLOAD_REFUSED_STATUSES
+            )
+            lines.append(
+                "  refused at download (bytes changed since hop 3, private redirect, bomb): "
+                + refused
+            )
         for key, value in self.training.items():
             lines.append(f"  {key}: {value}")
         lines.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.machinery
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,10 +45,7 @@ def import_closure(module: str, roots: tuple[str, ...] = ("pipeline",)) -> list[
         name = pending.pop()
         if name in seen:
             continue
-        try:
-            found = importlib.util.find_spec(name)
-        except ModuleNotFoundError:  # ``a.b`` where ``b`` is a name in module ``a``
-            continue
+        found = _find_spec(name)
         if found is None or not found.origin or not found.origin.endswith(".py"):
             continue
         path = Path(found.origin)
@@ -57,6 +55,20 @@ def import_closure(module: str, roots: tuple[str, ...] = ("pipeline",)) -> list[
             if imported.split(".")[0] in roots and imported not in seen:
                 pending.append(imported)
     return sorted(set(seen.values()))
+
+
+def _find_spec(name: str) -> importlib.machinery.ModuleSpec | None:
+    """The spec of module ``name`` without importing anything (``importlib.util.find_spec``
+    would import its parents, and so torch for a hop that uses it); None when ``name`` is not
+    a module (``a.b`` where ``b`` is a name in module ``a``)."""
+    top, *rest = name.split(".")
+    found = importlib.util.find_spec(top)
+    for i in range(len(rest)):
+        if found is None or found.submodule_search_locations is None:
+            return None
+        full = ".".join([top, *rest[: i + 1]])
+        found = importlib.machinery.PathFinder.find_spec(full, found.submodule_search_locations)
+    return found
 
 
 def _imports(path: Path, package: str) -> list[str]:

@@ -11,7 +11,7 @@ from pipeline.lake.store import Lake
 
 
 class LakeResource(ConfigurableResource):
-    """The Parquet lake: a local directory or ``s3://bucket/prefix`` (with s3fs options)."""
+    """The Delta lake: a local directory or ``s3://bucket/prefix`` (with s3fs options)."""
 
     root: str
     storage_options: dict[str, Any] = {}
@@ -42,7 +42,11 @@ class SyntheticWebResource(ConfigurableResource):
     wat_files_per_crawl: int = 4
     sites: int = 40
     serve: bool = True
+    download_epoch: int = 2
+    """What the download hop sees: 2, the web after hop 3 scored it (some images replaced,
+    some URLs redirected late into private addresses, some bombs); 1, unchanged."""
     _server: Any = PrivateAttr(default=None)
+    _later: Any = PrivateAttr(default=None)
 
     def web_config(self):
         from pipeline.synthetic.config import SyntheticWebConfig
@@ -66,18 +70,29 @@ class SyntheticWebResource(ConfigurableResource):
         if not self.serve:
             yield self
             return
-        with SyntheticWebServer(self.root) as server:
-            self._server = server
-            context.log.info(f"synthetic web serving {self.root} at {server.base_url}")
+        with (
+            SyntheticWebServer(self.root) as server,
+            SyntheticWebServer(self.root, epoch=self.download_epoch) as later,
+        ):
+            self._server, self._later = server, later
+            context.log.info(
+                f"synthetic web serving {self.root} at {server.base_url}; downloads see "
+                f"epoch {self.download_epoch} at {later.base_url}"
+            )
             try:
                 yield self
             finally:
-                self._server = None
+                self._server = self._later = None
 
     @property
     def proxy_url(self) -> str | None:
         """HTTP proxy URL that reaches every synthetic host, while the server runs."""
         return self._server.proxy_url if self._server is not None else None
+
+    @property
+    def download_proxy_url(self) -> str | None:
+        """HTTP proxy for the download hop: the web at ``download_epoch``, while serving."""
+        return self._later.proxy_url if self._later is not None else None
 
     def resolve_map(self) -> dict[str, str]:
         """Every synthetic host -> the server's ``ip:port`` (empty when not serving)."""

@@ -41,36 +41,56 @@ def run(src: Path, out: Path) -> None:
     print(summary.render())
 
 
-def _tables(lake: Path) -> dict[str, list[Path]]:
-    found: dict[str, list[Path]] = {}
-    for manifest in sorted(lake.rglob("_MANIFEST.json")):
-        table = str(manifest.parent.parent.relative_to(lake))
-        found.setdefault(table, []).append(manifest.parent)
-    return found
+def _tables(lake: Path) -> dict[str, Path]:
+    """Every table of a lake: Delta tables (a ``_delta_log``) or, in lakes written before the
+    Delta store, Parquet partitions published by ``_MANIFEST.json``."""
+    found = {str(log.parent.relative_to(lake)): log.parent for log in lake.rglob("_delta_log")}
+    for manifest in lake.rglob("_MANIFEST.json"):
+        found.setdefault(str(manifest.parent.parent.relative_to(lake)), manifest.parent.parent)
+    return dict(sorted(found.items()))
 
 
-def _read(partitions: list[Path], ignore: tuple[str, ...], root: Path):
+def _read_parquet(directory: Path):
     import orjson
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     parts = []
-    for directory in partitions:
-        manifest = orjson.loads((directory / "_MANIFEST.json").read_bytes())
+    for manifest_path in sorted(directory.glob("partition=*/_MANIFEST.json")):
+        manifest = orjson.loads(manifest_path.read_bytes())
         for name in manifest.get("files", [manifest.get("file")]):
-            table = pq.read_table(directory / Path(name).name)
-            parts.append(
-                table.append_column("_partition", pa.array([directory.name] * table.num_rows))
-            )
-    table = pa.concat_tables(parts, promote_options="default")
-    table = table.drop_columns([c for c in ignore if c in table.column_names])
-    for i, column in enumerate(table.schema):  # the two runs' data directories differ
+            table = pq.read_table(manifest_path.parent / Path(name).name)
+            key = pa.array([manifest_path.parent.name] * table.num_rows)
+            parts.append(table.append_column("_partition", key))
+    return pa.concat_tables(parts, promote_options="default")
+
+
+def _read_delta(lake: Path, table: str):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pipeline.lake.store import Lake
+
+    data = Lake(str(lake)).read_with_partition(table, "_partition")
+    keys = pc.binary_join_element_wise("partition=", data.column("_partition"), "")
+    return data.set_column(data.num_columns - 1, "_partition", keys.cast(pa.string()))
+
+
+def _read(lake: Path, table: str, ignore: tuple[str, ...]):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    path = lake / table
+    data = _read_delta(lake, table) if (path / "_delta_log").exists() else _read_parquet(path)
+    data = data.drop_columns([c for c in ignore if c in data.column_names])
+    root = str(lake.resolve().parent)
+    for i, column in enumerate(data.schema):  # the two runs' data directories differ
         if pa.types.is_string(column.type):
-            fixed = pc.replace_substring(table.column(i), str(root), "<data>")
-            table = table.set_column(i, column.name, fixed)
-    sortable = [c for c in table.column_names if not pa.types.is_nested(table.schema.field(c).type)]
-    return table.sort_by([(c, "ascending") for c in sortable])
+            data = data.set_column(
+                i, column.name, pc.replace_substring(data.column(i), root, "<data>")
+            )
+    sortable = [c for c in data.column_names if not pa.types.is_nested(data.schema.field(c).type)]
+    return data.sort_by([(c, "ascending") for c in sortable])
 
 
 def compare(old: Path, new: Path, ignore: tuple[str, ...]) -> int:
@@ -81,8 +101,7 @@ def compare(old: Path, new: Path, ignore: tuple[str, ...]) -> int:
             print(f"{table:36s} only in {'new' if table in b else 'old'}")
             differ += 1
             continue
-        left = _read(a[table], ignore, old.resolve().parent)
-        right = _read(b[table], ignore, new.resolve().parent)
+        left, right = _read(old, table, ignore), _read(new, table, ignore)
         same = left.schema == right.schema and left.equals(right)
         differ += not same
         print(f"{table:36s} {left.num_rows:7d} rows  {'identical' if same else 'DIFFERENT'}")

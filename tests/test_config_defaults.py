@@ -42,6 +42,14 @@ def test_config_defaults_are_the_dataclass_defaults(case: str) -> None:
     assert differ == {}, f"{case}: (config, dataclass) defaults disagree"
 
 
+def test_download_defaults_agree() -> None:
+    from assets_defs.assets.image_shards import ImageShardsConfig
+    from pipeline.hops.download.shards import ShardSpec
+
+    built, default = ImageShardsConfig().spec(None), ShardSpec()
+    assert dataclasses.asdict(built) == dataclasses.asdict(default)
+
+
 def test_clip_fetch_policy_defaults_agree() -> None:
     from pipeline.hops.clip.fetch import FetchPolicy
 

@@ -21,9 +21,16 @@ TRAINING = {
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     summary = run_demo(tmp_path / "data", slice_size=2, web=WEB, training=TRAINING)
+    out, console = capfd.readouterr()
+    for line in ("-> crawl_manifest_job", "<- clip_filter_job [", "fetched ", "img2dataset: "):
+        assert line in console, line  # runs start and end, hop 3 and downloads show progress
+    assert "img2dataset: Downloading starting now" in console  # its output is in the run log
+    assert "Downloading starting now" not in out
     crawls = 2
     assert summary.partitions and summary.runs == 1 + 2 * len(summary.partitions) + crawls + 1
     links = summary.table_rows[TableName.WAT_IMAGE_LINKS]

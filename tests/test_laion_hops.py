@@ -25,7 +25,13 @@ from assets_defs.assets.image_shards import ImageShardsConfig, image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.opt_outs import opt_out_report
 from assets_defs.assets.samples import replication_audit, samples
-from pipeline.lake.tables import RELEASE_DROP_REASONS, TableName
+from pipeline.lake.tables import (
+    DOWNLOAD_FAILED_STATUSES,
+    DOWNLOAD_REFUSED_STATUSES,
+    DOWNLOAD_SUCCESS,
+    RELEASE_DROP_REASONS,
+    TableName,
+)
 from tests.lake_runs import LakeRun, checks_passed
 
 STEPS = {"train_steps": 20, "checkpoint_every": 10, "batch_size": 8, "warmup_steps": 2}
@@ -184,7 +190,11 @@ def test_image_shards_record_every_download(trained: LakeRun) -> None:
     assert results.num_rows == int(pc.sum(subset.column("kept")).as_py())
     meta = trained.metadata(TableName.DOWNLOAD_RESULTS, crawl)
     statuses = Counter(results.column("status").to_pylist())
-    assert set(statuses) <= {"success", "failed_to_download", "failed_to_resize"}
+    assert set(statuses) <= {
+        DOWNLOAD_SUCCESS,
+        *DOWNLOAD_FAILED_STATUSES,
+        *DOWNLOAD_REFUSED_STATUSES,
+    }
     assert {s: meta[f"status/{s}"] for s in statuses} == statuses and statuses["success"] > 0
     per_shard = ImageShardsConfig().samples_per_shard
     shards = trained.metadata(TableName.IMAGE_SHARDS, crawl)["shards_written_now"]
@@ -194,7 +204,7 @@ def test_image_shards_record_every_download(trained: LakeRun) -> None:
 def test_image_shards_rerun_retries_only_the_failures(trained: LakeRun, tmp_path: Path) -> None:
     crawl = trained.crawl
     first = trained.lake.read(TableName.DOWNLOAD_RESULTS, [crawl]).to_pylist()
-    failed = [r["pair_id"] for r in first if r["status"] != "success"]
+    failed = [r["pair_id"] for r in first if r["status"] in DOWNLOAD_FAILED_STATUSES]
     run = trained.fork(tmp_path)
     run.run(image_shards, partition=crawl)
     per_shard = ImageShardsConfig().samples_per_shard
@@ -204,8 +214,8 @@ def test_image_shards_rerun_retries_only_the_failures(trained: LakeRun, tmp_path
     again = {
         r["pair_id"]: r for r in run.lake.read(TableName.DOWNLOAD_RESULTS, [crawl]).to_pylist()
     }
-    for row in first:  # successes are carried as they were; failures were tried once more
-        if row["status"] == "success":
+    for row in first:  # successes and refusals carried as they were; failures tried once more
+        if row["status"] not in DOWNLOAD_FAILED_STATUSES:
             assert (again[row["pair_id"]]["shard"], again[row["pair_id"]]["attempts"]) == (
                 row["shard"],
                 row["attempts"],

@@ -113,7 +113,11 @@ def clip_scores(
     clip = clip_model.clip()
     heads = {kind: clip_model.head(kind) for kind in ("punsafe", "pwatermark")}
     kept_urls = set(pairs.filter(pairs.column("kept")).column("url_id").to_pylist())
-    earlier = lake_.read(TableName.IMAGE_EMBEDDINGS, columns=None)
+    # a slice's own embeddings count as cache only once the slice was published whole: after a
+    # crash between the two publishes, the re-run fetches again, as the uninterrupted run did
+    published = lake_.manifest(TableName.CLIP_SCORES, key) is not None
+    partitions = [p for p in lake_.partitions(TableName.IMAGE_EMBEDDINGS) if published or p != key]
+    earlier = lake_.read(TableName.IMAGE_EMBEDDINGS, partitions, columns=None)
     cached = cached_outcomes(earlier, clip.model_id, kept_urls)
     fetcher = Fetcher(config.fetch_policy(synthetic_web.resolve_map()), config.fetch_workers)
     result = score_pairs(
@@ -126,6 +130,7 @@ def clip_scores(
         heads["pwatermark"],
         cached=cached,
         keep_images=config.keep_images,
+        progress=context.log.info,
     )
     own_urls = _urls_of(lake_, key)
     own_cached = [o for uid, o in cached.items() if uid in own_urls]

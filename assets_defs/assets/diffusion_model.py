@@ -18,10 +18,7 @@ from dagster import (
 from assets_defs.factory import table_checks, table_result
 from assets_defs.metadata import code_version
 from assets_defs.resources import ClipModelResource, LakeResource
-from pipeline.hops.training.data import load_examples
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
-from pipeline.hops.training.publish import publish_run, run_dir
-from pipeline.hops.training.train import run_fingerprint, train_diffusion
 from pipeline.lake.tables import TableName
 from pipeline.reports import line_png, markdown_image
 
@@ -94,6 +91,11 @@ def diffusion_model(
     clip_model: ClipModelResource,
 ) -> MaterializeResult:
     """Train (or resume) a text-conditional UNet on every successfully downloaded image."""
+    # torch and diffusers load when the step runs, not when the code location loads
+    from pipeline.hops.training.data import load_examples
+    from pipeline.hops.training.publish import publish_run, run_dir
+    from pipeline.hops.training.train import run_fingerprint, train_diffusion
+
     started = time.perf_counter()
     lake_ = lake.lake()
     crawls = config.crawls or lake_.partitions(TableName.DOWNLOAD_RESULTS)

@@ -16,28 +16,41 @@ from assets_defs.freshness import WEEKLY_FRESHNESS
 from assets_defs.metadata import code_version, counts_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource, SyntheticWebResource
+from pipeline.hops.download.output import output_to
 from pipeline.hops.download.shards import ShardSpec, download_shards
-from pipeline.lake.tables import TableName
+from pipeline.lake.tables import (
+    DOWNLOAD_STATUSES,
+    TableName,
+)
+from pipeline.lake.urls import HostPolicy
 
 CODE_VERSION = code_version(__name__)
 
 
+SHARD_DEFAULTS = ShardSpec()
+"""The one place the download defaults live (pipeline/hops/download/shards.py)."""
+
+
 class ImageShardsConfig(Config):
-    image_size: int = 64
+    image_size: int = SHARD_DEFAULTS.image_size
     """img2dataset's resize target (64 px for the default demo, 512 px for real runs)."""
-    resize_mode: str = "center_crop"
-    encode_format: str = "jpg"
-    samples_per_shard: int = 256
-    distributor: str = "multiprocessing"
+    resize_mode: str = SHARD_DEFAULTS.resize_mode
+    encode_format: str = SHARD_DEFAULTS.encode_format
+    samples_per_shard: int = SHARD_DEFAULTS.samples_per_shard
+    distributor: str = SHARD_DEFAULTS.distributor
     """img2dataset's distributor: ``multiprocessing`` here, ``pyspark`` or ``ray`` on a cluster."""
-    processes_count: int = 1
-    thread_count: int = 16
-    timeout_s: int = 10
-    retries: int = 1
-    max_attempts: int = 3
+    processes_count: int = SHARD_DEFAULTS.processes_count
+    thread_count: int = SHARD_DEFAULTS.thread_count
+    timeout_s: int = SHARD_DEFAULTS.timeout
+    retries: int = SHARD_DEFAULTS.retries
+    max_attempts: int = SHARD_DEFAULTS.max_attempts
     """Runs that may try a failed URL before it is given up."""
-    disallowed_header_directives: list[str] = ["noai", "noimageai", "noindex", "noimageindex"]
-    user_agent_token: str = "crawl2diffusion"
+    disallowed_header_directives: list[str] = list(SHARD_DEFAULTS.disallowed_header_directives)
+    user_agent_token: str = SHARD_DEFAULTS.user_agent_token or ""
+    private_host_allowlist: list[str] = []
+    """Hosts, host:port or CIDRs the download guard admits despite the private-address rule."""
+    max_image_pixels: int = SHARD_DEFAULTS.max_image_pixels
+    """Images declaring more pixels are refused from their header (decompression_bomb)."""
 
     def spec(self, proxy: str | None) -> ShardSpec:
         """img2dataset settings; with a proxy (the synthetic web), https URLs go through it
@@ -57,6 +70,8 @@ class ImageShardsConfig(Config):
             user_agent_token=self.user_agent_token or None,
             http_proxy=proxy,
             https_as_http=proxy is not None,
+            host_policy=HostPolicy.from_list(self.private_host_allowlist),
+            max_image_pixels=self.max_image_pixels,
         )
 
 
@@ -99,13 +114,14 @@ def image_shards(
     subset = subset.filter(subset.column("kept"))
     previous = lake_.read(TableName.DOWNLOAD_RESULTS, [crawl])
     root = lake_.partition_uri(TableName.IMAGE_SHARDS, crawl)
-    result = download_shards(
-        subset,
-        root,
-        config.spec(synthetic_web.proxy_url),
-        previous,
-        storage_options=lake_.storage_options,
-    )
+    with output_to(lambda line: context.log.info(f"img2dataset: {line}")):
+        result = download_shards(
+            subset,
+            root,
+            config.spec(synthetic_web.download_proxy_url),
+            previous,
+            storage_options=lake_.storage_options,
+        )
     uri = lake_.write_partition(TableName.DOWNLOAD_RESULTS, result.results, crawl)
     counts = result.status_counts
     ok = counts.get("success", 0)
@@ -132,8 +148,8 @@ def image_shards(
         yielded=True,
         metadata={
             "urls_attempted_now": MetadataValue.int(result.attempted),
-            **counts_metadata(
-                "status", counts, ("success", "failed_to_download", "failed_to_resize")
-            ),
+            **counts_metadata("status", counts, DOWNLOAD_STATUSES),
+            "unverified": MetadataValue.int(result.unverified),
+            "guard_refusals": MetadataValue.json(result.guard_refusals or {}),
         },
     )

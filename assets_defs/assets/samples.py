@@ -4,6 +4,7 @@ import io
 import random
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -20,12 +21,12 @@ from dagster import (
 from assets_defs.factory import table_asset, table_result
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
-from pipeline.hops.samples.sample import Generator, SampleSpec, prompt_alignment
-from pipeline.hops.training.data import load_examples
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
-from pipeline.hops.training.publish import current_checkpoint
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
 from pipeline.reports import grid_png, markdown_image
+
+if TYPE_CHECKING:
+    from pipeline.hops.samples.sample import Generator, SampleSpec
 
 DEFAULT_PROMPTS = [
     "a red circle on a white background",
@@ -45,7 +46,9 @@ class SamplerConfig(Config):
     work_dir: str = "data/work/diffusion"
     """Where a remote lake's checkpoint is downloaded to."""
 
-    def spec(self) -> SampleSpec:
+    def spec(self) -> "SampleSpec":
+        from pipeline.hops.samples.sample import SampleSpec
+
         return SampleSpec(self.steps, self.guidance_scale, self.scheduler)
 
 
@@ -54,7 +57,11 @@ class SamplesConfig(SamplerConfig):
     seeds: list[int] = [0, 1, 2, 3]
 
 
-def _generator(lake_, clip_model: ClipModelResource, work_dir: str) -> tuple[Generator, dict]:
+def _generator(lake_, clip_model: ClipModelResource, work_dir: str) -> tuple["Generator", dict]:
+    # torch and diffusers load when the step runs, not when the code location loads
+    from pipeline.hops.samples.sample import Generator
+    from pipeline.hops.training.publish import current_checkpoint
+
     pointer, checkpoint = current_checkpoint(lake_, Path(work_dir))
     info = Generator.training_info(checkpoint)
     cfg = DiffusionTrainConfig.from_dict(info["config"])
@@ -96,6 +103,8 @@ def samples(
     prompts = [p for p in config.prompts for _ in config.seeds]
     seeds = [s for _ in config.prompts for s in config.seeds]
     images = generator.generate(prompts, seeds, config.spec())
+    from pipeline.hops.samples.sample import prompt_alignment
+
     alignment = prompt_alignment(clip_model.clip(), images, config.prompts, len(config.seeds))
     own, others = alignment.own, alignment.others
     table = pa.table(
@@ -196,6 +205,8 @@ def replication_audit(
     trained = manifest.filter(
         pa.compute.equal(manifest.column("checkpoint_sha256"), generator.sha256)
     )
+    from pipeline.hops.training.data import load_examples
+
     examples = load_examples(
         lake_,
         lake_.partitions(TableName.DOWNLOAD_RESULTS),

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.hops.clip.heads import Head
 from pipeline.lake.tables import AESTHETIC_SCORES_SCHEMA as SCORES_SCHEMA
 from pipeline.lake.tables import AESTHETIC_SUBSET_SCHEMA as SUBSET_SCHEMA
+
+if TYPE_CHECKING:  # torch loads only when a head does
+    from pipeline.hops.clip.heads import Head
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -20,10 +21,12 @@ import pyarrow.compute as pc
 
 from pipeline.faults import maybe_kill
 from pipeline.hops.clip.decode import DecodedImage, DecodePolicy, decode_image
-from pipeline.hops.clip.embed import ClipModel, cosine
 from pipeline.hops.clip.fetch import Fetcher, FetchResult
-from pipeline.hops.clip.heads import Head
 from pipeline.lake.tables import CLIP_SCORES_SCHEMA, embeddings_schema
+
+if TYPE_CHECKING:  # torch loads only when a model does (the code location loads fast)
+    from pipeline.hops.clip.embed import ClipModel
+    from pipeline.hops.clip.heads import Head
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,12 @@ def score_pairs(
     pwatermark: Head,
     cached: dict[str, UrlOutcome] | None = None,
     keep_images: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> ClipScoresResult:
-    """Hop 3 over the kept rows of an ``alt_text_pairs`` partition."""
+    """Hop 3 over the kept rows of an ``alt_text_pairs`` partition; ``progress`` gets a line
+    at every tenth of the URLs fetched."""
+    from pipeline.hops.clip.embed import cosine
+
     seconds: dict[str, float] = {}
     cached = cached or {}
     kept_pairs = pairs.filter(pairs.column("kept")) if "kept" in pairs.column_names else pairs
@@ -201,8 +208,15 @@ def score_pairs(
     outcomes = {uid: cached[uid] for uid in urls if uid in cached}
     to_fetch = {uid: url for uid, url in urls.items() if uid not in outcomes}
     started = time.perf_counter()
-    for outcome in fetch_and_embed(to_fetch, clip, fetcher, decode, keep_images):
+    step = max(1, len(to_fetch) // 10)
+    for done, outcome in enumerate(fetch_and_embed(to_fetch, clip, fetcher, decode, keep_images)):
         outcomes[outcome.url_id] = outcome
+        if progress is not None and ((done + 1) % step == 0 or done + 1 == len(to_fetch)):
+            progress(
+                f"fetched {done + 1:,} of {len(to_fetch):,} URLs "
+                f"({len(urls) - len(to_fetch):,} from cache), "
+                f"{time.perf_counter() - started:.0f} s"
+            )
     seconds["fetch_and_embed_images"] = time.perf_counter() - started
 
     started = time.perf_counter()
