@@ -8,7 +8,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test lint ui bench clean
+.PHONY: demo test test-heavy lint ui bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: $(VENV)/.installed
 test: lint
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
 	$(PY) -m pytest
+
+# Heavy proofs (retrain the default diffusion model, about 5 minutes): not part of make test.
+test-heavy: $(VENV)/.installed
+	$(PY) -m pytest -m heavy
 
 ui: $(VENV)/.installed
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1

@@ -36,11 +36,11 @@ def progress_logger(init_context: InitLoggerContext) -> logging.Logger:
     log = logging.getLogger("crawl2diffusion.progress")
     log.setLevel(logging.INFO)
     log.propagate = False
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.addFilter(_HopLines())
-        handler.setFormatter(_Format())
-        log.addHandler(handler)
+    log.handlers.clear()  # a fresh handler per run: on the stderr of now
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_HopLines())
+    handler.setFormatter(_Format())
+    log.addHandler(handler)
     return log
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import socket
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 import pytest
+
+from pipeline.synthetic.gzmember import gzip_member
+from pipeline.synthetic.warc import warc_record as synthetic_warc_record
 
 if TYPE_CHECKING:
     from tests.lake_runs import LakeRun
@@ -39,11 +41,6 @@ def small_lake(tmp_path_factory: pytest.TempPathFactory) -> LakeRun:
     return build_small_lake(tmp_path_factory.mktemp("small-lake"))
 
 
-def gzip_member(raw: bytes) -> bytes:
-    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
-    return comp.compress(raw) + comp.flush()
-
-
 def warc_record(
     body: bytes,
     *,
@@ -52,18 +49,24 @@ def warc_record(
     content_length: int | None = None,
     newline: bytes = b"\r\n",
 ) -> bytes:
-    """One WARC record (uncompressed), optionally with a wrong Content-Length or LF lines."""
+    """One WARC record (uncompressed) by the synthetic web's writer, optionally with a wrong
+    Content-Length or LF lines."""
     length = len(body) if content_length is None else content_length
-    lines = [
-        b"WARC/1.0",
-        b"WARC-Type: " + warc_type.encode(),
-        b"WARC-Target-URI: http://site.test/page.html",
-        b"WARC-Date: 2024-05-18T01:58:10Z",
-        b"WARC-Record-ID: <urn:uuid:" + record_id.encode() + b">",
-        b"Content-Type: application/json",
-        b"Content-Length: " + str(length).encode(),
-    ]
-    return newline.join(lines) + newline + newline + body + newline + newline
+    record = synthetic_warc_record(
+        [
+            ("WARC-Type", warc_type),
+            ("WARC-Target-URI", "http://site.test/page.html"),
+            ("WARC-Date", "2024-05-18T01:58:10Z"),
+            ("WARC-Record-ID", f"<urn:uuid:{record_id}>"),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(length)),
+        ],
+        body,
+    )
+    if newline == b"\r\n":
+        return record
+    head, _, _ = record.partition(b"\r\n\r\n")
+    return head.replace(b"\r\n", newline) + newline + newline + body + newline + newline
 
 
 def wat_payload(

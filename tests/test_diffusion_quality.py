@@ -16,6 +16,9 @@ from pipeline.hops.training.train import TrainingExample, train_diffusion
 from pipeline.models.training.samples import make_sample
 
 pytestmark = pytest.mark.slow
+HEAVY = pytest.mark.heavy
+"""Trains the demo's default model (500 steps, about 4 minutes on 2 cores): a heavy proof, run
+by `make test-heavy`, not by `make test`."""
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,7 @@ def _audit(run, examples, clip, n: int):
     )
 
 
+@HEAVY
 def test_default_samples_follow_their_prompts(normal, clip):
     run, _ = normal
     gen = Generator(run.final.path, OpenClipTextEncoder(clip), device="cpu")
@@ -67,6 +71,7 @@ def test_default_samples_follow_their_prompts(normal, clip):
     assert alignment.top1 > 1.2 / len(DEFAULT_PROMPTS)  # chance: 1/6
 
 
+@HEAVY
 def test_audit_passes_a_normally_trained_model(normal, clip):
     run, examples = normal
     result = _audit(run, examples, clip, 24)

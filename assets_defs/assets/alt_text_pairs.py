@@ -15,10 +15,12 @@ from dagster import (
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.factory import Decisions, read_input, table_asset, table_result
 from assets_defs.partitions import wat_slices
-from assets_defs.resources import LakeResource
+from assets_defs.resources import LakeResource, SyntheticWebResource
+from pipeline.hops.alt_text.language import language_confusion
 from pipeline.hops.alt_text.pairs import AltTextRules, parse_alt_texts
 from pipeline.hops.crawl.manifest import crawl_of_partition
 from pipeline.lake.tables import TableName
+from pipeline.synthetic.evaluate import caption_languages
 
 
 class AltTextConfig(Config):
@@ -60,7 +62,10 @@ class AltTextConfig(Config):
     automation_condition=AutomationCondition.eager(),
 )
 def alt_text_pairs(
-    context: AssetExecutionContext, config: AltTextConfig, lake: LakeResource
+    context: AssetExecutionContext,
+    config: AltTextConfig,
+    lake: LakeResource,
+    synthetic_web: SyntheticWebResource,
 ) -> MaterializeResult:
     """Apply the hop-2 rules to the partition's links, deduplicating against earlier slices."""
     started = time.perf_counter()
@@ -85,6 +90,13 @@ def alt_text_pairs(
     languages = Counter(
         code or "nolang" for code in kept.column("language").to_pylist()
     ).most_common(20)
+    quality = {}
+    if synthetic_web.enabled:  # the truth says which language each clean caption is in
+        confusion = language_confusion(*caption_languages(result.table, synthetic_web.root))
+        quality["language_confusion"] = MetadataValue.json(confusion)
+        quality["language_recall"] = MetadataValue.json(
+            {lang: round(s["recall"], 3) for lang, s in confusion["per_language"].items()}
+        )
     return table_result(
         context,
         TableName.ALT_TEXT_PAIRS,
@@ -100,5 +112,6 @@ def alt_text_pairs(
             ),
             "dedup_against_partitions": MetadataValue.json(earlier),
             "upstream_partition": MetadataValue.text(key),
+            **quality,
         },
     )
