@@ -81,6 +81,24 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
     }
 
 
+ASSETS = [
+    crawl_manifest,
+    wat_image_links,
+    alt_text_pairs,
+    clip_scores,
+    laion_dataset,
+    aesthetic_scores,
+    aesthetic_subset,
+    image_shards,
+    diffusion_model,
+    samples,
+    replication_audit,
+    opt_outs,
+    opt_out_report,
+]
+"""Every asset of the code location, in the order of the hops."""
+
+
 def build_definitions(
     profile: str | None = None,
     data_dir: str | Path | None = None,
@@ -91,21 +109,7 @@ def build_definitions(
     and ``data_dir`` replacing its own when given."""
     resolved = (settings or Settings.from_env()).override(profile=profile, data=data_dir)
     return Definitions(
-        assets=[
-            crawl_manifest,
-            wat_image_links,
-            alt_text_pairs,
-            clip_scores,
-            laion_dataset,
-            aesthetic_scores,
-            aesthetic_subset,
-            image_shards,
-            diffusion_model,
-            samples,
-            replication_audit,
-            opt_outs,
-            opt_out_report,
-        ],
+        assets=ASSETS,
         jobs=[
             crawl_manifest_job,
             wat_to_pairs_job,

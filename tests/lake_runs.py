@@ -18,32 +18,12 @@ SMALL_WEB = {"pages_per_crawl": 80, "wat_files_per_crawl": 2, "sites": 8}
 
 
 def every_asset() -> list:
-    """Every asset of the code location, so that any selection of them can be materialized."""
-    from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
-    from assets_defs.assets.alt_text_pairs import alt_text_pairs
-    from assets_defs.assets.clip_scores import clip_scores
-    from assets_defs.assets.crawl_manifest import crawl_manifest
-    from assets_defs.assets.diffusion_model import diffusion_model
-    from assets_defs.assets.image_shards import image_shards
-    from assets_defs.assets.laion_dataset import laion_dataset
-    from assets_defs.assets.opt_outs import opt_out_report
-    from assets_defs.assets.samples import replication_audit, samples
-    from assets_defs.assets.wat_image_links import wat_image_links
+    """Every asset of the code location that can run, so any selection can be materialized."""
+    from dagster import AssetsDefinition
 
-    return [
-        crawl_manifest,
-        wat_image_links,
-        alt_text_pairs,
-        clip_scores,
-        laion_dataset,
-        aesthetic_scores,
-        aesthetic_subset,
-        image_shards,
-        diffusion_model,
-        samples,
-        replication_audit,
-        opt_out_report,
-    ]
+    from assets_defs.definitions import ASSETS
+
+    return [asset for asset in ASSETS if isinstance(asset, AssetsDefinition)]
 
 
 def checks_passed(result: Any) -> None:
