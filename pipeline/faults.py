@@ -10,8 +10,8 @@ Kill points (:data:`KILL_POINTS`):
 - ``train.step``: training has finished one more optimizer step (checkpoints only every
   ``checkpoint_every`` steps, so most arrivals fall between two checkpoints).
 
-The download hop's point would go in ``pipeline/hops/download/shards.py`` after a batch's
-img2dataset call returns and before its ``download_results`` rows are written.
+- ``download.batch``: img2dataset has written one more batch's shards (its results are not
+  yet read back, so nothing is published).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import threading
 from collections import Counter
 
 ENV = "CRAWL2DIFFUSION_FAULT"
-KILL_POINTS = frozenset({"clip.embedded", "train.step"})
+KILL_POINTS = frozenset({"clip.embedded", "download.batch", "train.step"})
 
 _arrivals: Counter[str] = Counter()
 _lock = threading.Lock()

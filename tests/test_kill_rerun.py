@@ -119,6 +119,38 @@ def train_and_publish(lake_root: str) -> TrainingRun:
     return run
 
 
+def download_some(web: str, root: str) -> pa.Table:
+    """Download a few healthy images of the tiny web (two per shard) with img2dataset; the
+    results are written beside the shards, as the asset publishes them."""
+    import pyarrow.parquet as pq
+
+    from pipeline.hops.download.shards import ShardSpec, download_shards
+    from pipeline.lake.keys import pair_id, url_id
+    from pipeline.synthetic.server import SyntheticWebServer
+
+    truth = pq.read_table(Path(web) / "truth.parquet").to_pylist()
+    healthy = (
+        r["url"]
+        for r in truth
+        if r["fault"] is None and not (r["x_robots_tag"] or r["header_noai"] or r["host_noai"])
+    )
+    urls = sorted(set(healthy))[:6]
+    subset = pa.table(
+        {
+            "pair_id": [pair_id(u, "a drawing") for u in urls],
+            "url_id": [url_id(u) for u in urls],
+            "URL": urls,
+            "TEXT": ["a drawing"] * len(urls),
+        }
+    )
+    with SyntheticWebServer(web) as server:
+        spec = ShardSpec(samples_per_shard=2, thread_count=2, http_proxy=server.proxy_url,
+                         https_as_http=True, timeout=5)  # fmt: skip
+        result = download_shards(subset, root, spec)
+    pq.write_table(result.results, Path(root) / "results.parquet")
+    return result.results
+
+
 @contextmanager
 def killed_child(call: str, point: str, after: int) -> Iterator[subprocess.Popen]:
     """Start ``call`` (a function of this module) in a child told to die at ``point``; the
@@ -195,6 +227,7 @@ def test_fault_spec_is_checked() -> None:
         "clip.embedded": 3,
         "train.step": 1,
     }
+    assert faults.parse("kill:download.batch:1") == {"download.batch": 1}
     for bad in ("kill:clip.embeded:3", "kill:train.step:0", "stop:train.step:1", "kill:x"):
         with pytest.raises(ValueError, match=faults.ENV):
             faults.parse(bad)
@@ -254,3 +287,20 @@ def test_training_killed_between_checkpoints_resumes_to_the_uninterrupted_run(
     assert {r["checkpoint_step"] for r in manifests[0]} == {2, 4, 5}
     pointers = [json.loads((root / CURRENT).read_text()) for root in (killed, straight)]
     assert [(p["step"], p["sha256"]) for p in pointers] == [(5, uninterrupted.final.sha256)] * 2
+
+
+def test_download_killed_after_img2dataset_reruns_to_the_uninterrupted_results(
+    one_slice: Slice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(faults.ENV, raising=False)
+    web = str(one_slice.web)
+    killed, straight = str(tmp_path / "killed"), str(tmp_path / "straight")
+    with killed_child(f"download_some({web!r}, {killed!r})", "download.batch", 1) as child:
+        uninterrupted = download_some(web, straight)  # meanwhile
+        wait_killed(child)
+    assert list(Path(killed).glob("batches/*/*.tar"))  # img2dataset had written its shards
+    assert not (Path(killed) / "results.parquet").exists()  # nothing read back or published
+
+    again = download_some(web, killed)
+    assert uninterrupted.num_rows == 6 and set(uninterrupted["status"].to_pylist()) == {"success"}
+    assert rows(again, "pair_id") == rows(uninterrupted, "pair_id")

@@ -70,6 +70,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from pipeline.faults import maybe_kill
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.download.bombs import bombs_refused
 from pipeline.hops.download.guard import GuardProxy
@@ -365,6 +366,7 @@ def _run_batch(
         _remove_tmp(fs, batch_dir)
         refusals = _call_img2dataset(protocol, batch_dir, spec, options)
         _remove_tmp(fs, batch_dir)
+        maybe_kill("download.batch")
     after = _shard_files(fs, batch_dir)
     done = {i for i in range(n_shards) if after.get(i) == _PARTS}
     attempted = sum(min(per_shard, len(todo) - i * per_shard) for i in redo)
