@@ -115,17 +115,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_CONNECT(self) -> None:
         guard = self.server.guard
         host, _, port_text = self.path.rpartition(":")
-        try:
-            port = int(port_text)
-            address = guard.check(f"https://{host}:{port}/", host.strip("[]"), port)
-        except Refused as exc:
-            self._refuse(exc)
-            return
-        except ValueError:
-            self._refuse(Refused("bad_url", self.path))
-            return
-        except OSError as exc:
-            self._fail(502, f"cannot resolve {host}: {exc}")
+        port = int(port_text) if port_text.isdigit() else -1
+
+        def check() -> Any:
+            if port < 0:
+                raise ValueError(self.path)
+            return guard.check(f"https://{host}:{port}/", host.strip("[]"), port)
+
+        admitted, address = self._admitted(check, host)
+        if not admitted:
             return
         try:
             upstream = socket.create_connection(
@@ -147,6 +145,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     # ------------------------------------------------------------------
+    def _admitted(self, check: Callable[[], Any], host: str | None) -> tuple[bool, Any]:
+        """Run the guard's ``check`` of this request: (True, the address to connect to), or
+        (False, None) once the refusal (403) or resolution failure (502) is answered."""
+        try:
+            return True, check()
+        except Refused as exc:
+            self._refuse(exc)
+        except ValueError:
+            self._refuse(Refused("bad_url", self.path))
+        except OSError as exc:
+            self._fail(502, f"cannot resolve {host}: {exc}")
+        return False, None
+
     def _refuse(self, exc: Refused) -> None:
         self.server.guard.record(exc.reason)
         self._fail(403, str(exc))
@@ -170,19 +181,20 @@ class _Handler(BaseHTTPRequestHandler):
         if not parts.scheme:
             self._fail(400, "a proxy needs an absolute URL")
             return
-        try:
-            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+
+        def check() -> Any:
             address = guard.check(self.path, parts.hostname or "", port)
             if parts.scheme.lower() != "http" and not guard.upstream:
                 raise Refused("not_http", f"{parts.scheme}: needs CONNECT")
-        except Refused as exc:
-            self._refuse(exc)
-            return
+            return address
+
+        try:
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         except ValueError:
             self._refuse(Refused("bad_url", self.path))
             return
-        except OSError as exc:
-            self._fail(502, f"cannot resolve {parts.hostname}: {exc}")
+        admitted, address = self._admitted(check, parts.hostname)
+        if not admitted:
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         headers["Connection"] = "close"
