@@ -98,19 +98,7 @@ def open_wat(path: str, storage_options: dict[str, Any] | None = None) -> Binary
         raise WatOpenError(f"cannot open WAT file {path!r}: {exc}") from exc
 
 
-_PAGE_FIELDS = (
-    "crawl_id",
-    "wat_path",
-    "wat_record_offset",
-    "wat_record_id",
-    "warc_record_id",
-    "page_url",
-    "page_date",
-    "warc_filename",
-    "warc_offset",
-    "base_url",
-    "page_robots",
-)
+_PAGE_FIELDS = tuple(IMAGE_LINK_SCHEMA.names[1 : IMAGE_LINK_SCHEMA.get_field_index("link_index")])
 """Columns whose value is the same for every link of a page: kept once per page and
 expanded (``take``) when a batch is built."""
 
