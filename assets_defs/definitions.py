@@ -21,6 +21,7 @@ from assets_defs.assets.alt_text_pairs import alt_text_pairs
 from assets_defs.assets.clip_scores import clip_scores
 from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.assets.diffusion_model import diffusion_model
+from assets_defs.assets.hash_lists import hash_lists
 from assets_defs.assets.image_shards import image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.opt_outs import opt_out_report, opt_outs
@@ -94,6 +95,7 @@ ASSETS = [
     samples,
     replication_audit,
     opt_outs,
+    hash_lists,
     opt_out_report,
 ]
 """Every asset of the code location, in the order of the hops."""

@@ -19,6 +19,7 @@ from assets_defs.resources import LakeResource, SyntheticWebResource
 from pipeline.hops.alt_text.language import language_confusion
 from pipeline.hops.alt_text.pairs import AltTextRules, parse_alt_texts
 from pipeline.hops.crawl.manifest import crawl_of_partition
+from pipeline.hops.dataset import opt_outs
 from pipeline.lake.tables import TableName
 from pipeline.synthetic.evaluate import caption_languages
 
@@ -84,7 +85,9 @@ def alt_text_pairs(
         if previous is not None
         else []
     )
-    result = parse_alt_texts(links, config.rules(), already_kept)
+    opt_outs_version = lake_.version(opt_outs.TABLE)  # the list this run applies
+    withdrawn = opt_outs.load(lake_, opt_outs_version)
+    result = parse_alt_texts(links, config.rules(), already_kept, withdrawn)
     uri = lake_.write_partition(TableName.ALT_TEXT_PAIRS, result.table, key)
     kept = result.table.filter(result.table.column("kept"))
     languages = Counter(
@@ -111,6 +114,9 @@ def alt_text_pairs(
                 float(pc.mean(kept.column("language_score")).as_py() or 0.0)
             ),
             "dedup_against_partitions": MetadataValue.json(earlier),
+            "opt_outs_version": MetadataValue.int(
+                -1 if opt_outs_version is None else opt_outs_version
+            ),
             "upstream_partition": MetadataValue.text(key),
             **quality,
         },

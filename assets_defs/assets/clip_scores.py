@@ -19,6 +19,9 @@ from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebR
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
 from pipeline.hops.clip.filter import Thresholds, cached_outcomes, embeddings_table, score_pairs
+from pipeline.hops.dataset import hash_lists, opt_outs
+from pipeline.hops.dataset.hash_lists import HashMatching
+from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
 
@@ -46,13 +49,17 @@ class ClipScoresConfig(Config):
     fetch_workers: int = 16
     keep_images: bool = False
     """Keep image bytes in ``image_embeddings`` (LAION discarded them after scoring)."""
+    max_pdq_distance: int = 31
+    """A fetched image matches a takedown list's PDQ hash within this Hamming distance."""
     max_row_change: float = 0.5
 
     def thresholds(self) -> Thresholds:
         return Thresholds({"en": self.threshold_en, **self.thresholds_by_language},
                           self.threshold_other)  # fmt: skip
 
-    def fetch_policy(self, resolve: dict[str, str]) -> FetchPolicy:
+    def fetch_policy(
+        self, resolve: dict[str, str], opt_outs: OptOutList | None = None
+    ) -> FetchPolicy:
         return FetchPolicy(
             connect_timeout_s=self.connect_timeout_s,
             read_timeout_s=self.read_timeout_s,
@@ -64,7 +71,11 @@ class ClipScoresConfig(Config):
             host_policy=HostPolicy.from_list(self.private_host_allowlist),
             resolve=resolve,
             resolve_only=bool(resolve),
+            opt_outs=opt_outs or OptOutList(),
         )
+
+    def hash_matching(self) -> HashMatching:
+        return HashMatching(max_pdq_distance=self.max_pdq_distance)
 
     def decode_policy(self) -> DecodePolicy:
         return DecodePolicy(self.min_image_bytes, self.min_image_side, self.max_image_pixels)
@@ -119,7 +130,16 @@ def clip_scores(
     partitions = [p for p in lake_.partitions(TableName.IMAGE_EMBEDDINGS) if published or p != key]
     earlier = lake_.read(TableName.IMAGE_EMBEDDINGS, partitions, columns=None)
     cached = cached_outcomes(earlier, clip.model_id, kept_urls)
-    fetcher = Fetcher(config.fetch_policy(synthetic_web.resolve_map()), config.fetch_workers)
+    # the withdrawals as they stand now (they may have grown since hop 2 ran), at the versions
+    # recorded below
+    versions = {table: lake_.version(table) for table in (opt_outs.TABLE, hash_lists.TABLE)}
+    withdrawn = opt_outs.load(lake_, versions[opt_outs.TABLE])
+    takedowns = hash_lists.HashLists(
+        lake_.read(hash_lists.TABLE, version=versions[hash_lists.TABLE]), config.hash_matching()
+    )
+    fetcher = Fetcher(
+        config.fetch_policy(synthetic_web.resolve_map(), withdrawn), config.fetch_workers
+    )
     result = score_pairs(
         pairs,
         clip,
@@ -131,8 +151,9 @@ def clip_scores(
         cached=cached,
         keep_images=config.keep_images,
         progress=context.log.info,
+        hash_lists=takedowns,
     )
-    own_urls = _urls_of(lake_, key)
+    own_urls = _urls_of(lake_, key) - result.withdrawn_cached
     own_cached = [o for uid, o in cached.items() if uid in own_urls]
     embeddings = result.embeddings
     if own_cached:  # this partition's earlier embeddings stay with it when it is re-run
@@ -182,6 +203,11 @@ def clip_scores(
                 round(sum(sims) / len(sims), 4) if sims else 0.0
             ),
             "upstream_partition": MetadataValue.text(key),
+            **{
+                f"{t}_version": MetadataValue.int(-1 if v is None else v)
+                for t, v in versions.items()
+            },
+            "max_pdq_distance": MetadataValue.int(config.max_pdq_distance),
             **{f"seconds/{k}": MetadataValue.float(round(v, 3)) for k, v in result.seconds.items()},
         },
     )

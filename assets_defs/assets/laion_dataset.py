@@ -19,7 +19,9 @@ from assets_defs.freshness import WEEKLY_FRESHNESS
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
+from pipeline.hops.dataset import hash_lists
 from pipeline.hops.dataset import opt_outs as optout
+from pipeline.hops.dataset.hash_lists import HashMatching
 from pipeline.hops.dataset.release import SubsetNames, build_release
 from pipeline.lake.tables import TableName
 from pipeline.reports import histograms_png, markdown_image
@@ -29,6 +31,11 @@ class LaionDatasetConfig(Config):
     subset_en: str = "laion2B-en"
     subset_multi: str = "laion2B-multi"
     subset_nolang: str = "laion1B-nolang"
+    max_pdq_distance: int = 31
+    """Stored PDQ hashes match a takedown list's within this Hamming distance (as hop 3)."""
+
+    def hash_matching(self) -> HashMatching:
+        return HashMatching(max_pdq_distance=self.max_pdq_distance)
 
 
 def crawl_partitions(lake_, table: str, crawl: str) -> list[str]:
@@ -43,6 +50,7 @@ def crawl_partitions(lake_, table: str, crawl: str) -> list[str]:
     deps=[
         AssetDep(TableName.CLIP_SCORES, partition_mapping=AllPartitionMapping()),
         TableName.OPT_OUTS,
+        TableName.HASH_LISTS,
     ],
     group_name="laion",
     kinds={"parquet", "duckdb"},
@@ -62,7 +70,8 @@ def laion_dataset(
         raise Failure(f"clip_scores has no published partition of crawl {crawl!r}")
     names = SubsetNames(config.subset_en, config.subset_multi, config.subset_nolang)
     opt_out_list = optout.load(lake_)
-    result = build_release(scores, names, opt_out_list)
+    takedowns = hash_lists.load(lake_, config.hash_matching())
+    result = build_release(scores, names, opt_out_list, takedowns)
     uri = lake_.write_partition(TableName.LAION_DATASET, result.release, crawl)
     lake_.write_partition(TableName.LAION_DATASET_DECISIONS, result.decisions, crawl)
     subset_uris = {

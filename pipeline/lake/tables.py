@@ -9,6 +9,7 @@ other module spells a table's name as a string: they use :class:`TableName`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -26,6 +27,7 @@ class TableName:
     CLIP_SCORES: Final = "clip_scores"
     IMAGE_EMBEDDINGS: Final = "image_embeddings"
     OPT_OUTS: Final = "opt_outs"
+    HASH_LISTS: Final = "hash_lists"
     LAION_DATASET: Final = "laion_dataset"
     LAION_DATASET_DECISIONS: Final = "laion_dataset_decisions"
     LAION_SUBSETS: Final = "laion_subsets"
@@ -63,16 +65,27 @@ RECORD_ERRORS = (
 )
 """Why hop 1 skipped a WAT record (counted per file; the rest of the file is still read)."""
 
+OPT_OUT_KINDS = ("url", "domain", "sha256")
+OPT_OUT_DROP_REASONS = tuple(f"opted_out:{k}" for k in OPT_OUT_KINDS)
+URL_OPT_OUT_REASONS = ("opted_out:url", "opted_out:domain")
+"""Owners' withdrawals that a URL alone decides (hops 2 and 3 apply them before any fetch)."""
+
 ALT_TEXT_DROP_REASONS = (
     "bad_url",
     "not_http",
     "private_host",
+    *URL_OPT_OUT_REASONS,
     "page_noai",
     "missing_alt",
     "empty_alt",
     "alt_too_short",
     "duplicate",
 )
+"""Hop 2's rules, in the order they run (the first failure is the reason). The owners'
+opt-outs follow the URL rules, since they match the normalized URL and its host, which only a
+URL that passed them has; they precede the page and alt rules, so every pair of a withdrawn
+URL is counted as withdrawn (not as ``alt_too_short``), and no withdrawn pair takes a dedup
+key."""
 
 FETCH_STATUSES = (
     "ok",
@@ -96,14 +109,30 @@ DECODE_STATUSES = (
     "decode_failed:corrupt",
 )
 
+HASH_KINDS = ("md5", "sha256", "pdq")
+"""Hashes a takedown list may hold: file digests (exact) or PDQ (perceptual, 256 bits)."""
+HASH_LIST_PREFIX = "hash_list:"
+"""Open-ended drop reason ``hash_list:<list name>``: a fetched image a takedown list matches.
+List names are checked against :data:`HASH_LIST_NAME`, so the reasons are a pattern, not a
+closed set (:data:`HASH_LIST_REASON`)."""
+HASH_LIST_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+HASH_LIST_REASON = f"{HASH_LIST_PREFIX}{HASH_LIST_NAME}"
+
 CLIP_DROP_REASONS = (
+    *URL_OPT_OUT_REASONS,
     *(s for s in FETCH_STATUSES if s != "ok"),
+    "opted_out:sha256",
     *DECODE_STATUSES,
     "below_threshold",
 )
+"""Hop 3's reasons. ``opted_out:url|domain``: the URL (or a redirect's target) is withdrawn,
+and no request is made for it; ``opted_out:sha256`` and ``hash_list:<name>``
+(:data:`HASH_LIST_REASON`): the fetched bytes are withdrawn, dropped before they are embedded
+or stored."""
 
-OPT_OUT_KINDS = ("url", "domain", "sha256")
-OPT_OUT_DROP_REASONS = tuple(f"opted_out:{k}" for k in OPT_OUT_KINDS)
+FETCH_OUTCOMES = (*URL_OPT_OUT_REASONS, *FETCH_STATUSES, "opted_out:sha256", *DECODE_STATUSES)
+"""What happened to a URL at hop 3 (``clip_scores.fetch_status``), besides ``hash_list:*``."""
+
 RELEASE_DROP_REASONS = ("global_duplicate", *OPT_OUT_DROP_REASONS)
 AESTHETIC_DROP_REASONS = ("missing_embedding", "below_aesthetic", "unsafe", "watermarked")
 
@@ -202,6 +231,8 @@ CLIP_SCORES_SCHEMA = pa.schema(
         pa.field("height", pa.int32()),
         pa.field("n_bytes", pa.int64()),
         pa.field("sha256", pa.string()),
+        pa.field("md5", pa.string()),
+        pa.field("pdq", pa.string()),
         pa.field("similarity", pa.float32()),
         pa.field("threshold", pa.float32()),
         pa.field("punsafe", pa.float32()),
@@ -211,6 +242,9 @@ CLIP_SCORES_SCHEMA = pa.schema(
         pa.field("error", pa.string()),
     ]
 )
+"""One row per kept hop-2 pair. ``sha256`` and ``md5`` are of the fetched bytes, ``pdq`` the
+PDQ hash (hex) of the decoded pixels, kept for every fetched image, so a takedown list that
+grows later is matched again at ``laion_dataset``."""
 
 
 def embeddings_schema(dim: int, keep_images: bool = False) -> pa.Schema:
@@ -220,6 +254,8 @@ def embeddings_schema(dim: int, keep_images: bool = False) -> pa.Schema:
         pa.field("url", pa.string()),
         pa.field("model_id", pa.string(), nullable=False),
         pa.field("sha256", pa.string()),
+        pa.field("md5", pa.string()),
+        pa.field("pdq", pa.string()),
         pa.field("width", pa.int32()),
         pa.field("height", pa.int32()),
         pa.field("n_bytes", pa.int64()),
@@ -239,6 +275,17 @@ OPT_OUT_SCHEMA = pa.schema(
         pa.field("note", pa.string()),
     ]
 )
+
+HASH_LIST_SCHEMA = pa.schema(
+    [
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+        pa.field("added_at", pa.timestamp("s", tz="UTC"), nullable=False),
+        pa.field("note", pa.string()),
+    ]
+)
+"""One hash of a named takedown list: ``kind`` md5, sha256 or pdq, ``value`` lower-case hex."""
 
 RELEASE_SCHEMA = pa.schema(
     [
@@ -381,6 +428,7 @@ OPT_OUT_REPORT_SCHEMA = pa.schema(
 # ---------------------------------------------------------------------------------------------
 
 HEX16 = r"^[0-9a-f]{16}$"
+HEX32 = r"^[0-9a-f]{32}$"
 HEX64 = r"^[0-9a-f]{64}$"
 HTTP_URL = r"^https?://[^\s/?#]+"
 ISO_639_1 = r"^[a-z]{2}$"
@@ -431,13 +479,22 @@ def unique_together(*columns: str) -> Expect:
     return Expect("ExpectCompoundColumnsToBeUnique", {"column_list": list(columns)})
 
 
-def decided(reasons: tuple[str, ...]) -> list[Expect]:
-    """A kept/drop_reason table: every dropped row has a known reason, no kept row has one."""
+def one_of(column: str, values: tuple[str, ...], patterns: tuple[str, ...] = ()) -> Expect:
+    """Values in ``values``, or (open-ended vocabularies) matching one of ``patterns``."""
+    if not patterns:
+        return in_set(column, values)
+    choices = "|".join([*(re.escape(v) for v in values), *patterns])
+    return matches(column, f"^({choices})$")
+
+
+def decided(reasons: tuple[str, ...], patterns: tuple[str, ...] = ()) -> list[Expect]:
+    """A kept/drop_reason table: every dropped row has a known reason (one of ``reasons`` or
+    matching one of ``patterns``), no kept row has one."""
     return [
         *not_null("kept"),
         *not_null("drop_reason", when=DROPPED),
         is_null("drop_reason", when=KEPT),
-        in_set("drop_reason", reasons),
+        one_of("drop_reason", reasons, patterns),
     ]
 
 
@@ -484,6 +541,8 @@ class TableSpec:
     """``wat_slices``, ``crawls``, ``runs`` (training run or checkpoint), or ``none``."""
     keys: tuple[str, ...] = ()
     drop_reasons: tuple[str, ...] = ()
+    drop_reason_patterns: tuple[str, ...] = ()
+    """Open-ended drop reasons, as regular expressions (``hash_list:<name>``)."""
     lineage: Lineage = field(default_factory=dict)
     traced: tuple[str, ...] = ()
     """Columns the lineage index copies (empty: the table is not traced)."""
@@ -638,12 +697,13 @@ _SPECS = (
         "wat_slices",
         keys=("pair_id",),
         drop_reasons=CLIP_DROP_REASONS,
+        drop_reason_patterns=(HASH_LIST_REASON,),
         lineage={
             **same(T.ALT_TEXT_PAIRS, "pair_id", "url_id", "url", "text", "language", "crawl_id"),
             "similarity": ((T.ALT_TEXT_PAIRS, "text"), (T.IMAGE_EMBEDDINGS, "embedding")),
             "punsafe": ((T.IMAGE_EMBEDDINGS, "embedding"),),
             "pwatermark": ((T.IMAGE_EMBEDDINGS, "embedding"),),
-            **same(T.IMAGE_EMBEDDINGS, "sha256", "width", "height", "n_bytes"),
+            **same(T.IMAGE_EMBEDDINGS, "sha256", "md5", "pdq", "width", "height", "n_bytes"),
         },
         traced=(
             "pair_id",
@@ -673,13 +733,15 @@ _SPECS = (
             *not_null("pair_id", "url_id", "url", "model_id", "fetch_status"),
             *not_null("similarity", "punsafe", "pwatermark", "width", "height", when=KEPT),
             *not_null("sha256", "n_bytes", when=KEPT),
-            *decided(CLIP_DROP_REASONS),
-            in_set("fetch_status", (*FETCH_STATUSES, *DECODE_STATUSES)),
+            *decided(CLIP_DROP_REASONS, (HASH_LIST_REASON,)),
+            one_of("fetch_status", FETCH_OUTCOMES, (HASH_LIST_REASON,)),
             unique("pair_id"),
             matches("pair_id", HEX16),
             matches("url_id", HEX16),
             matches("url", HTTP_URL),
             matches("sha256", HEX64),
+            matches("md5", HEX32),
+            matches("pdq", HEX64),
             between("similarity", -1.0, 1.0),
             between("punsafe", 0.0, 1.0),
             between("pwatermark", 0.0, 1.0),
@@ -709,6 +771,8 @@ _SPECS = (
             unique_together("url_id", "model_id"),
             matches("url_id", HEX16),
             matches("sha256", HEX64),
+            matches("md5", HEX32),
+            matches("pdq", HEX64),
             between("width", 1),
             between("height", 1),
         ),
@@ -721,12 +785,28 @@ _SPECS = (
         keys=("kind", "value"),
     ),
     TableSpec(
+        T.HASH_LISTS,
+        "Takedown hash lists: per named list, file digests (md5, sha256) or PDQ hashes.",
+        HASH_LIST_SCHEMA,
+        "none",
+        keys=("name", "kind", "value"),
+        expectations=(
+            *not_null("name", "kind", "value", "added_at"),
+            in_set("kind", HASH_KINDS),
+            matches("name", f"^{HASH_LIST_NAME}$"),
+            matches("value", HEX32, when='kind == "md5"'),
+            matches("value", HEX64, when='kind != "md5"'),
+            unique_together("name", "kind", "value"),
+        ),
+    ),
+    TableSpec(
         T.LAION_DATASET,
         "The released index in LAION's columns, deduplicated on (URL, TEXT) over the crawl.",
         RELEASE_SCHEMA,
         "crawls",
         keys=("URL", "TEXT"),
         drop_reasons=RELEASE_DROP_REASONS,
+        drop_reason_patterns=(HASH_LIST_REASON,),
         lineage={
             "URL": ((T.CLIP_SCORES, "url"),),
             "TEXT": ((T.CLIP_SCORES, "text"),),
@@ -758,6 +838,7 @@ _SPECS = (
         "crawls",
         keys=("pair_id",),
         drop_reasons=RELEASE_DROP_REASONS,
+        drop_reason_patterns=(HASH_LIST_REASON,),
         traced=("pair_id", "kept", "drop_reason", "duplicate_of", "source_partition"),
         partition_column="crawl",
         trace_order="crawl, pair_id",

@@ -2,9 +2,10 @@
 
 Every input row leaves with exactly one decision: kept, or dropped with a reason (datatrove
 style: each rule returns ``(True, None)`` or ``(False, reason)``). Rules, in order:
-URL (bad_url, not_http, private_host), page opt-out (page_noai), alt text (missing_alt,
-empty_alt, alt_too_short), then duplicate (within the partition and against keys kept by
-earlier partitions). Kept rows get a language, its score (margin over the runner-up) and
+URL (bad_url, not_http, private_host), owners' opt-outs of the URL or its domain (the lake's
+``opt_outs`` list: opted_out:url, opted_out:domain), page opt-out (page_noai), alt text
+(missing_alt, empty_alt, alt_too_short), then duplicate (within the partition and against keys
+kept by earlier partitions). Kept rows get a language, its score (margin over the runner-up) and
 the detector's name.
 """
 
@@ -21,6 +22,7 @@ import pyarrow as pa
 
 from pipeline.hops.alt_text import language
 from pipeline.hops.alt_text.language import LanguageRules
+from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.keys import pair_id as make_pair_id
 from pipeline.lake.keys import url_id as make_url_id
 from pipeline.lake.tables import ALT_TEXT_SCHEMA
@@ -118,10 +120,12 @@ def parse_alt_texts(
     links: pa.Table,
     rules: AltTextRules = AltTextRules(),
     already_kept: Iterable[str] = (),
+    opt_outs: OptOutList | None = None,
 ) -> AltTextResult:
     """Decide every row of a hop-1 table. ``already_kept`` holds ``dedup_key``s kept by
-    earlier partitions of the same crawl."""
+    earlier partitions of the same crawl; ``opt_outs`` is the owners' list (URLs, domains)."""
     policy = HostPolicy.from_list(rules.private_host_allowlist)
+    opt_outs = opt_outs or OptOutList()
     seen = set(already_kept)
     rows = links.select(
         [
@@ -152,7 +156,9 @@ def parse_alt_texts(
         if ok:
             normalized = normalize_url(url)
             out["url_id"][i] = make_url_id(normalized)
-            if is_page_opted_out(rows["page_robots"][i]):
+            if opt_outs and (withdrawn := opt_outs.match(url)):
+                ok, reason = False, withdrawn
+            elif is_page_opted_out(rows["page_robots"][i]):
                 ok, reason = False, "page_noai"
         if ok:
             ok, reason, text = check_alt(alt, rules.min_chars)

@@ -1,7 +1,9 @@
 """Fetch images robustly, with one status per URL.
 
 Timeouts, bounded retries with exponential backoff, a byte cap, ``X-Robots-Tag`` opt-outs,
-and every redirect re-checked against the private-address rule before it is followed.
+and every redirect re-checked against the private-address rule before it is followed. A URL
+on the owners' opt-out list (itself or its domain) is never requested: neither as given nor as
+a redirect's target (``opted_out:url`` or ``opted_out:domain``, with no request made).
 ``resolve`` maps host names to ``ip:port`` (like ``curl --resolve``): the synthetic web's
 virtual hosts all live on one loopback server, which is reached that way with the real
 ``Host`` header, so the URLs that are checked and recorded are the real ones.
@@ -17,6 +19,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 import urllib3
 
+from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.urls import HostPolicy, check_url
 
 
@@ -40,6 +43,8 @@ class FetchPolicy:
     """Host name -> ``ip:port`` to connect to instead of resolving the name."""
     resolve_only: bool = False
     """Refuse hosts missing from ``resolve`` (offline runs) instead of using DNS."""
+    opt_outs: OptOutList = field(default_factory=OptOutList)
+    """Owners' withdrawals: URLs and domains never requested, first or after a redirect."""
 
 
 @dataclass
@@ -168,6 +173,8 @@ class Fetcher:
         result = FetchResult(url=url, status="download_failed:connection_error")
         current = url
         try:
+            if withdrawn := policy.opt_outs.match(url):
+                raise _Final(withdrawn, f"{url} is on the opt-out list")
             while True:
                 for attempt in range(policy.retries + 1):
                     result.attempts += 1
@@ -193,6 +200,8 @@ class Fetcher:
                         else "download_failed:bad_redirect"
                     )
                     raise _Final(status, f"redirect to {nxt} ({reason})", code)
+                if withdrawn := policy.opt_outs.match(nxt):
+                    raise _Final(withdrawn, f"redirect to {nxt} (on the opt-out list)", code)
                 current = nxt
             result.final_url = current
             if body is None:

@@ -1,13 +1,18 @@
 """Hop 3: fetch each kept pair's image, embed image and text with CLIP, keep similar pairs.
 
-Every input pair is kept or dropped with a reason: ``download_failed:<cause>``,
-``header_noai``, ``too_small``, ``decode_failed:<cause>`` or ``below_threshold``. Image
-embeddings go to their own table; image bytes are dropped after scoring unless kept by config.
-A URL already embedded by the same model (``cached``) is not fetched again.
+Every input pair is kept or dropped with a reason: ``opted_out:url|domain`` (no request is
+made; the list may have grown since hop 2), ``download_failed:<cause>``, ``header_noai``,
+``opted_out:sha256`` or ``hash_list:<name>`` (a takedown list matches the fetched image),
+``too_small``, ``decode_failed:<cause>`` or ``below_threshold``. Every fetched image is hashed
+(md5, sha256, PDQ) and the hashes are recorded; a withdrawn image is dropped before it is
+preprocessed, so neither its embedding nor its bytes are kept. Image embeddings go to their
+own table; image bytes are dropped after scoring unless kept by config. A URL already embedded
+by the same model (``cached``) is not fetched again, unless it is withdrawn now.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +27,8 @@ import pyarrow.compute as pc
 from pipeline.faults import maybe_kill
 from pipeline.hops.clip.decode import DecodedImage, DecodePolicy, decode_image
 from pipeline.hops.clip.fetch import Fetcher, FetchResult
+from pipeline.hops.dataset.hash_lists import HashLists, ImageHashes, file_hashes, pdq_hash
+from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.tables import CLIP_SCORES_SCHEMA, embeddings_schema
 
 if TYPE_CHECKING:  # torch loads only when a model does (the code location loads fast)
@@ -55,10 +62,16 @@ class UrlOutcome:
     height: int | None = None
     n_bytes: int | None = None
     sha256: str | None = None
+    md5: str | None = None
+    pdq: str | None = None
     image_format: str | None = None
     embedding: np.ndarray | None = None
     image_bytes: bytes | None = None
     from_cache: bool = False
+
+    @property
+    def hashes(self) -> ImageHashes:
+        return ImageHashes(self.md5, self.sha256, self.pdq)
 
 
 @dataclass
@@ -71,21 +84,65 @@ class ClipScoresResult:
     urls_fetched: int
     urls_cached: int
     seconds: dict[str, float]
+    withdrawn_cached: frozenset[str] = frozenset()
+    """url_ids whose cached embedding is withdrawn now (opt-out or hash list): not reused."""
+
+
+def withdrawn_image(
+    hashes: ImageHashes, opt_outs: OptOutList, lists: HashLists
+) -> tuple[str, str] | None:
+    """Why an image must not be kept, as (reason, detail), or None: ``opted_out:sha256`` (an
+    owner withdrew the file), else ``hash_list:<name>`` (the closest takedown-list match)."""
+    if hashes.sha256 and opt_outs and (hit := opt_outs.match(None, hashes.sha256)):
+        return hit, f"sha256 {hashes.sha256} is on the opt-out list"
+    found = lists.match(hashes) if lists else None
+    if found is None:
+        return None
+    return found.reason, f"{found.kind} {found.value} (distance {found.distance}) on {found.name}"
+
+
+@dataclass
+class Prepared:
+    """What a fetch thread made of one URL."""
+
+    fetched: FetchResult
+    decoded: DecodedImage | None = None
+    tensor: object = None
+    hashes: ImageHashes = field(default_factory=ImageHashes)
+    n_bytes: int | None = None
+    withdrawn: tuple[str, str] | None = None
+    """(``opted_out:sha256`` or ``hash_list:<name>``, detail): dropped after hashing."""
 
 
 def _prepare(
-    fetcher: Fetcher, decode: DecodePolicy, preprocess: Callable, keep: bool, url: str
-) -> tuple[FetchResult, DecodedImage | None, object]:
-    """Runs in a fetch thread: download, decode and preprocess one image."""
+    fetcher: Fetcher,
+    decode: DecodePolicy,
+    preprocess: Callable,
+    keep: bool,
+    url: str,
+    lists: HashLists | None = None,
+) -> Prepared:
+    """Runs in a fetch thread: download, hash, decode and preprocess one image. The file's
+    digests are matched before it is decoded, its PDQ hash before it is preprocessed; a
+    withdrawn image's bytes and pixels are let go at once."""
+    lists = lists or HashLists()
+    opt_outs = fetcher.policy.opt_outs
     fetched = fetcher.fetch(url)
     if not fetched.ok or fetched.body is None:
-        return fetched, None, None
-    decoded = decode_image(fetched.body, decode)
-    tensor = preprocess(decoded.image) if decoded.ok else None
-    decoded.image = None
-    if not keep:
+        return Prepared(fetched)
+    out = Prepared(fetched, hashes=file_hashes(fetched.body), n_bytes=len(fetched.body))
+    out.withdrawn = withdrawn_image(out.hashes, opt_outs, lists)
+    if out.withdrawn is None:
+        out.decoded = decode_image(fetched.body, decode)
+        if out.decoded.ok:
+            out.hashes = dataclasses.replace(out.hashes, pdq=pdq_hash(out.decoded.image))
+            out.withdrawn = withdrawn_image(out.hashes, opt_outs, lists)
+            if out.withdrawn is None:
+                out.tensor = preprocess(out.decoded.image)
+        out.decoded.image = None
+    if not keep or out.withdrawn:
         fetched.body = None
-    return fetched, decoded, tensor
+    return out
 
 
 def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, window: int) -> Iterator:
@@ -105,8 +162,10 @@ def fetch_and_embed(
     fetcher: Fetcher,
     decode: DecodePolicy,
     keep_images: bool = False,
+    hash_lists: HashLists | None = None,
 ) -> Iterator[UrlOutcome]:
-    """Fetch, decode and embed each URL (url_id -> url), embedding in batches of the model's."""
+    """Fetch, hash, decode and embed each URL (url_id -> url), embedding in batches of the
+    model's; an image ``hash_lists`` (or an sha256 opt-out) withdraws is never embedded."""
     import torch
 
     batch: list[tuple[UrlOutcome, object]] = []
@@ -123,14 +182,13 @@ def fetch_and_embed(
             yield outcome
         batch.clear()
 
-    def work(item: tuple[str, str]) -> tuple[str, str, tuple]:
+    def work(item: tuple[str, str]) -> tuple[str, str, Prepared]:
         uid, url = item
-        return uid, url, _prepare(fetcher, decode, clip.preprocess, keep_images, url)
+        return uid, url, _prepare(fetcher, decode, clip.preprocess, keep_images, url, hash_lists)
 
     with ThreadPoolExecutor(fetcher.workers, thread_name_prefix="fetch") as pool:
-        for uid, url, (fetched, decoded, tensor) in _bounded_map(
-            pool, work, urls.items(), fetcher.workers * 4
-        ):
+        for uid, url, prepared in _bounded_map(pool, work, urls.items(), fetcher.workers * 4):
+            fetched, decoded, hashes = prepared.fetched, prepared.decoded, prepared.hashes
             outcome = UrlOutcome(
                 url_id=uid,
                 url=url,
@@ -139,17 +197,23 @@ def fetch_and_embed(
                 final_url=fetched.final_url,
                 attempts=fetched.attempts,
                 error=fetched.error,
+                sha256=hashes.sha256,
+                md5=hashes.md5,
+                pdq=hashes.pdq,
+                n_bytes=prepared.n_bytes,
             )
             if decoded is not None:
                 outcome.status, outcome.error = decoded.status, decoded.error
                 outcome.width, outcome.height = decoded.width, decoded.height
-                outcome.n_bytes, outcome.sha256 = decoded.n_bytes, decoded.sha256
                 outcome.image_format = decoded.format
                 outcome.image_bytes = fetched.body
-            if tensor is None:
+            if prepared.withdrawn:
+                outcome.status, outcome.error = prepared.withdrawn
+                outcome.image_bytes = None
+            if prepared.tensor is None:
                 yield outcome
                 continue
-            batch.append((outcome, tensor))
+            batch.append((outcome, prepared.tensor))
             if len(batch) >= clip.spec.batch_size:
                 yield from flush()
         yield from flush()
@@ -174,6 +238,8 @@ def cached_outcomes(embeddings: pa.Table | None, model_id: str, url_ids: set[str
             height=row["height"],
             n_bytes=row["n_bytes"],
             sha256=row["sha256"],
+            md5=row.get("md5"),
+            pdq=row.get("pdq"),
             image_format=row["image_format"],
             embedding=np.asarray(row["embedding"], dtype=np.float32),
             image_bytes=row.get("image"),
@@ -193,23 +259,44 @@ def score_pairs(
     cached: dict[str, UrlOutcome] | None = None,
     keep_images: bool = False,
     progress: Callable[[str], None] | None = None,
+    hash_lists: HashLists | None = None,
 ) -> ClipScoresResult:
     """Hop 3 over the kept rows of an ``alt_text_pairs`` partition; ``progress`` gets a line
-    at every tenth of the URLs fetched."""
+    at every tenth of the URLs fetched. URLs on the fetcher's opt-out list are not requested
+    and cached embeddings the lists withdraw now are not reused."""
     from pipeline.hops.clip.embed import cosine
 
     seconds: dict[str, float] = {}
     cached = cached or {}
+    hash_lists = hash_lists or HashLists()
+    opt_outs = fetcher.policy.opt_outs
     kept_pairs = pairs.filter(pairs.column("kept")) if "kept" in pairs.column_names else pairs
     rows = kept_pairs.select(["pair_id", "url_id", "url", "text", "language", "crawl_id"])
     rows = rows.to_pydict()
     n = len(rows["pair_id"])
     urls = dict(zip(rows["url_id"], rows["url"], strict=True))
-    outcomes = {uid: cached[uid] for uid in urls if uid in cached}
+    outcomes: dict[str, UrlOutcome] = {}
+    withdrawn_cached = set()
+    for uid, url in urls.items():
+        if opt_outs and (hit := opt_outs.match(url)):  # the list may have grown since hop 2
+            outcomes[uid] = UrlOutcome(uid, url, hit, error=f"{url} is on the opt-out list")
+            if uid in cached:
+                withdrawn_cached.add(uid)
+        elif uid in cached:
+            known = cached[uid]
+            withdrawn = withdrawn_image(known.hashes, opt_outs, hash_lists)
+            if withdrawn:
+                withdrawn_cached.add(uid)
+                known = dataclasses.replace(
+                    known, status=withdrawn[0], error=withdrawn[1], embedding=None,
+                    image_bytes=None,
+                )  # fmt: skip
+            outcomes[uid] = known
     to_fetch = {uid: url for uid, url in urls.items() if uid not in outcomes}
     started = time.perf_counter()
     step = max(1, len(to_fetch) // 10)
-    for done, outcome in enumerate(fetch_and_embed(to_fetch, clip, fetcher, decode, keep_images)):
+    fetched = fetch_and_embed(to_fetch, clip, fetcher, decode, keep_images, hash_lists)
+    for done, outcome in enumerate(fetched):
         outcomes[outcome.url_id] = outcome
         if progress is not None and ((done + 1) % step == 0 or done + 1 == len(to_fetch)):
             progress(
@@ -260,6 +347,8 @@ def score_pairs(
         out["height"].append(o.height)
         out["n_bytes"].append(o.n_bytes)
         out["sha256"].append(o.sha256)
+        out["md5"].append(o.md5)
+        out["pdq"].append(o.pdq)
         out["similarity"].append(sim)
         out["threshold"].append(threshold)
         out["punsafe"].append(pu)
@@ -276,8 +365,9 @@ def score_pairs(
         rows_kept=n - sum(dropped.values()),
         dropped=dropped,
         urls_fetched=len(to_fetch),
-        urls_cached=len(urls) - len(to_fetch),
+        urls_cached=sum(o.from_cache and o.embedding is not None for o in outcomes.values()),
         seconds=seconds,
+        withdrawn_cached=frozenset(withdrawn_cached),
     )
 
 
@@ -291,6 +381,8 @@ def embeddings_table(
         "url": [o.url for o in outcomes],
         "model_id": [model_id] * len(outcomes),
         "sha256": [o.sha256 for o in outcomes],
+        "md5": [o.md5 for o in outcomes],
+        "pdq": [o.pdq for o in outcomes],
         "width": [o.width for o in outcomes],
         "height": [o.height for o in outcomes],
         "n_bytes": [o.n_bytes for o in outcomes],

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from pipeline.hops.dataset.hash_lists import HashLists, stored_matches
 from pipeline.hops.dataset.opt_outs import OptOutList
-from pipeline.lake.tables import DECISION_SCHEMA, RELEASE_SCHEMA
+from pipeline.lake.tables import DECISION_SCHEMA, HASH_LIST_PREFIX, RELEASE_SCHEMA
 
 
 @dataclass(frozen=True)
@@ -33,19 +34,33 @@ class DatasetResult:
 
 
 def build_release(
-    scores: pa.Table, names: SubsetNames | None = None, opt_outs: OptOutList | None = None
+    scores: pa.Table,
+    names: SubsetNames | None = None,
+    opt_outs: OptOutList | None = None,
+    hash_lists: HashLists | None = None,
 ) -> DatasetResult:
     """Dedup kept ``clip_scores`` rows on (URL, TEXT) across the crawl's slices, keeping the
     most similar pair, and split the release by language as LAION-5B did. Pairs on the
-    opt-out list are dropped first (``opted_out:<kind>``), so a duplicate may take their place."""
+    opt-out list are dropped first (``opted_out:<kind>``), then pairs whose stored hashes a
+    takedown list matches (``hash_list:<name>``: lists grow after slices are built), so a
+    duplicate may take their place."""
     names = names or SubsetNames()
     opt_outs = opt_outs or OptOutList()
-    kept_rows = scores.filter(scores.column("kept")).select(["pair_id", "url", "sha256"])
+    kept_rows = scores.filter(scores.column("kept"))
+    hashes = [c for c in ("sha256", "md5", "pdq") if c in kept_rows.column_names]
+    kept_rows = kept_rows.select(["pair_id", "url", *hashes])
     withdrawn = [
         (r["pair_id"], hit)
         for r in kept_rows.to_pylist()
-        if (hit := opt_outs.match(r["url"], r["sha256"]))
+        if (hit := opt_outs.match(r["url"], r.get("sha256")))
     ]
+    if hash_lists:
+        gone = {p for p, _ in withdrawn}
+        first: dict[str, str] = {}  # closest match per pair (stored_matches sorts by distance)
+        for m in stored_matches(kept_rows, hash_lists).sort_by("distance").to_pylist():
+            if m["pair_id"] not in gone:
+                first.setdefault(m["pair_id"], f"{HASH_LIST_PREFIX}{m['list_name']}")
+        withdrawn += sorted(first.items())
     con = duckdb.connect()
     con.register("scores", scores)
     con.register(
