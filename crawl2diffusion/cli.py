@@ -90,16 +90,61 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_hash_list(args: argparse.Namespace, lake: Lake) -> int:
+    """``opt-out --hash-list FILE --name NAME [--kind KIND]``: add a takedown list's hashes."""
+    import pyarrow.compute as pc
+
+    from pipeline.hops.dataset import hash_lists
+
+    if not args.name:
+        print("error: --hash-list needs --name NAME", file=sys.stderr)
+        return 2
+    try:
+        with open(args.hash_list, encoding="utf-8") as lines:
+            entries = hash_lists.parse_lines(lines, args.kind)
+        table = hash_lists.add(lake, args.name, entries, args.note)
+    except (OSError, ValueError) as exc:
+        print(f"error: {args.hash_list}: {exc}", file=sys.stderr)
+        return 2
+    mine = table.filter(pc.equal(table.column("name"), args.name)).num_rows
+    print(
+        f"{len(entries)} hashes read; list {args.name} holds {mine} ({table.num_rows} on all "
+        "lists); hop 3 drops matching images, the opt-out sensor rebuilds the datasets and "
+        "reports affected checkpoints"
+    )
+    return 0
+
+
+def _print_lists(lake: Lake) -> None:
+    """The opt-out list, one entry a line, then one line per hash list and kind."""
+    from pipeline.hops.dataset import hash_lists
+    from pipeline.hops.dataset import opt_outs as optout
+
+    listed = lake.read(optout.TABLE)
+    for row in listed.to_pylist() if listed is not None else []:
+        print(f"{row['kind']}\t{row['value']}\t{row['added_at']:%Y-%m-%d}\t{row['note'] or ''}")
+    hashes = lake.read(hash_lists.TABLE)
+    if hashes is not None and hashes.num_rows:
+        counts = hashes.group_by(["name", "kind"]).aggregate([("value", "count")])
+        for row in counts.sort_by([("name", "ascending"), ("kind", "ascending")]).to_pylist():
+            print(f"hash_list\t{row['name']}\t{row['kind']}\t{row['value_count']} hashes")
+
+
 def _cmd_opt_out(args: argparse.Namespace) -> int:
     from pipeline.hops.dataset import opt_outs as optout
 
     entries = [("url", v) for v in args.url] + [("domain", v) for v in args.domain]
     entries += [("sha256", v) for v in args.sha256]
     lake = _open_lake(_settings(args))
+    if args.hash_list:
+        status = _cmd_hash_list(args, lake)
+        if status or not entries:
+            return status
+    elif args.name or args.kind:
+        print("error: --name and --kind go with --hash-list FILE", file=sys.stderr)
+        return 2
     if not entries:
-        listed = lake.read(optout.TABLE)
-        for row in listed.to_pylist() if listed is not None else []:
-            print(f"{row['kind']}\t{row['value']}\t{row['added_at']:%Y-%m-%d}\t{row['note'] or ''}")
+        _print_lists(lake)
         return 0
     try:
         table = optout.add(lake, entries, args.note)
@@ -228,10 +273,23 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true", help="print the journey as JSON")
     _add_lake_flags(trace)
     trace.set_defaults(func=_cmd_trace)
-    opt = sub.add_parser("opt-out", help="withdraw URLs, domains or image files (sha256)")
+    opt = sub.add_parser(
+        "opt-out", help="withdraw URLs, domains or image files (sha256), or add a hash list"
+    )
     opt.add_argument("--url", action="append", default=[], help="an image URL (repeatable)")
     opt.add_argument("--domain", action="append", default=[], help="a domain and its subdomains")
     opt.add_argument("--sha256", action="append", default=[], help="an image file's sha256")
+    opt.add_argument(
+        "--hash-list", default=None, metavar="FILE",
+        help="a takedown list: one hash a line (md5, sha256 or PDQ, in hex; '#' comments); "
+        "a line may say its kind as md5:, sha256: or pdq:",
+    )  # fmt: skip
+    opt.add_argument("--name", default=None, help="with --hash-list: the list's name")
+    opt.add_argument(
+        "--kind", choices=("md5", "sha256", "pdq"), default=None,
+        help="with --hash-list: the kind of lines without a prefix (without it, 32 hex digits "
+        "are md5 and 64 are refused: a sha256 and a PDQ hash are both 64)",
+    )  # fmt: skip
     opt.add_argument("--note", default=None, help="who asked, and when")
     _add_lake_flags(opt)
     opt.set_defaults(func=_cmd_opt_out)

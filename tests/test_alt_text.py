@@ -12,8 +12,9 @@ from pipeline.hops.alt_text.pairs import (
     is_page_opted_out,
     parse_alt_texts,
 )
+from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.keys import pair_id, url_id
-from pipeline.lake.tables import ALT_TEXT_SCHEMA, IMAGE_LINK_SCHEMA
+from pipeline.lake.tables import ALT_TEXT_DROP_REASONS, ALT_TEXT_SCHEMA, IMAGE_LINK_SCHEMA
 from pipeline.lake.urls import HostPolicy, check_url, normalize_url
 
 
@@ -174,6 +175,50 @@ def test_every_rule_and_conservation() -> None:
     floor = AltTextRules().min_language_score
     assert all(floor <= r["language_score"] <= 1.0 for r in kept)
     assert kept[0]["url_id"] == url_id("http://site.test/a.png")
+
+
+def test_owner_opt_outs_drop_after_url_rules_before_alt_rules() -> None:
+    """URL and domain opt-outs from the lake's list drop rows at hop 2 with their reason, after
+    the URL rules and before the page, alt and dedup rules; rows are conserved."""
+    listed = OptOutList.from_table(
+        pa.table(
+            {
+                "kind": ["url", "domain", "url"],
+                "value": ["http://site.test/a.png", "artist.test", "http://10.0.0.5/d.png"],
+            }
+        )
+    )
+    table = links(
+        [
+            {"url": "HTTP://site.test:80/a.png#x", "alt": "three red circles on blue"},
+            {"url": "http://site.test/a.png", "alt": "logo"},  # opt-out wins over alt_too_short
+            {"url": "http://cdn.artist.test/b.png", "page_robots": "noai"},  # over page_noai
+            {"url": "http://artist.test/c.png", "alt": None},  # over missing_alt
+            {"url": "http://10.0.0.5/d.png"},  # listed, but private_host comes first
+            {"url": "http://notartist.test/e.png", "alt": "three red circles on blue"},
+            {"url": "http://site.test/f.png", "alt": "three red circles on blue"},
+        ]
+    )
+    result = parse_alt_texts(table, AltTextRules(), opt_outs=listed)
+    assert result.table.column("drop_reason").to_pylist() == [
+        "opted_out:url",
+        "opted_out:url",
+        "opted_out:domain",
+        "opted_out:domain",
+        "private_host",
+        None,
+        None,
+    ]
+    assert result.dropped == {"opted_out:url": 2, "opted_out:domain": 2, "private_host": 1}
+    assert result.rows_in == result.rows_kept + sum(result.dropped.values()) == 7
+    withdrawn = result.table.filter(pa.array([r in (0, 1, 2, 3) for r in range(7)]))
+    assert withdrawn.column("dedup_key").null_count == 4  # a withdrawn pair takes no dedup key
+    assert withdrawn.column("url_id").null_count == 0  # but is traceable by URL
+    plain = parse_alt_texts(table, AltTextRules())
+    assert "opted_out:url" not in plain.dropped and plain.dropped["alt_too_short"] == 1
+    assert {"opted_out:url", "opted_out:domain"} <= set(ALT_TEXT_DROP_REASONS)
+    order = list(ALT_TEXT_DROP_REASONS)
+    assert order.index("private_host") < order.index("opted_out:url") < order.index("page_noai")
 
 
 def test_dedup_against_earlier_partitions() -> None:

@@ -7,10 +7,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from pipeline.hops.clip.decode import DecodePolicy, decode_image
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
+from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.tables import FETCH_STATUSES
 from pipeline.lake.urls import HostPolicy
 from pipeline.synthetic.config import SyntheticWebConfig
@@ -150,3 +152,45 @@ def test_decode_statuses(server, routes) -> None:
 def test_unknown_host_fails_offline_without_network(server) -> None:
     result = fetcher(server).fetch("https://dead-host.example.invalid/x.png")
     assert result.status == "download_failed:dns" and result.attempts == 1
+
+
+def _requests_since(server: SyntheticWebServer, before: int) -> list[tuple[str, str]]:
+    return server.requests[before:]
+
+
+def test_opted_out_url_and_domain_are_never_requested(server, routes) -> None:
+    """An opted-out URL (or any URL of an opted-out domain) fails without a request."""
+    route = next(r for r in routes if r["fault"] is None and r["file"])
+    url = f"http://{route['host']}{route['path']}"
+    for kind, value in (("url", url), ("domain", route["host"])):
+        listed = OptOutList.from_table(pa.table({"kind": [kind], "value": [value]}))
+        before = len(server.requests)
+        result = fetcher(server, opt_outs=listed).fetch(url)
+        assert result.status == f"opted_out:{kind}" and result.attempts == 0, result
+        assert _requests_since(server, before) == []
+    before = len(server.requests)
+    assert fetcher(server).fetch(url).status == "ok"  # the same fetch without the list asks
+    assert _requests_since(server, before) == [(route["host"], route["path"])]
+
+
+def test_redirect_into_an_opted_out_domain_is_refused_before_it_is_followed(server, routes) -> None:
+    """The first request is made; the redirect's target, in an opted-out domain, is not."""
+    route = next(
+        r for r in routes
+        if r["fault"] == "redirect"
+        and not r["host"].endswith(urlsplit(r["location"]).hostname or r["host"])
+    )  # fmt: skip
+    target = urlsplit(route["location"])
+    listed = OptOutList.from_table(pa.table({"kind": ["domain"], "value": [target.hostname]}))
+    before = len(server.requests)
+    result = fetcher(server, opt_outs=listed).fetch(f"http://{route['host']}{route['path']}")
+    assert result.status == "opted_out:domain", result
+    assert result.http_status == 302 and result.redirects == 1 and result.final_url is None
+    asked = _requests_since(server, before)
+    assert asked == [(route["host"], route["path"])]  # one request, none into the domain
+    assert all(host != target.hostname for host, _ in asked)
+    before = len(server.requests)
+    followed = fetcher(server).fetch(f"http://{route['host']}{route['path']}")
+    assert followed.redirects == 1 and (target.hostname, target.path) in _requests_since(
+        server, before
+    )
