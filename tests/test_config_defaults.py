@@ -11,17 +11,21 @@ from assets_defs.assets.aesthetics import AestheticSubsetConfig
 from assets_defs.assets.alt_text_pairs import AltTextConfig
 from assets_defs.assets.clip_scores import ClipScoresConfig
 from assets_defs.assets.diffusion_model import DiffusionModelConfig
+from assets_defs.assets.laion_dataset import LaionDatasetConfig
 from assets_defs.assets.samples import ReplicationAuditConfig, SamplesConfig
 from pipeline.hops.aesthetic.scores import SubsetRules
 from pipeline.hops.alt_text.pairs import AltTextRules
 from pipeline.hops.audit.replication import AuditRules
 from pipeline.hops.clip.decode import DecodePolicy
+from pipeline.hops.dataset.hash_lists import HashMatching
 from pipeline.hops.samples.sample import SampleSpec
 from pipeline.hops.training.model import DiffusionTrainConfig
 
 CASES = {
     "alt_text": (lambda: AltTextConfig().rules(), AltTextRules),
     "clip_decode": (lambda: ClipScoresConfig().decode_policy(), DecodePolicy),
+    "clip_hash_matching": (lambda: ClipScoresConfig().hash_matching(), HashMatching),
+    "dataset_hash_matching": (lambda: LaionDatasetConfig().hash_matching(), HashMatching),
     "aesthetic_rules": (lambda: AestheticSubsetConfig().rules(), SubsetRules),
     "diffusion": (lambda: DiffusionModelConfig().train_config(), DiffusionTrainConfig),
     "sampler": (lambda: SamplesConfig().spec(), SampleSpec),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from dagster import DagsterInstance, SkipReason, build_sensor_context
+from dagster import DagsterInstance, SensorResult, SkipReason, build_sensor_context
 
 from assets_defs.resources import LakeResource
 from assets_defs.sensors import opt_out_sensor
@@ -159,3 +159,43 @@ def test_sensor_rebuilds_every_crawl_once_per_change(tmp_path) -> None:
             )
         )
         assert len(later.run_requests) == 3 and later.cursor != first.cursor
+
+
+def test_sensor_fires_on_hash_lists_and_never_requests_hops_1_to_3(tmp_path) -> None:
+    """A hash list change fires the sensor as an opt-out change does; every run it requests
+    is of the dataset (and later) or the report, never a job holding hops 1-3."""
+    from assets_defs.definitions import defs
+    from pipeline.hops.dataset import hash_lists
+
+    early = {TableName.WAT_IMAGE_LINKS, TableName.ALT_TEXT_PAIRS, TableName.CLIP_SCORES,
+             TableName.IMAGE_EMBEDDINGS, TableName.CRAWL_MANIFEST}  # fmt: skip
+    lake_resource = LakeResource(root=str(tmp_path / "lake"))
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("crawls", ["CC-1"])
+
+        def evaluate(cursor: str | None = None):
+            return opt_out_sensor(
+                build_sensor_context(
+                    instance=instance, cursor=cursor, resources={"lake": lake_resource}
+                )
+            )
+
+        hash_lists.add(lake_resource.lake(), "ncii", [("md5", "0f" * 16)])
+        first = evaluate()
+        assert [e.asset_key.to_user_string() for e in first.asset_events] == [TableName.HASH_LISTS]
+        assert isinstance(evaluate(first.cursor), SkipReason)
+        hash_lists.add(lake_resource.lake(), "ncii", [("md5", "1f" * 16)])
+        grown = evaluate(first.cursor)
+        optout.add(lake_resource.lake(), [("domain", "artist.example")])
+        both = evaluate(grown.cursor)
+        assert [e.asset_key.to_user_string() for e in both.asset_events] == [TableName.OPT_OUTS]
+        assert isinstance(evaluate("opt_outs/part-0.parquet"), SensorResult)  # an old cursor
+        for result in (first, grown, both):
+            assert [(r.job_name, r.partition_key) for r in result.run_requests] == [
+                ("dataset_job", "CC-1"),
+                ("opt_out_report_job", None),
+            ]
+            for request in result.run_requests:
+                job = defs.resolve_job_def(request.job_name)
+                selected = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+                assert selected and not selected & early, (request.job_name, selected)

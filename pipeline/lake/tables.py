@@ -484,7 +484,7 @@ def one_of(column: str, values: tuple[str, ...], patterns: tuple[str, ...] = ())
     if not patterns:
         return in_set(column, values)
     choices = "|".join([*(re.escape(v) for v in values), *patterns])
-    return matches(column, f"^({choices})$")
+    return matches(column, f"^(?:{choices})$")
 
 
 def decided(reasons: tuple[str, ...], patterns: tuple[str, ...] = ()) -> list[Expect]:
