@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 import pytest
@@ -355,3 +356,53 @@ def test_lake_matches_reads_clip_scores(tmp_path: Path, site, models) -> None:
     found = hash_lists.lake_matches(lake).to_pylist()
     assert [(r["list_name"], r["kind"], r["distance"]) for r in found] == [("csam-md5", "md5", 0)]
     assert found[0]["url_id"] == url_id("http://art.test/exact.png")
+
+
+def test_lists_grown_after_a_slice_was_built_in_dagster(small_lake, tmp_path: Path) -> None:
+    """On the small web's lake: a hash list and a domain opt-out added after hops 2-3 ran.
+    laion_dataset corrects the built slices (hash_list:<name>, opted_out:domain); re-run,
+    hop 3 requests nothing of the domain, drops the listed image and no longer keeps its
+    embedding; re-run, hop 2 drops the domain's rows; every check passes."""
+    from assets_defs.assets.alt_text_pairs import alt_text_pairs
+    from assets_defs.assets.clip_scores import clip_scores
+    from assets_defs.assets.laion_dataset import laion_dataset
+    from pipeline.hops.dataset import opt_outs
+    from tests.lake_runs import checks_passed
+
+    run = small_lake.fork(tmp_path)
+    lake, key = run.lake, run.keys[0]
+    scores = lake.read(TableName.CLIP_SCORES, [key]).to_pylist()
+    fresh = [r for r in scores if r["kept"] and not r["from_cache"] and r["pdq"]]
+    listed = fresh[0]
+    host = urlsplit(listed["url"]).hostname
+    other = next(r for r in fresh if urlsplit(r["url"]).hostname != host)
+    domain = urlsplit(other["url"]).hostname
+    hash_lists.add(lake, "ncii", [("pdq", listed["pdq"])])
+    opt_outs.add(lake, [("domain", domain)])
+
+    checks_passed(run.run(laion_dataset, partition=run.crawl))
+    decisions = {
+        d["pair_id"]: d["drop_reason"]
+        for d in lake.read(TableName.LAION_DATASET_DECISIONS, [run.crawl]).to_pylist()
+    }
+    assert decisions[listed["pair_id"]] == "hash_list:ncii"
+    assert decisions[other["pair_id"]] == "opted_out:domain"
+    assert run.metadata(TableName.LAION_DATASET, run.crawl)["dropped/hash_list:ncii"] >= 1
+
+    checks_passed(run.run(clip_scores, partition=key))
+    again = {r["pair_id"]: r for r in lake.read(TableName.CLIP_SCORES, [key]).to_pylist()}
+    assert again[listed["pair_id"]]["drop_reason"] == "hash_list:ncii"
+    in_domain = [r for r in again.values() if urlsplit(r["url"]).hostname == domain]
+    assert in_domain and all(
+        r["drop_reason"] == "opted_out:domain" and r["fetch_attempts"] == 0 for r in in_domain
+    )
+    embedded = lake.read(TableName.IMAGE_EMBEDDINGS, [key]).column("url_id").to_pylist()
+    assert listed["url_id"] not in embedded and other["url_id"] not in embedded
+    meta = run.metadata(TableName.CLIP_SCORES, key)
+    assert meta["hash_lists_version"] >= 0 and meta["opt_outs_version"] >= 0
+
+    checks_passed(run.run(alt_text_pairs, partition=key))
+    pairs = lake.read(TableName.ALT_TEXT_PAIRS, [key]).to_pylist()
+    assert {r["drop_reason"] for r in pairs if urlsplit(r["url"] or "").hostname == domain} == {
+        "opted_out:domain"
+    }
