@@ -58,7 +58,7 @@ def time_ours(urls, clip, fetcher, decode, embed: bool) -> tuple[float, int]:
         with ThreadPoolExecutor(fetcher.workers) as pool:
             results = list(pool.map(lambda u: _prepare(fetcher, decode, lambda im: None, False, u),
                                     urls))  # fmt: skip
-        ok = sum(1 for _, d, _ in results if d is not None and d.ok)
+        ok = sum(1 for r in results if r.decoded is not None and r.decoded.ok)
     return time.perf_counter() - started, ok
 
 

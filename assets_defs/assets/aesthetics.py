@@ -21,6 +21,7 @@ from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebR
 from pipeline.hops.aesthetic.scores import SubsetRules, apply_rules, score_embeddings
 from pipeline.hops.clip.decode import DecodePolicy, decode_image
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
+from pipeline.hops.dataset import opt_outs
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
 from pipeline.reports import grid_png, histograms_png, markdown_image
@@ -139,7 +140,8 @@ def aesthetic_subset(
     uri = lake_.write_partition(TableName.AESTHETIC_SUBSET, result.table, crawl)
     resolve = synthetic_web.resolve_map()
     fetcher = Fetcher(FetchPolicy(resolve=resolve, resolve_only=bool(resolve),
-                                  host_policy=HostPolicy(), retries=0), workers=1)  # fmt: skip
+                                  host_policy=HostPolicy(), retries=0,
+                                  opt_outs=opt_outs.load(lake_)), workers=1)  # fmt: skip
     grid = _band_grid(scored, rules, config.grid_images_per_band, fetcher)
     extra = {}
     if grid is not None:
