@@ -300,8 +300,13 @@ def test_rerun_partition_is_not_answered_from_the_stale_index(
         TableName.ALT_TEXT_PAIRS, parse_alt_texts(rerun).table, "MINI-2026-01_00000"
     )
     index = LineageIndex(lake)
-    assert index.rebuilt and not index.trace(url).seen
-    assert index.trace("http://site1.test/img/10-0.png").seen
+    # the index is rebuilt: the link's rows are history now, ended by the re-run's commit
+    journey = index.trace(url)
+    assert index.rebuilt and journey.seen and not journey.current("sightings")
+    [sighting] = journey.sightings
+    assert sighting["until_version"] == lake.version(TableName.WAT_IMAGE_LINKS)
+    assert sighting["since_version"] < sighting["until_version"]
+    assert index.trace("http://site1.test/img/10-0.png").current("sightings")
 
 
 def test_index_holds_the_versions_it_is_named_after(
@@ -319,10 +324,12 @@ def test_index_holds_the_versions_it_is_named_after(
     )
     monkeypatch.setattr(lineage_index, "lake_versions", lambda _: versions_before_rerun)
     snapshot = LineageIndex(lake)
-    assert snapshot.rebuilt and snapshot.trace(url).seen  # built at the versions it names
+    # built at the versions it names: there the link is current
+    assert snapshot.rebuilt and snapshot.trace(url).current("sightings")
     monkeypatch.undo()
     fresh = LineageIndex(lake)
-    assert fresh.rebuilt and fresh.path != snapshot.path and not fresh.trace(url).seen
+    assert fresh.rebuilt and fresh.path != snapshot.path
+    assert fresh.trace(url).seen and not fresh.trace(url).current("sightings")
 
 
 def test_empty_lake_writes_nothing(tmp_path: Path) -> None:
