@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,38 +14,8 @@ import pytest
 
 from pipeline.lake.options import lake_options
 from pipeline.lake.store import Lake
-from tests.test_lake_and_sources import free_port
 
 TABLE = pa.table({"pair_id": ["a", "b"], "n": [1, 2]})
-
-
-@pytest.fixture(scope="module")
-def s3_root() -> Iterator[tuple[str, dict]]:
-    """A moto S3 server on loopback with a ``lake`` bucket: (endpoint, lake options)."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).create_bucket(Bucket="lake")
-    yield (
-        endpoint,
-        {
-            "endpoint_url": endpoint,
-            "key": "testing",
-            "secret": "testing",
-            "region": "us-east-1",
-        },
-    )
-    server.stop()
 
 
 def test_one_configuration_for_fsspec_and_delta() -> None:
@@ -270,12 +239,12 @@ def _write_rounds(root: str, options: dict, key: str, rounds: int, barrier) -> N
 @pytest.mark.parametrize("where", ["local", "s3"])
 @pytest.mark.parametrize("how", ["threads", "processes"])
 def test_concurrent_writers_of_different_partitions_all_land(
-    where: str, how: str, tmp_path: Path, s3_root: tuple[str, dict]
+    where: str, how: str, tmp_path: Path, s3_options: dict
 ) -> None:
     if where == "local":
         root, options = str(tmp_path / "lake"), {}
     else:
-        root, options = f"s3://lake/{how}-{tmp_path.name}", s3_root[1]
+        root, options = f"s3://lake/{how}-{tmp_path.name}", s3_options
     keys, rounds = ["CC-1", "CC-2"], 3
     if how == "threads":
         barrier = threading.Barrier(len(keys))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -17,7 +16,6 @@ from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
 from pipeline.lineage import index as lineage_index
 from pipeline.lineage.index import LineageIndex, default_index_dir, lake_versions
-from tests.test_lake_and_sources import free_port
 
 
 def wat_files(mini_crawl: Path) -> list[Path]:
@@ -335,27 +333,6 @@ def test_index_holds_the_versions_it_is_named_after(
 def test_empty_lake_writes_nothing(tmp_path: Path) -> None:
     journey = LineageIndex(Lake(str(tmp_path / "nothing"))).trace("http://x.test/a.png")
     assert not journey.seen and not (tmp_path / "nothing").exists()
-
-
-@pytest.fixture(scope="module")
-def s3_options() -> Iterator[dict]:
-    """A moto S3 server on loopback with a ``lake`` bucket."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).create_bucket(Bucket="lake")
-    yield {"client_kwargs": {"endpoint_url": endpoint}, "key": "testing", "secret": "testing"}
-    server.stop()
 
 
 def test_trace_on_s3_lake_indexes_in_the_cache(
