@@ -28,8 +28,9 @@ from dagster import (
 
 from assets_defs.column_lineage import column_lineage
 from assets_defs.metadata import code_version, counts_metadata, table_metadata
+from pipeline.lake.ledger import READ, WROTE
 from pipeline.lake.store import Lake
-from pipeline.lake.tables import spec
+from pipeline.lake.tables import TableName, spec
 from quality.checks import (
     conservation_check_result,
     conservation_check_spec,
@@ -106,6 +107,26 @@ class Decisions:
     dropped: Mapping[str, int] = field(default_factory=dict)
 
 
+def record_versions(context: AssetExecutionContext, asset_name: str) -> dict[str, Any]:
+    """The table versions this step read and wrote: appended to the lake table
+    ``lake_runs`` and returned as metadata (``lake/versions_read``, ``lake/versions_written``:
+    table -> versions)."""
+    resource = getattr(context.resources, "lake", None)
+    if resource is None:
+        return {}
+    ledger = resource.ledger
+    partition = context.partition_key if context.has_partition_key else None
+    rows = ledger.rows(context.run_id, asset_name, partition, exclude={TableName.LAKE_RUNS})
+    if rows.num_rows:
+        resource.lake().append(TableName.LAKE_RUNS, rows)
+    return {
+        "lake/versions_read": MetadataValue.json(ledger.versions(READ)),
+        "lake/versions_written": MetadataValue.json(
+            {t: v for t, v in ledger.versions(WROTE).items() if t != TableName.LAKE_RUNS}
+        ),
+    }
+
+
 def table_result(
     context: AssetExecutionContext,
     table: str,
@@ -148,6 +169,7 @@ def table_result(
         previous = previous_row_count(context.instance, name, partition, key)
         results.append(row_count_check_result(name, previous, current, max_row_change))
     results += checks or []
+    facts.update(record_versions(context, name))
     facts.update(metadata or {})
     if started is not None:
         facts["duration_s"] = MetadataValue.float(round(time.perf_counter() - started, 3))

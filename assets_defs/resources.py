@@ -7,6 +7,7 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
+from pipeline.lake.ledger import AccessLedger
 from pipeline.lake.store import Lake
 
 
@@ -15,9 +16,16 @@ class LakeResource(ConfigurableResource):
 
     root: str
     storage_options: dict[str, Any] = {}
+    _ledger: AccessLedger = PrivateAttr(default_factory=AccessLedger)
 
     def lake(self) -> Lake:
-        return Lake(self.root, self.storage_options)
+        """The lake; every lake a step opens shares one ledger of the table versions read
+        and written, which :func:`assets_defs.factory.table_result` records."""
+        return Lake(self.root, self.storage_options, self._ledger)
+
+    @property
+    def ledger(self) -> AccessLedger:
+        return self._ledger
 
 
 class CrawlSourceResource(ConfigurableResource):

@@ -3,17 +3,22 @@
 from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
 
 from assets_defs.resources import LakeResource
+from pipeline.lake.history import resolve_as_of
 from pipeline.lineage.index import LineageIndex
 
 
 class TraceConfig(Config):
     url: str
     """Image URL to trace (as written in the page, resolved, or normalized)."""
+    as_of: str | None = None
+    """Answer as the lake stood then: an ISO 8601 time (UTC by default) or ``table@version``."""
 
 
 @op
 def trace_one_url(context: OpExecutionContext, config: TraceConfig, lake: LakeResource) -> Output:
-    journey = LineageIndex(lake.lake()).trace(config.url)
+    lake_ = lake.lake()
+    as_of = resolve_as_of(lake_, config.as_of) if config.as_of else None
+    journey = LineageIndex(lake_).trace(config.url, as_of)
     story = journey.story()
     context.log.info(story)
     return Output(
@@ -23,6 +28,8 @@ def trace_one_url(context: OpExecutionContext, config: TraceConfig, lake: LakeRe
             "seen": MetadataValue.bool(journey.seen),
             "sightings": MetadataValue.int(len(journey.sightings)),
             "kept": MetadataValue.int(sum(1 for d in journey.decisions if d["kept"])),
+            "used_in_training": MetadataValue.bool(journey.used_in_training),
+            "withdrawn": MetadataValue.bool(journey.withdrawn),
             "journey_json": MetadataValue.json(orjson_safe(journey.to_dict())),
         },
     )

@@ -64,13 +64,23 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from pipeline.lineage.index import LineageIndex
 
     settings = _settings(args)
-    index = LineageIndex(_open_lake(settings))
+    lake = _open_lake(settings)
+    as_of = None
+    if args.as_of:
+        from pipeline.lake.history import resolve_as_of
+
+        try:
+            as_of = resolve_as_of(lake, args.as_of)
+        except (ValueError, LookupError) as exc:
+            print(f"error: --as-of {exc}", file=sys.stderr)
+            return 2
+    index = LineageIndex(lake)
     if args.by == "pair_id":
-        journey = index.trace_pair(args.value)
+        journey = index.trace_pair(args.value, as_of)
     elif args.by == "page":
-        journey = index.trace_page(args.value)
+        journey = index.trace_page(args.value, as_of)
     elif args.by == "sha256":
-        journey = index.trace_image(args.value)
+        journey = index.trace_image(args.value, as_of)
     elif args.by == "image":
         from PIL import Image
 
@@ -82,7 +92,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         with Image.open(args.value) as image:
             journey = index.trace_lookalike(image, clip, min_similarity=args.min_similarity)
     else:
-        journey = index.trace(args.value)
+        journey = index.trace(args.value, as_of)
     if args.json:
         print(orjson.dumps(journey.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:
@@ -271,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--clip-pretrained", default=None, help="($CRAWL2DIFFUSION_CLIP_PRETRAINED)")
     trace.add_argument("--min-similarity", type=float, default=0.9)
     trace.add_argument("--json", action="store_true", help="print the journey as JSON")
+    trace.add_argument(
+        "--as-of",
+        default=None,
+        help="answer as the lake stood then: an ISO 8601 time (UTC by default) or "
+        "TABLE@VERSION (that commit's time)",
+    )
     _add_lake_flags(trace)
     trace.set_defaults(func=_cmd_trace)
     opt = sub.add_parser(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """One moto S3 server on loopback for the whole test run, with a ``lake`` bucket; its
+    endpoint. Tests keep apart by key prefix."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket="lake")
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def s3_options(s3_server: str) -> dict:
+    """Lake storage options (s3fs form) for the shared S3 server."""
+    return {"client_kwargs": {"endpoint_url": s3_server}, "key": "testing", "secret": "testing"}
 
 
 @pytest.fixture(scope="session")

@@ -98,11 +98,24 @@ def test_two_partitions_conserve_rows(resources: dict, tmp_path: Path) -> None:
             assert meta["dagster/uri"].endswith(f"partition={key}")
             hop1 = latest_metadata(instance, TableName.WAT_IMAGE_LINKS, key)
             assert hop1["files_read"] == 2 and hop1["records_read"] == 10
+            # versions are lineage: hop 2 read the version hop 1 wrote (last run of the key)
+            [wrote] = hop1["lake/versions_written"][TableName.WAT_IMAGE_LINKS]
+            if key != keys[0]:  # the first slice's hop 1 re-ran after its hop 2
+                assert meta["lake/versions_read"][TableName.WAT_IMAGE_LINKS] == [wrote]
             assert hop1["records_failed"] == 0 and hop1["bytes_read"] > 0
             assert [c.name for c in hop1["dagster/column_schema"].columns][:2] == [
                 "pair_id",
                 "crawl_id",
             ]
+
+        runs = lake.read(TableName.LAKE_RUNS).to_pylist()
+        hop2 = {
+            (r["asset_partition"], r["table"], r["access"])
+            for r in runs
+            if r["asset"] == TableName.ALT_TEXT_PAIRS
+        }
+        assert {(k, TableName.ALT_TEXT_PAIRS, "wrote") for k in keys} <= hop2
+        assert {(k, TableName.WAT_IMAGE_LINKS, "read") for k in keys} <= hop2
 
         first, second = (lake.read(TableName.ALT_TEXT_PAIRS, [k]).to_pylist() for k in keys)
         banner = [r for r in first if r["alt"] == "the shared site banner" and r["kept"]]

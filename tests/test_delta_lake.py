@@ -6,7 +6,6 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,38 +14,8 @@ import pytest
 
 from pipeline.lake.options import lake_options
 from pipeline.lake.store import Lake
-from tests.test_lake_and_sources import free_port
 
 TABLE = pa.table({"pair_id": ["a", "b"], "n": [1, 2]})
-
-
-@pytest.fixture(scope="module")
-def s3_root() -> Iterator[tuple[str, dict]]:
-    """A moto S3 server on loopback with a ``lake`` bucket: (endpoint, lake options)."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).create_bucket(Bucket="lake")
-    yield (
-        endpoint,
-        {
-            "endpoint_url": endpoint,
-            "key": "testing",
-            "secret": "testing",
-            "region": "us-east-1",
-        },
-    )
-    server.stop()
 
 
 def test_one_configuration_for_fsspec_and_delta() -> None:
@@ -189,6 +158,61 @@ def test_time_travel_by_version_and_timestamp(tmp_path: Path) -> None:
     assert lake.read("t", ["P1"]).to_pylist() == TABLE.slice(1, 1).to_pylist()
 
 
+def test_history_keeps_every_row_with_its_commits(tmp_path: Path) -> None:
+    """Rows replaced by a re-written partition stay readable with the commits that added and
+    removed them; ``table@version`` and ISO times resolve to commit times."""
+    from pipeline.lake.history import commits, file_lifetimes, resolve_as_of, rows_with_lifetimes
+
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_partition("t", TABLE, "P1")
+    lake.write_partition("t", TABLE, "P2")
+    lake.write_partition("t", TABLE.slice(1, 1), "P1")
+    v1, v2, v3 = (c.version for c in commits(lake, "t")[1:])
+    lives = sorted(file_lifetimes(lake, "t").to_pylist(), key=lambda r: r["_since_version"])
+    assert [(r["partition"], r["_since_version"], r["_until_version"]) for r in lives] == [
+        ("P1", v1, v3),
+        ("P2", v2, None),
+        ("P1", v3, None),
+    ]
+    rows = rows_with_lifetimes(lake, "t", ["pair_id"])
+    history = sorted(
+        (r["partition"], r["pair_id"], r["_since_version"], r["_until_version"])
+        for r in rows.to_pylist()
+    )
+    ids = TABLE.column("pair_id").to_pylist()
+    assert history == sorted(
+        [("P1", i, v1, v3) for i in ids]
+        + [("P2", i, v2, None) for i in ids]
+        + [("P1", ids[1], v3, None)]
+    )
+    # as of version 2, nothing was removed yet
+    assert {
+        r["_until_version"]
+        for r in rows_with_lifetimes(lake, "t", ["pair_id"], up_to=v2).to_pylist()
+    } == {None}
+    assert resolve_as_of(lake, f"t@{v2}") == commits(lake, "t")[v2].at
+    assert resolve_as_of(lake, "2026-01-02T03:04:05").tzinfo is not None
+    with pytest.raises(ValueError, match="table@version"):
+        resolve_as_of(lake, "t@latest")
+    with pytest.raises(LookupError):
+        resolve_as_of(lake, "t@99")
+
+
+def test_ledger_records_versions_read_and_written(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.write_partition("t", TABLE, "P1")
+    other = Lake(str(tmp_path / "lake"))
+    other.write_partition("t", TABLE, "P2")  # another writer commits in between
+    lake.write_partition("t", TABLE, "P3")
+    lake.read("t", ["P1"])
+    assert [(a.access, a.version, a.partitions) for a in lake.ledger.accesses()] == [
+        ("wrote", 1, ("P1",)),
+        ("wrote", 3, ("P3",)),
+        ("read", 3, ("P1",)),
+    ]
+    assert lake.ledger.versions("wrote") == {"t": [1, 3]}
+
+
 def test_partition_writer_streams_in_bounded_memory(tmp_path: Path) -> None:
     """200 MiB of batches pass through while at most a few MiB of them are alive at once."""
     lake = Lake(str(tmp_path / "lake"))
@@ -215,12 +239,12 @@ def _write_rounds(root: str, options: dict, key: str, rounds: int, barrier) -> N
 @pytest.mark.parametrize("where", ["local", "s3"])
 @pytest.mark.parametrize("how", ["threads", "processes"])
 def test_concurrent_writers_of_different_partitions_all_land(
-    where: str, how: str, tmp_path: Path, s3_root: tuple[str, dict]
+    where: str, how: str, tmp_path: Path, s3_options: dict
 ) -> None:
     if where == "local":
         root, options = str(tmp_path / "lake"), {}
     else:
-        root, options = f"s3://lake/{how}-{tmp_path.name}", s3_root[1]
+        root, options = f"s3://lake/{how}-{tmp_path.name}", s3_options
     keys, rounds = ["CC-1", "CC-2"], 3
     if how == "threads":
         barrier = threading.Barrier(len(keys))

@@ -238,6 +238,25 @@ def test_training_samples_and_audit(trained: LakeRun) -> None:
     )
     assert set(final.column("pair_id").to_pylist()) <= set(results.column("pair_id").to_pylist())
     assert sum(final.column("times_seen").to_pylist()) == 20 * 8
+    # the manifest stands alone: per trained pair its URL, sha256, shard and key, and the
+    # download_results version it trained from, which the run's metadata and lake_runs name
+    by_pair = {r["pair_id"]: r for r in results.to_pylist()}
+    pinned = lake.version(TableName.DOWNLOAD_RESULTS)
+    for row in final.to_pylist():
+        source = by_pair[row["pair_id"]]
+        assert [row[k] for k in ("url_id", "URL", "sha256", "shard", "key")] == [
+            source[k] for k in ("url_id", "URL", "sha256", "shard", "key")
+        ]
+        assert row["crawl"] == crawl and row["download_results_version"] == pinned
+    assert model["trained_from"] == {TableName.DOWNLOAD_RESULTS: [pinned]}
+    assert pinned in model["lake/versions_read"][TableName.DOWNLOAD_RESULTS]
+    written = model["lake/versions_written"][TableName.TRAINING_MANIFEST]
+    runs = lake.read(TableName.LAKE_RUNS).to_pylist()
+    mine = [r for r in runs if r["asset"] == TableName.DIFFUSION_MODEL]
+    assert {(r["table"], r["access"], r["table_version"]) for r in mine} >= {
+        (TableName.DOWNLOAD_RESULTS, "read", pinned),
+        (TableName.TRAINING_MANIFEST, "wrote", written[0]),
+    }
     drawn = lake.read(TableName.SAMPLES, [model["checkpoint_sha256"][:16]])
     assert drawn.num_rows == 4 and set(drawn.column("seed").to_pylist()) == {0, 1}
     assert "grid" in trained.metadata(TableName.SAMPLES)
@@ -285,41 +304,96 @@ def test_trace_by_lookalike_finds_a_resized_reencoded_copy(trained: LakeRun) -> 
     assert not index.trace_lookalike(noise, clip, min_similarity=0.99).seen
 
 
-def test_opt_out_reports_checkpoints_and_rebuild_drops_the_pairs(
+def _trace_json(lake_root: Path, url: str, *flags: str) -> dict:
+    """``crawl2diffusion trace URL --json`` on the lake, parsed."""
+    import contextlib
+    import io
+
+    import orjson
+
+    from crawl2diffusion.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["trace", url, "--json", "--lake", str(lake_root), *flags]) == 0
+    return orjson.loads(out.getvalue())
+
+
+def _report(run: LakeRun) -> list[dict]:
+    result = run.run(opt_out_report)
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed  # a checkpoint trained on a withdrawn pair: warned
+    rows = run.lake.read(TableName.OPT_OUT_REPORT).to_pylist()
+    return sorted(rows, key=lambda r: (r["checkpoint_sha256"], r["pair_id"]))
+
+
+def test_opt_out_after_training_is_remembered_by_trace_and_report(
     trained: LakeRun, tmp_path: Path
 ) -> None:
-    """An owner withdraws one trained image: the report names the checkpoint, and the next
-    dataset build drops the pair with the reason opted_out:url."""
+    """An owner withdraws a domain whose image trained a checkpoint. The report names the
+    checkpoint from the pinned manifest before and after the rebuild (any order); the
+    rebuild drops the pair with opted_out:domain; the trace now shows the release, the
+    training and the withdrawal with their dates, and ``--as-of`` a time before the opt-out
+    gives the JSON captured then, field by field."""
+    import time
+    from datetime import UTC, datetime
+    from urllib.parse import urlsplit
+
+    from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
     from pipeline.hops.dataset import opt_outs as optout
 
     run = trained.fork(tmp_path)
-    lake, crawl = run.lake, run.crawl
-    manifest = lake.read(TableName.TRAINING_MANIFEST)
-    trained_pair = manifest.column("pair_id")[0].as_py()
-    url = next(
-        r["URL"]
-        for r in lake.read(TableName.DOWNLOAD_RESULTS).to_pylist()
-        if r["pair_id"] == trained_pair
+    lake, crawl, lake_root = run.lake, run.crawl, run.root / "lake"
+    manifest = lake.read(TableName.TRAINING_MANIFEST).to_pylist()
+    pair, url = manifest[0]["pair_id"], manifest[0]["URL"]
+    before = _trace_json(lake_root, url)
+    assert before["used_in_training"] and not before["withdrawn"]
+    captured_at = datetime.now(UTC)
+    time.sleep(0.05)  # commits after this are later than captured_at
+
+    optout.add(lake, [("domain", urlsplit(url).hostname)], note="owner request")
+    report = _report(run)
+    withdrawn_checkpoints = {r["checkpoint_sha256"] for r in manifest if r["pair_id"] == pair}
+    assert {r["checkpoint_sha256"] for r in report if r["pair_id"] == pair} == (
+        withdrawn_checkpoints
     )
-    optout.add(lake, [("url", url)], note="test")
-    report = run.run(opt_out_report)
-    meta = run.metadata(TableName.OPT_OUT_REPORT)
-    checkpoints = set(
-        manifest.filter(pc.equal(manifest.column("pair_id"), trained_pair))
-        .column("checkpoint_sha256")
-        .to_pylist()
-    )
-    assert set(meta["checkpoints_trained_on_opted_out"]) == checkpoints
-    [check] = report.get_asset_check_evaluations()
-    assert not check.passed
-    rebuilt = run.run(laion_dataset, partition=crawl)
-    checks_passed(rebuilt)
+    assert {r["match"] for r in report} == {"opted_out:domain"}
+
+    for step in (laion_dataset, aesthetic_scores, aesthetic_subset, image_shards):
+        checks_passed(run.run(step, partition=crawl))
     decisions = lake.read(TableName.LAION_DATASET_DECISIONS, [crawl]).to_pylist()
-    reasons = {d["drop_reason"] for d in decisions if d["pair_id"] == trained_pair}
-    assert reasons == {"opted_out:url"}
-    released = lake.read(TableName.LAION_DATASET, [crawl]).column("pair_id").to_pylist()
-    assert trained_pair not in released
-    assert run.metadata(TableName.LAION_DATASET, crawl)["dropped/opted_out:url"] >= 1
+    assert {d["drop_reason"] for d in decisions if d["pair_id"] == pair} == {"opted_out:domain"}
+    results = lake.read(TableName.DOWNLOAD_RESULTS, [crawl]).column("pair_id").to_pylist()
+    assert pair not in results
+    # the same report after the rebuild: it reads only the pinned manifests
+    assert _report(run) == report
+
+    now = _trace_json(lake_root, url)
+    assert now["used_in_training"] and now["withdrawn"]
+    assert {t["checkpoint_sha256"] for t in now["training"]} == withdrawn_checkpoints
+    released = [r for r in now["release"] if r["pair_id"] == pair]
+    assert [(r["kept"], r["until"] is None) for r in released] == [(True, False), (False, True)]
+    assert released[1]["drop_reason"] == "opted_out:domain"
+    events = [e["event"] for e in now["events"]]
+    assert any(e.startswith("released in") for e in events)
+    assert any(e.startswith("trained checkpoint") for e in events)
+    assert events.index(next(e for e in events if e.startswith("withdrawn by its owner"))) > (
+        events.index(next(e for e in events if e.startswith("trained checkpoint")))
+    )
+    assert events[-1].startswith("withdrawn from the release of")
+    # as the lake stood when the first trace was captured: the same JSON, field by field
+    then = _trace_json(lake_root, url, "--as-of", captured_at.isoformat())
+    assert then == before
+    for field_name in before:
+        assert then[field_name] == before[field_name], field_name
+    # table@version resolves to that commit's time
+    at_release = _trace_json(
+        lake_root,
+        url,
+        "--as-of",
+        f"{TableName.LAION_DATASET_DECISIONS}@{released[0]['since_version']}",
+    )
+    assert not at_release["withdrawn"] and at_release["release"][0]["kept"]
 
 
 def test_alt_text_pairs_store_the_language_confusion(small_lake: LakeRun) -> None:

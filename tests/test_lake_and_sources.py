@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,36 +19,13 @@ from tests.conftest import REAL_WAT
 TABLE = pa.table({"pair_id": ["a", "b"], "n": [1, 2]})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on loopback (a fake S3 server, as s3fs's own tests use)."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3_options(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict:
-    import boto3
-
+def s3_env(s3_options: dict, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The shared S3 server's options, with its credentials also in the environment."""
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-    if "lake" not in existing:
-        client.create_bucket(Bucket="lake")
-    return {"client_kwargs": {"endpoint_url": s3_endpoint}, "key": "testing", "secret": "testing"}
+    return s3_options
 
 
 def test_local_partition_roundtrip_and_replace(tmp_path: Path) -> None:
@@ -81,8 +57,8 @@ def test_failed_write_leaves_nothing_visible(tmp_path: Path) -> None:
     assert lake.read("t").to_pylist() == TABLE.to_pylist()
 
 
-def test_s3_lake(s3_options: dict) -> None:
-    lake = Lake("s3://lake/prefix", s3_options)
+def test_s3_lake(s3_env: dict) -> None:
+    lake = Lake("s3://lake/prefix", s3_env)
     uri = lake.write_partition("t", TABLE, "P_00000")
     assert uri == "s3://lake/prefix/t/partition=P_00000"
     lake.write_partition("t", TABLE, "P_00001")
@@ -95,14 +71,12 @@ def test_s3_lake(s3_options: dict) -> None:
     assert lake.read("t", ["P_00000"]).num_rows == 0
 
 
-def test_wat_from_s3(s3_options: dict) -> None:
+def test_wat_from_s3(s3_env: dict) -> None:
     import fsspec
 
-    fs = fsspec.filesystem("s3", **s3_options)
+    fs = fsspec.filesystem("s3", **s3_env)
     fs.put(str(REAL_WAT / "CC-MAIN-2023-06-excerpt.warc.wat.gz"), "lake/cc/excerpt.warc.wat.gz")
-    table, stats = extract_image_links(
-        "s3://lake/cc/excerpt.warc.wat.gz", storage_options=s3_options
-    )
+    table, stats = extract_image_links("s3://lake/cc/excerpt.warc.wat.gz", storage_options=s3_env)
     assert table.num_rows == 27 and stats.bytes_read == 12946
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -17,7 +16,6 @@ from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
 from pipeline.lineage import index as lineage_index
 from pipeline.lineage.index import LineageIndex, default_index_dir, lake_versions
-from tests.test_lake_and_sources import free_port
 
 
 def wat_files(mini_crawl: Path) -> list[Path]:
@@ -300,8 +298,13 @@ def test_rerun_partition_is_not_answered_from_the_stale_index(
         TableName.ALT_TEXT_PAIRS, parse_alt_texts(rerun).table, "MINI-2026-01_00000"
     )
     index = LineageIndex(lake)
-    assert index.rebuilt and not index.trace(url).seen
-    assert index.trace("http://site1.test/img/10-0.png").seen
+    # the index is rebuilt: the link's rows are history now, ended by the re-run's commit
+    journey = index.trace(url)
+    assert index.rebuilt and journey.seen and not journey.current("sightings")
+    [sighting] = journey.sightings
+    assert sighting["until_version"] == lake.version(TableName.WAT_IMAGE_LINKS)
+    assert sighting["since_version"] < sighting["until_version"]
+    assert index.trace("http://site1.test/img/10-0.png").current("sightings")
 
 
 def test_index_holds_the_versions_it_is_named_after(
@@ -319,36 +322,17 @@ def test_index_holds_the_versions_it_is_named_after(
     )
     monkeypatch.setattr(lineage_index, "lake_versions", lambda _: versions_before_rerun)
     snapshot = LineageIndex(lake)
-    assert snapshot.rebuilt and snapshot.trace(url).seen  # built at the versions it names
+    # built at the versions it names: there the link is current
+    assert snapshot.rebuilt and snapshot.trace(url).current("sightings")
     monkeypatch.undo()
     fresh = LineageIndex(lake)
-    assert fresh.rebuilt and fresh.path != snapshot.path and not fresh.trace(url).seen
+    assert fresh.rebuilt and fresh.path != snapshot.path
+    assert fresh.trace(url).seen and not fresh.trace(url).current("sightings")
 
 
 def test_empty_lake_writes_nothing(tmp_path: Path) -> None:
     journey = LineageIndex(Lake(str(tmp_path / "nothing"))).trace("http://x.test/a.png")
     assert not journey.seen and not (tmp_path / "nothing").exists()
-
-
-@pytest.fixture(scope="module")
-def s3_options() -> Iterator[dict]:
-    """A moto S3 server on loopback with a ``lake`` bucket."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).create_bucket(Bucket="lake")
-    yield {"client_kwargs": {"endpoint_url": endpoint}, "key": "testing", "secret": "testing"}
-    server.stop()
 
 
 def test_trace_on_s3_lake_indexes_in_the_cache(

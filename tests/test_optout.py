@@ -97,25 +97,29 @@ def test_release_drops_opted_out_pairs_with_reasons_and_conserves_rows() -> None
 
 
 def test_report_names_checkpoints_trained_on_withdrawn_pairs() -> None:
-    listed = optout.OptOutList.from_table(pa.table({"kind": ["sha256"], "value": [SHA]}))
+    """The report reads only the pinned manifests: each row carries the URL and sha256 the
+    checkpoint trained on."""
+    listed = optout.OptOutList.from_table(
+        pa.table({"kind": ["sha256", "domain"], "value": [SHA, "gone.example"]})
+    )
     manifest = pa.table(
         {
-            "pair_id": ["p1", "p3", "p1"],
-            "checkpoint_step": pa.array([10, 10, 20], pa.int32()),
-            "checkpoint_sha256": ["c10", "c10", "c20"],
-            "times_seen": pa.array([2, 1, 4], pa.int32()),
-            "run_fingerprint": ["run"] * 3,
+            "pair_id": ["p1", "p3", "p1", "p4"],
+            "checkpoint_step": pa.array([10, 10, 20, 20], pa.int32()),
+            "checkpoint_sha256": ["c10", "c10", "c20", "c20"],
+            "times_seen": pa.array([2, 1, 4, 1], pa.int32()),
+            "URL": ["https://a/1", "https://b/3", "https://a/1", "https://img.gone.example/4"],
+            "sha256": [SHA, "ef" * 32, SHA, "ab" * 32],
+            "run_fingerprint": ["run"] * 4,
         }
     )
-    downloads = pa.table(
-        {"pair_id": ["p1", "p3"], "URL": ["https://a/1", "https://b/3"], "sha256": [SHA, "ef" * 32]}
-    )
-    report = optout.trained_on_opted_out(listed, manifest, downloads)
+    report = optout.trained_on_opted_out(listed, manifest)
     assert report.select(["checkpoint_sha256", "pair_id", "match"]).to_pylist() == [
         {"checkpoint_sha256": "c10", "pair_id": "p1", "match": "opted_out:sha256"},
         {"checkpoint_sha256": "c20", "pair_id": "p1", "match": "opted_out:sha256"},
+        {"checkpoint_sha256": "c20", "pair_id": "p4", "match": "opted_out:domain"},
     ]
-    assert optout.trained_on_opted_out(optout.OptOutList(), manifest, downloads).num_rows == 0
+    assert optout.trained_on_opted_out(optout.OptOutList(), manifest).num_rows == 0
 
 
 def test_cli_adds_and_lists(tmp_path, capsys) -> None:

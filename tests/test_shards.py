@@ -9,7 +9,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import sys
 import tarfile
 import threading
@@ -299,28 +298,6 @@ def test_crashed_run_resumes_only_missing_shards(first, subset, spec, tmp_path) 
 
 # ---------------------------------------------------------------------------------------------
 # S3 (a moto server on loopback)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_options() -> Iterator[dict[str, Any]]:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                 aws_access_key_id="testing", aws_secret_access_key="testing",
-                 ).create_bucket(Bucket="lake")  # fmt: skip
-    yield {"client_kwargs": {"endpoint_url": endpoint}, "key": "testing", "secret": "testing"}
-    server.stop()
 
 
 def test_s3_root(subset, spec, kinds, s3_options, monkeypatch) -> None:

@@ -129,6 +129,13 @@ def diffusion_model(
             "mode": MetadataValue.text("latent" if cfg.latent else "pixel"),
             "text_encoder": MetadataValue.text(text_encoder.source),
             "crawls": MetadataValue.json(list(crawls)),
+            "trained_from": MetadataValue.json(
+                {
+                    TableName.DOWNLOAD_RESULTS: sorted(
+                        {e.source["download_results_version"] for e in examples if e.source}
+                    )
+                }
+            ),
             "training_pairs": MetadataValue.int(run.examples),
             "steps": MetadataValue.int(cfg.train_steps),
             "steps_this_run": MetadataValue.int(run.steps_this_call),

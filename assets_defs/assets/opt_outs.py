@@ -4,11 +4,9 @@
 import time
 
 from dagster import (
-    AllPartitionMapping,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetDep,
     AssetExecutionContext,
     AssetSpec,
     MaterializeResult,
@@ -32,11 +30,7 @@ opt_outs = AssetSpec(
 @table_asset(
     TableName.OPT_OUT_REPORT,
     __name__,
-    deps=[
-        TableName.OPT_OUTS,
-        TableName.DIFFUSION_MODEL,
-        AssetDep(TableName.DOWNLOAD_RESULTS, partition_mapping=AllPartitionMapping()),
-    ],
+    deps=[TableName.OPT_OUTS, TableName.DIFFUSION_MODEL],
     group_name="automation",
     kinds={"parquet"},
     checks=(
@@ -53,7 +47,7 @@ def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> Materi
     lake_ = lake.lake()
     listed = load(lake_)
     manifest = lake_.read_with_partition(TableName.TRAINING_MANIFEST, "run_fingerprint")
-    report = trained_on_opted_out(listed, manifest, lake_.read(TableName.DOWNLOAD_RESULTS))
+    report = trained_on_opted_out(listed, manifest)
     uri = lake_.write_partition(TableName.OPT_OUT_REPORT, report)
     checkpoints = sorted(set(report.column("checkpoint_sha256").to_pylist()))
     lines = [

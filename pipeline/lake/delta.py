@@ -29,6 +29,13 @@ from deltalake.transaction import AddAction
 
 from pipeline.lake.delta_types import annotations
 
+KEEP_HISTORY = {
+    "delta.logRetentionDuration": "interval 36500 days",
+    "delta.enableExpiredLogCleanup": "false",
+}
+"""Every table keeps its whole commit log: history is product (the trace reads it)."""
+WRITE_TOKEN = "crawl2diffusion.write"
+"""Commit metadata key holding a write's unique token, to find the version it committed."""
 PARTITION = "partition"
 """The column the store adds to every row (its partition key) and strips on read."""
 WRITER = WriterProperties(compression="ZSTD", max_row_group_size=65536)
@@ -63,7 +70,12 @@ def ensure_table(uri: str, schema: pa.Schema, options: Mapping[str, str]) -> Non
         return
     try:
         DeltaTable.create(
-            uri, schema, partition_by=[PARTITION], mode="ignore", storage_options=dict(options)
+            uri,
+            schema,
+            partition_by=[PARTITION],
+            mode="ignore",
+            storage_options=dict(options),
+            configuration=KEEP_HISTORY,
         )
     except Exception:
         if open_table(uri, options) is None:
@@ -84,6 +96,48 @@ def commit_properties(extra: Mapping[str, Any] | None) -> CommitProperties | Non
             k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in extra.items()
         }
     )
+
+
+def append(
+    uri: str,
+    batches: pa.RecordBatchReader,
+    options: Mapping[str, str],
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Append ``batches`` (which carry the key column): a blind append, which never conflicts
+    with other writers."""
+    ensure_table(uri, batches.schema, options)
+    write_deltalake(
+        uri,
+        batches,
+        partition_by=[PARTITION],
+        mode="append",
+        schema_mode="merge",
+        storage_options=dict(options),
+        writer_properties=WRITER,
+        commit_properties=commit_properties(extra),
+    )
+
+
+def committed_version(
+    uri: str,
+    options: Mapping[str, str],
+    fs: fsspec.AbstractFileSystem,
+    fs_path: str,
+    token: str,
+    look_back: int = 1000,
+) -> int:
+    """The version whose commit carries ``token`` (newest first: other writers may have
+    committed after it). ``fs_path`` is the table's directory on ``fs``."""
+    table = open_table(uri, options)
+    assert table is not None, uri
+    latest = table.version()
+    needle = token.encode()
+    for version in range(latest, max(-1, latest - look_back), -1):
+        with fs.open(f"{fs_path}/_delta_log/{version:020d}.json", "rb") as handle:
+            if needle in handle.read():
+                return version
+    raise LookupError(f"{uri}: no commit with token {token} in the last {look_back} versions")
 
 
 def overwrite_partition(

@@ -9,6 +9,7 @@ once. Every commit is a table version, and every version stays readable (``versi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from deltalake import DeltaTable
 from pipeline.lake import delta
 from pipeline.lake.delta import PARTITION, partition_dir_name
 from pipeline.lake.delta_types import restore, to_delta_schema
+from pipeline.lake.ledger import READ, WROTE, AccessLedger
 from pipeline.lake.options import lake_options
 from pipeline.lake.stream import BatchStream
 
@@ -35,8 +37,15 @@ class Lake:
     ``storage_options`` configure both fsspec and delta-rs (:func:`lake_options`);
     :attr:`storage_options` holds them as fsspec takes them."""
 
-    def __init__(self, root: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        root: str,
+        storage_options: dict[str, Any] | None = None,
+        ledger: AccessLedger | None = None,
+    ) -> None:
         self.root = root.rstrip("/")
+        self.ledger = ledger if ledger is not None else AccessLedger()
+        """Every table version this lake read or wrote (shared by a step's lakes)."""
         self.options = lake_options(self.root, storage_options)
         self.storage_options = self.options.fsspec
         self.fs, self._root_path = fsspec.core.url_to_fs(self.root, **self.storage_options)
@@ -79,6 +88,8 @@ class Lake:
             raise ValueError(f"{table}: the column name {PARTITION!r} is the store's own")
         stored = to_delta_schema(schema).append(pa.field(PARTITION, pa.string()))
         uri = self.table_uri(table)
+        token = uuid.uuid4().hex
+        extra = {**(extra or {}), delta.WRITE_TOKEN: token}
 
         def prepare(batch: pa.RecordBatch) -> pa.RecordBatch:
             if not batch.schema.equals(schema):
@@ -100,6 +111,37 @@ class Lake:
             delta.write_empty_partition(
                 uri, partition, stored, self.fs, self._path(table), self.options.delta, extra
             )
+        self._record_write(table, [partition], token)
+
+    def _record_write(self, table: str, partitions: list[str] | None, token: str) -> int:
+        version = delta.committed_version(
+            self.table_uri(table), self.options.delta, self.fs, self._path(table), token
+        )
+        self.ledger.record(WROTE, table, version, partitions)
+        return version
+
+    def append(
+        self,
+        table: str,
+        data: pa.Table,
+        partition: str = UNPARTITIONED,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        """Append rows to a partition (a log such as ``lake_runs``: appends never conflict);
+        return the version committed."""
+        stored = to_delta_schema(data.schema).append(pa.field(PARTITION, pa.string()))
+        keyed = pa.Table.from_arrays(
+            [*data.cast(to_delta_schema(data.schema)).columns, pa.array([partition] * len(data))],
+            schema=stored,
+        )
+        token = uuid.uuid4().hex
+        delta.append(
+            self.table_uri(table),
+            keyed.to_reader(),
+            self.options.delta,
+            {**(extra or {}), delta.WRITE_TOKEN: token},
+        )
+        return self._record_write(table, [partition], token)
 
     def write_partition(
         self,
@@ -216,6 +258,7 @@ class Lake:
         keys = self._published(found, partitions)
         if not keys:
             return None
+        self.ledger.record(READ, table, found.version(), partitions)
         return restore(delta.scan(found, keys, columns))
 
     def read_with_partition(
@@ -232,6 +275,7 @@ class Lake:
         keys = self._published(found, partitions)
         if not keys:
             return None
+        self.ledger.record(READ, table, found.version(), partitions)
         data = restore(delta.scan(found, keys, with_partition=True))
         key = data.column(PARTITION)
         return data.drop_columns([PARTITION]).append_column(column, key)

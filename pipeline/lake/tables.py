@@ -40,6 +40,7 @@ class TableName:
     SAMPLES: Final = "samples"
     REPLICATION_AUDIT: Final = "replication_audit"
     OPT_OUT_REPORT: Final = "opt_out_report"
+    LAKE_RUNS: Final = "lake_runs"
 
 
 T = TableName
@@ -374,9 +375,33 @@ TRAINING_MANIFEST_SCHEMA = pa.schema(
         pa.field("checkpoint_step", pa.int32(), nullable=False),
         pa.field("checkpoint_sha256", pa.string(), nullable=False),
         pa.field("times_seen", pa.int32(), nullable=False),
+        pa.field("url_id", pa.string()),
+        pa.field("URL", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("crawl", pa.string()),
+        pa.field("shard", pa.string()),
+        pa.field("key", pa.string()),
+        pa.field("download_results_version", pa.int64()),
     ]
 )
-"""Which pair_ids trained which checkpoint (and how often each was in a batch by then)."""
+"""Which pair_ids trained which checkpoint (and how often each was in a batch by then). Each
+row stands alone after any rebuild: the image's URL, ``url_id``, sha256, the crawl, shard and
+key it was read from, and the ``download_results`` version the run trained from (pinned)."""
+
+LAKE_RUNS_SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("asset", pa.string(), nullable=False),
+        pa.field("asset_partition", pa.string()),
+        pa.field("table", pa.string(), nullable=False),
+        pa.field("access", pa.string(), nullable=False),
+        pa.field("table_version", pa.int64(), nullable=False),
+        pa.field("table_partitions", pa.list_(pa.string())),
+        pa.field("recorded_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+    ]
+)
+"""One row per (materialization, table version it read or wrote). ``access`` is ``read`` or
+``wrote``; ``table_partitions`` the partitions read or written (null: all)."""
 
 SAMPLES_SCHEMA = pa.schema(
     [
@@ -948,7 +973,18 @@ _SPECS = (
         TRAINING_MANIFEST_SCHEMA,
         "runs",
         keys=("pair_id", "checkpoint_sha256"),
-        traced=("pair_id", "checkpoint_step", "checkpoint_sha256", "times_seen"),
+        traced=(
+            "pair_id",
+            "checkpoint_step",
+            "checkpoint_sha256",
+            "times_seen",
+            "URL",
+            "sha256",
+            "crawl",
+            "shard",
+            "key",
+            "download_results_version",
+        ),
         partition_column="run_fingerprint",
         trace_order="pair_id, run_fingerprint, checkpoint_step",
         expectations=(
@@ -997,6 +1033,18 @@ _SPECS = (
         OPT_OUT_REPORT_SCHEMA,
         "none",
         keys=("checkpoint_sha256", "pair_id"),
+    ),
+    TableSpec(
+        T.LAKE_RUNS,
+        "The lake's table of runs: every table version each materialization read or wrote.",
+        LAKE_RUNS_SCHEMA,
+        "none",
+        keys=("run_id", "asset", "table", "access", "table_version"),
+        expectations=(
+            *not_null("run_id", "asset", "table", "access", "table_version", "recorded_at"),
+            in_set("access", ("read", "wrote")),
+            between("table_version", 0),
+        ),
     ),
 )
 

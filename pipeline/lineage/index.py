@@ -34,14 +34,16 @@ from typing import Any
 import duckdb
 import fsspec.core
 import orjson
+import pyarrow as pa
 
 from pipeline.lake.delta import PARTITION
+from pipeline.lake.history import rows_with_lifetimes
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TRACED_TABLES as TRACED
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import normalize_url
 
-INDEX_FORMAT = 4
+INDEX_FORMAT = 5
 """Bump when the indexed columns or keys change: every index is then rebuilt."""
 
 TRACED_TABLES = {name: ", ".join(f'"{c}"' for c in entry.traced) for name, entry in TRACED.items()}
@@ -71,8 +73,15 @@ TABLE_KEYS = {
     TableName.TRAINING_MANIFEST: ("pair_id",),
     TableName.REPLICATION_AUDIT: ("prompt_pair_id", "nearest_pair_id"),
 }
+LIFETIME = "_since, _until, _since_version, _until_version"
+"""Per row, the commits (time, version) that added it and removed it (null: current)."""
 SHARDS_TABLE = TableName.IMAGE_SHARDS
 """``download_results.shard`` is relative to this table's partition of the row's crawl."""
+
+
+WITHDRAWN_PREFIXES = ("opted_out:", "hash_list:")
+"""Drop reasons that mean an owner (or a takedown list) withdrew the image."""
+EVENT_HOPS = ("alt_text", "clip", "release", "aesthetic", "download", "training", "opt_out")
 
 
 @dataclass
@@ -93,6 +102,10 @@ class Journey:
     with ``run_fingerprint`` (the manifest's partition)."""
     audit: list[dict[str, Any]] = field(default_factory=list)
     """``replication_audit`` rows whose prompt or nearest training image is a trained pair."""
+    withdrawals: list[dict[str, Any]] = field(default_factory=list)
+    """Opt-out entries (URL, domain, image file) that withdraw this image."""
+    as_of: datetime | None = None
+    """The time the journey describes the lake at (None: now)."""
 
     @property
     def seen(self) -> bool:
@@ -106,6 +119,59 @@ class Journey:
     def flagged(self) -> bool:
         """Some audited sample prompted with, or nearest to, this image was flagged as a copy."""
         return any(a["flagged"] for a in self.audit)
+
+    def current(self, hop: str) -> list[dict[str, Any]]:
+        """The rows of ``hop`` (``sightings``, ``decisions``, ``clip``...) that are current
+        (at :attr:`as_of`): not replaced or removed since."""
+        return [row for row in getattr(self, hop) if row["until"] is None]
+
+    @property
+    def withdrawn(self) -> bool:
+        return bool(self.withdrawals)
+
+    def events(self) -> list[dict[str, Any]]:
+        """What happened to the image, in time order: each decision from hop 2 on when it was
+        made (``at``), and the owners' withdrawals. Rows re-written unchanged are one event."""
+        events = []
+
+        def add(at, hop: str, pair_id: str | None, event: str) -> None:
+            events.append({"at": at, "hop": hop, "pair_id": pair_id, "event": event})
+
+        for d in self.decisions:
+            verdict = "kept" if d["kept"] else f"dropped ({d['drop_reason']})"
+            add(d["since"], "alt_text", d["pair_id"], f"alt text {verdict}")
+        for c in self.clip:
+            verdict = "passed" if c["kept"] else f"dropped ({c['drop_reason']})"
+            add(c["since"], "clip", c["pair_id"], f"CLIP filter {verdict}")
+        for r in self.release:
+            if r["kept"]:
+                verdict = f"released in {r['crawl']}"
+            elif (r["drop_reason"] or "").startswith(WITHDRAWN_PREFIXES):
+                verdict = f"withdrawn from the release of {r['crawl']} ({r['drop_reason']})"
+            else:
+                verdict = f"not released in {r['crawl']} ({r['drop_reason']})"
+            add(r["since"], "release", r["pair_id"], verdict)
+        for a in self.aesthetic:
+            verdict = "in" if a["kept"] else f"left out of ({a['drop_reason']})"
+            add(a["since"], "aesthetic", a["pair_id"], f"{verdict} the aesthetic subset")
+        for d in self.downloads:
+            where = f"shard {d['shard_uri']}, key {d['key']}" if d["shard_uri"] else d["status"]
+            add(d["since"], "download", d["pair_id"], f"download {d['status']} ({where})")
+        for t in self.training:
+            add(
+                t["since"],
+                "training",
+                t["pair_id"],
+                f"trained checkpoint {t['checkpoint_sha256']} (step {t['checkpoint_step']}, "
+                f"run {t['run_fingerprint']})",
+            )
+        for w in self.withdrawals:
+            add(w["added_at"], "opt_out", None, f"withdrawn by its owner ({w['match']})")
+        order = {hop: i for i, hop in enumerate(EVENT_HOPS)}
+        return sorted(
+            events,
+            key=lambda e: (e["at"] is not None, e["at"] or 0, order[e["hop"]], e["pair_id"] or ""),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,11 +187,16 @@ class Journey:
             "used_in_training": self.used_in_training,
             "audit": self.audit,
             "flagged": self.flagged,
+            "withdrawals": self.withdrawals,
+            "withdrawn": self.withdrawn,
+            "events": self.events(),
         }
 
     def story(self) -> str:
         """The journey as readable text, hop by hop."""
         what = ", ".join(f"{k} {v}" for k, v in self.query.items())
+        if self.as_of is not None:
+            what = f"{what} (as the lake stood at {_date(self.as_of)})"
         if not self.seen:
             return f"{what}: never seen in any crawl processed into this lake."
         pages = {s["page_url"] for s in self.sightings}
@@ -160,7 +231,28 @@ class Journey:
                     f"   - pair {d['pair_id']} on {d['page_url']}: dropped ({d['drop_reason']})"
                 )
         lines += self._later_hops()
+        lines += self._history_lines()
         return "\n".join(lines)
+
+    def _history_lines(self) -> list[str]:
+        """The events, dated; and the state of the image now (or at :attr:`as_of`)."""
+        events = self.events()
+        if not events:
+            return []
+        lines = ["", "History" + (f" (as of {_date(self.as_of)})" if self.as_of else "") + ":"]
+        for e in events:
+            pair = f" [pair {e['pair_id']}]" if e["pair_id"] else ""
+            lines.append(f"   - {_date(e['at'])}: {e['event']}{pair}")
+        checkpoints = sorted({t["checkpoint_sha256"] for t in self.training})
+        if self.withdrawn:
+            matches = ", ".join(sorted({w["match"] for w in self.withdrawals}))
+            trained = (
+                f"{len(checkpoints)} checkpoint(s) trained on it before: {', '.join(checkpoints)}"
+                if checkpoints
+                else "no checkpoint trained on it"
+            )
+            lines.append(f"Withdrawn by its owner ({matches}); {trained}.")
+        return lines
 
     def _later_hops(self) -> list[str]:
         """Story lines for the CLIP filter, the released dataset and the aesthetic subset."""
@@ -307,16 +399,17 @@ class LineageIndex:
                 for table, columns in TRACED_TABLES.items():
                     if table not in self.versions:
                         continue
-                    snapshot = self.lake.delta_table(table, version=self.versions[table][1])
-                    assert snapshot is not None
-                    con.register("source", snapshot.to_pyarrow_dataset())
+                    source = rows_with_lifetimes(
+                        self.lake, table, list(TRACED[table].traced), self.versions[table][1]
+                    )
+                    con.register("source", source)
                     keys = ", ".join(f"hash({c}) AS {KEYS[c]}" for c in TABLE_KEYS[table])
                     if table in PARTITION_COLUMN:
                         columns = f'{columns}, "{PARTITION}" AS {PARTITION_COLUMN[table]}'
                     order = KEYS[TABLE_KEYS[table][0]]
                     con.execute(
-                        f"CREATE TABLE {table} AS SELECT {keys}, {columns} FROM source "
-                        f"ORDER BY {order}"
+                        f"CREATE TABLE {table} AS SELECT {keys}, {columns}, {LIFETIME} "
+                        f"FROM source ORDER BY {order}, _since_version"
                     )
                     con.unregister("source")
                 con.execute(
@@ -349,73 +442,89 @@ class LineageIndex:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def _journey(self, query: dict[str, str], column: str, values: list[str]) -> Journey:
+    def _journey(
+        self, query: dict[str, str], column: str, values: list[str], as_of: datetime | None
+    ) -> Journey:
         """Rows whose ``column`` is one of ``values``, found through its hash column: one
         lookup per value (an ``IN`` list would be pruned to its min..max range of hashes,
-        which spans most of the table)."""
-        journey = Journey(query)
+        which spans most of the table). A pair is followed to the next hop if it was kept
+        at any time (as of ``as_of``): a later withdrawal does not hide what happened."""
+        journey = Journey(query, as_of=as_of)
 
-        if TableName.WAT_IMAGE_LINKS in self.tables:
-            journey.sightings = self._lookup(TableName.WAT_IMAGE_LINKS, column, values)
-        if TableName.ALT_TEXT_PAIRS in self.tables and journey.sightings:
-            journey.decisions = self._lookup(TableName.ALT_TEXT_PAIRS, column, values)
+        def look(table: str, by: str, keys: list[str]) -> list[dict[str, Any]]:
+            return self._lookup(table, by, keys, as_of) if table in self.tables and keys else []
+
+        journey.sightings = look(TableName.WAT_IMAGE_LINKS, column, values)
+        if journey.sightings:
+            journey.decisions = look(TableName.ALT_TEXT_PAIRS, column, values)
         kept = [d["pair_id"] for d in journey.decisions if d["kept"]]
-        if TableName.CLIP_SCORES in self.tables and kept:
-            journey.clip = self._lookup(TableName.CLIP_SCORES, "pair_id", kept)
+        journey.clip = look(TableName.CLIP_SCORES, "pair_id", kept)
         scored = [c["pair_id"] for c in journey.clip if c["kept"]]
-        if TableName.LAION_DATASET_DECISIONS in self.tables and scored:
-            journey.release = self._lookup(TableName.LAION_DATASET_DECISIONS, "pair_id", scored)
+        journey.release = look(TableName.LAION_DATASET_DECISIONS, "pair_id", scored)
         released = [r["pair_id"] for r in journey.release if r["kept"]]
-        if TableName.AESTHETIC_SUBSET in self.tables and released:
-            journey.aesthetic = self._lookup(TableName.AESTHETIC_SUBSET, "pair_id", released)
+        journey.aesthetic = look(TableName.AESTHETIC_SUBSET, "pair_id", released)
         subset = [a["pair_id"] for a in journey.aesthetic if a["kept"]]
-        if TableName.DOWNLOAD_RESULTS in self.tables and subset:
-            journey.downloads = self._lookup(TableName.DOWNLOAD_RESULTS, "pair_id", subset)
-            for d in journey.downloads:
-                root = self.lake.partition_uri(SHARDS_TABLE, d["crawl"])
-                d["shard_uri"] = f"{root}/{d['shard']}" if d["shard"] else None
+        journey.downloads = look(TableName.DOWNLOAD_RESULTS, "pair_id", subset)
+        for d in journey.downloads:
+            root = self.lake.partition_uri(SHARDS_TABLE, d["crawl"])
+            d["shard_uri"] = f"{root}/{d['shard']}" if d["shard"] else None
         downloaded = [d["pair_id"] for d in journey.downloads if d["status"] == "success"]
-        if TableName.TRAINING_MANIFEST in self.tables and downloaded:
-            journey.training = self._lookup(TableName.TRAINING_MANIFEST, "pair_id", downloaded)
+        journey.training = look(TableName.TRAINING_MANIFEST, "pair_id", downloaded)
         trained = [t["pair_id"] for t in journey.training]
         if TableName.REPLICATION_AUDIT in self.tables and trained:
-            journey.audit = self._audit(trained)
+            journey.audit = self._audit(trained, as_of)
+        urls = {s["url"] for s in journey.sightings}
+        journey.withdrawals = withdrawals(self.lake, urls, journey.clip, as_of)
         return journey
 
-    def _audit(self, pair_ids: list[str]) -> list[dict[str, Any]]:
+    def _audit(self, pair_ids: list[str], as_of: datetime | None) -> list[dict[str, Any]]:
         """Audit rows whose prompt or nearest training image is one of ``pair_ids``, once
         each (a sample nearest to its own prompt's image matches both ways)."""
-        rows = self._lookup(TableName.REPLICATION_AUDIT, "prompt_pair_id", pair_ids)
-        rows += self._lookup(TableName.REPLICATION_AUDIT, "nearest_pair_id", pair_ids)
-        unique = {tuple(sorted(r.items(), key=lambda kv: kv[0])): r for r in rows}
+        rows = self._lookup(TableName.REPLICATION_AUDIT, "prompt_pair_id", pair_ids, as_of)
+        rows += self._lookup(TableName.REPLICATION_AUDIT, "nearest_pair_id", pair_ids, as_of)
+        unique = {orjson.dumps(r, option=orjson.OPT_SORT_KEYS): r for r in rows}
         return sorted(
             unique.values(),
-            key=lambda r: (r["checkpoint_sha256"], r["descriptor"], r["seed"], r["prompt_pair_id"]),
+            key=lambda r: (
+                r["checkpoint_sha256"],
+                r["descriptor"],
+                r["seed"],
+                r["prompt_pair_id"],
+                r["since_version"],
+            ),
         )
 
-    def _lookup(self, table: str, column: str, values: list[str]) -> list[dict[str, Any]]:
+    def _lookup(
+        self, table: str, column: str, values: list[str], as_of: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Every row (current and past) whose ``column`` is in ``values``, as of ``as_of``,
+        with its history (:func:`with_history`)."""
         values = list(dict.fromkeys(values))
         params = [v for value in values for v in (value, value)]
         columns = TRACED_TABLES[table] + (
             f", {PARTITION_COLUMN[table]}" if table in PARTITION_COLUMN else ""
         )
-        one = f"SELECT {columns} FROM {table} WHERE {KEYS[column]} = hash(?) AND {column} = ?"
-        sql = " UNION ALL ".join([one] * len(values)) + f" {ORDER[table]}"
-        return self._rows(sql, params)
+        one = (
+            f"SELECT {columns}, {LIFETIME} FROM {table} "
+            f"WHERE {KEYS[column]} = hash(?) AND {column} = ?"
+        )
+        sql = " UNION ALL ".join([one] * len(values)) + f" {ORDER[table]}, _since_version"
+        return with_history(self._rows(sql, params), as_of)
 
-    def trace(self, url: str) -> Journey:
-        """The journey of an image URL (as written, resolved, or in normalized form)."""
+    def trace(self, url: str, as_of: datetime | None = None) -> Journey:
+        """The journey of an image URL (as written, resolved, or in normalized form); with
+        ``as_of``, as the lake stood then."""
         try:
             normalized = normalize_url(url)
         except ValueError:
             normalized = url
-        return self._journey({"url": url}, "url", [url, normalized])
+        return self._journey({"url": url}, "url", [url, normalized], as_of)
 
-    def trace_pair(self, pair_id: str) -> Journey:
-        return self._journey({"pair_id": pair_id}, "pair_id", [pair_id])
+    def trace_pair(self, pair_id: str, as_of: datetime | None = None) -> Journey:
+        return self._journey({"pair_id": pair_id}, "pair_id", [pair_id], as_of)
 
-    def trace_page(self, page_url: str) -> Journey:
-        return self._journey({"page_url": page_url}, "page_url", [page_url])
+    def trace_page(self, page_url: str, as_of: datetime | None = None) -> Journey:
+        return self._journey({"page_url": page_url}, "page_url", [page_url], as_of)
 
     def trace_lookalike(self, image, clip, k: int = 5, min_similarity: float = 0.9) -> Journey:
         """Journeys of the stored images nearest to ``image`` (a PIL image) by ``clip``'s
@@ -429,22 +538,80 @@ class LineageIndex:
         }
         if not found:
             return Journey(query)
-        return self._journey(query, "url", [f.url for f in found])
+        return self._journey(query, "url", [f.url for f in found], None)
 
-    def trace_image(self, sha256: str) -> Journey:
+    def trace_image(self, sha256: str, as_of: datetime | None = None) -> Journey:
         """Every URL whose downloaded bytes had this sha256 (the image file itself), as
         fetched for the CLIP filter or by img2dataset."""
         urls = []
         if TableName.CLIP_SCORES in self.tables:
-            urls += [
-                r["url"] for r in self._lookup(TableName.CLIP_SCORES, "sha256", [sha256.lower()])
-            ]
+            rows = self._lookup(TableName.CLIP_SCORES, "sha256", [sha256.lower()], as_of)
+            urls += [r["url"] for r in rows]
         if TableName.DOWNLOAD_RESULTS in self.tables:
-            rows = self._lookup(TableName.DOWNLOAD_RESULTS, "sha256", [sha256.lower()])
+            rows = self._lookup(TableName.DOWNLOAD_RESULTS, "sha256", [sha256.lower()], as_of)
             urls += [r["URL"] for r in rows if r["URL"]]
         if not urls:
-            return Journey({"sha256": sha256})
-        return self._journey({"sha256": sha256}, "url", urls)
+            return Journey({"sha256": sha256}, as_of=as_of)
+        return self._journey({"sha256": sha256}, "url", urls, as_of)
+
+
+HISTORY_FIELDS = ("since", "until", "since_version", "until_version")
+"""Per journey row: when (commit time) and in which table version it was first current, and
+when it stopped being current (null: it still is)."""
+
+
+def _date(at: datetime | None) -> str:
+    return "before the log began" if at is None else f"{at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def with_history(rows: list[dict[str, Any]], as_of: datetime | None) -> list[dict[str, Any]]:
+    """Rows as of ``as_of`` (those committed by then; one removed later is current then),
+    each with :data:`HISTORY_FIELDS`; a row re-written unchanged by a re-run is one row from
+    its first commit to its last (consecutive versions with equal content merge)."""
+    out: list[dict[str, Any]] = []
+    last: dict[bytes, dict[str, Any]] = {}
+    for row in rows:
+        since, until = row.pop("_since"), row.pop("_until")
+        since_version, until_version = row.pop("_since_version"), row.pop("_until_version")
+        if as_of is not None:
+            if since is not None and since > as_of:
+                continue
+            if until is not None and until > as_of:
+                until, until_version = None, None
+        content = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+        previous = last.get(content)
+        if previous is not None and previous["until_version"] == since_version:
+            previous["until"], previous["until_version"] = until, until_version
+            continue
+        row.update(
+            since=since, until=until, since_version=since_version, until_version=until_version
+        )
+        last[content] = row
+        out.append(row)
+    return out
+
+
+def withdrawals(
+    lake: Lake, urls: set[str], clip: list[dict[str, Any]], as_of: datetime | None
+) -> list[dict[str, Any]]:
+    """Entries of the owners' opt-out list that withdraw one of ``urls`` (or an image file
+    the CLIP filter fetched for them), added by ``as_of``: ``kind``, ``value``, ``match``,
+    ``added_at``, ``note``."""
+    from pipeline.hops.dataset.opt_outs import OptOutList
+
+    if not urls:
+        return []
+    listed = lake.read(TableName.OPT_OUTS, as_of=as_of)
+    if listed is None:
+        return []
+    found = []
+    shas = {c["url"]: c["sha256"] for c in clip if c.get("sha256")}
+    for entry in listed.to_pylist():
+        single = OptOutList.from_table(pa.Table.from_pylist([entry], schema=listed.schema))
+        hits = sorted({m for u in urls if (m := single.match(u, shas.get(u)))})
+        if hits:
+            found.append({**entry, "match": hits[0]})
+    return sorted(found, key=lambda e: (e["added_at"], e["kind"], e["value"]))
 
 
 def lake_versions(lake: Lake) -> dict[str, tuple[str, int]]:

@@ -1,7 +1,7 @@
 """Opt-outs: image URLs, whole domains, or image files (sha256) an owner withdrew.
 
-The list is the lake table ``opt_outs`` (one row per entry; adding rewrites it, so its
-manifest changes and the opt-out sensor sees it). The dataset hop drops matching pairs with
+The list is the lake table ``opt_outs`` (one row per entry; adding rewrites it: a new table
+version, which the opt-out sensor sees). The dataset hop drops matching pairs with
 the reason ``opted_out:<kind>``; :func:`trained_on_opted_out` names every checkpoint that was
 trained on a pair the list now matches (opt-outs cannot be removed from trained weights, only
 reported and left out of the next run).
@@ -97,21 +97,21 @@ def add(lake: Lake, entries: Iterable[tuple[str, str]], note: str | None = None)
     return table
 
 
-def trained_on_opted_out(
-    opt_outs: OptOutList, manifest: pa.Table | None, downloads: pa.Table | None
-) -> pa.Table:
+def trained_on_opted_out(opt_outs: OptOutList, manifest: pa.Table | None) -> pa.Table:
     """Checkpoints (``training_manifest`` rows with ``run_fingerprint``) trained on pairs
-    whose URL or downloaded file (``download_results``) the list matches."""
-    if not opt_outs or manifest is None or downloads is None:
+    whose URL, domain or image file the list matches. The manifests are pinned (each row
+    carries the URL and sha256 it trained on), so the report does not depend on the current
+    state of any other table, or on the order in which rebuilds and the report run."""
+    if not opt_outs or manifest is None:
         return REPORT_SCHEMA.empty_table()
-    by_pair = {r["pair_id"]: r for r in downloads.select(["pair_id", "URL", "sha256"]).to_pylist()}
     rows = []
     for row in manifest.to_pylist():
-        source = by_pair.get(row["pair_id"])
-        hit = opt_outs.match(source["URL"], source["sha256"]) if source else None
+        hit = opt_outs.match(row.get("URL"), row.get("sha256"))
         if hit:
-            rows.append({**row, "URL": source["URL"], "sha256": source["sha256"], "match": hit})
+            rows.append({**row, "match": hit})
     table = pa.Table.from_pylist(
         [{name: r.get(name) for name in REPORT_SCHEMA.names} for r in rows], schema=REPORT_SCHEMA
     )
-    return table.sort_by([("checkpoint_sha256", "ascending"), ("pair_id", "ascending")])
+    return table.sort_by(
+        [("checkpoint_sha256", "ascending"), ("pair_id", "ascending"), ("match", "ascending")]
+    )

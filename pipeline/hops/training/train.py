@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -38,12 +39,19 @@ from pipeline.hops.training.model import (
 from pipeline.lake.tables import TRAINING_MANIFEST_SCHEMA as MANIFEST_SCHEMA
 from pipeline.models.training.samples import to_array
 
+SOURCE_COLUMNS = ("url_id", "URL", "sha256", "crawl", "shard", "key", "download_results_version")
+"""Where a training example came from; the training manifest carries them per pair, so it
+stands alone after any rebuild."""
+
 
 @dataclass(frozen=True)
 class TrainingExample:
     pair_id: str
     caption: str
     image: Image.Image
+    source: dict[str, Any] | None = None
+    """:data:`SOURCE_COLUMNS` of the download the example was read from (None: not from the
+    lake)."""
 
 
 @dataclass(frozen=True)
@@ -119,22 +127,24 @@ def _checkpoints(out_dir: Path) -> list[Checkpoint]:
     return found
 
 
-def _manifest(checkpoints: list[Checkpoint]) -> pa.Table:
+def _manifest(checkpoints: list[Checkpoint], examples: Sequence[TrainingExample] = ()) -> pa.Table:
+    """Per checkpoint, every pair it trained on, how often, and where the pair came from."""
+    sources = {e.pair_id: e.source or {} for e in examples}
     tables = []
     for ck in checkpoints:
         seen = pq.read_table(Path(ck.path) / "trained_pairs.parquet")
         n = seen.num_rows
-        tables.append(
-            pa.table(
-                {
-                    "pair_id": seen.column("pair_id"),
-                    "checkpoint_step": pa.array([ck.step] * n, pa.int32()),
-                    "checkpoint_sha256": pa.array([ck.sha256] * n, pa.string()),
-                    "times_seen": seen.column("times_seen").cast(pa.int32()),
-                },
-                schema=MANIFEST_SCHEMA,
-            )
-        )
+        pair_ids = seen.column("pair_id").to_pylist()
+        columns = {
+            "pair_id": seen.column("pair_id"),
+            "checkpoint_step": pa.array([ck.step] * n, pa.int32()),
+            "checkpoint_sha256": pa.array([ck.sha256] * n, pa.string()),
+            "times_seen": seen.column("times_seen").cast(pa.int32()),
+        }
+        for name in SOURCE_COLUMNS:
+            values = [sources.get(p, {}).get(name) for p in pair_ids]
+            columns[name] = pa.array(values, MANIFEST_SCHEMA.field(name).type)
+        tables.append(pa.table(columns, schema=MANIFEST_SCHEMA))
     return pa.concat_tables(tables) if tables else MANIFEST_SCHEMA.empty_table()
 
 
@@ -261,7 +271,7 @@ def train_diffusion(
         examples=len(examples),
         checkpoints=checkpoints,
         losses=losses,
-        manifest=_manifest(checkpoints),
+        manifest=_manifest(checkpoints, examples),
         steps_this_call=steps_done,
         resumed_from=start_step if existing else None,
         seconds=seconds,
