@@ -399,7 +399,7 @@ def test_lists_grown_after_a_slice_was_built_in_dagster(small_lake, tmp_path: Pa
     embedded = lake.read(TableName.IMAGE_EMBEDDINGS, [key]).column("url_id").to_pylist()
     assert listed["url_id"] not in embedded and other["url_id"] not in embedded
     meta = run.metadata(TableName.CLIP_SCORES, key)
-    assert meta["hash_lists_version"] >= 0 and meta["opt_outs_version"] >= 0
+    assert {TableName.HASH_LISTS, TableName.OPT_OUTS} <= set(meta["lake/versions_read"])
 
     checks_passed(run.run(alt_text_pairs, partition=key))
     pairs = lake.read(TableName.ALT_TEXT_PAIRS, [key]).to_pylist()

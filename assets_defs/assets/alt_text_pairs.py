@@ -85,8 +85,7 @@ def alt_text_pairs(
         if previous is not None
         else []
     )
-    opt_outs_version = lake_.version(opt_outs.TABLE)  # the list this run applies
-    withdrawn = opt_outs.load(lake_, opt_outs_version)
+    withdrawn = opt_outs.load(lake_)  # the version read is in lake/versions_read
     result = parse_alt_texts(links, config.rules(), already_kept, withdrawn)
     uri = lake_.write_partition(TableName.ALT_TEXT_PAIRS, result.table, key)
     kept = result.table.filter(result.table.column("kept"))
@@ -114,9 +113,6 @@ def alt_text_pairs(
                 float(pc.mean(kept.column("language_score")).as_py() or 0.0)
             ),
             "dedup_against_partitions": MetadataValue.json(earlier),
-            "opt_outs_version": MetadataValue.int(
-                -1 if opt_outs_version is None else opt_outs_version
-            ),
             "upstream_partition": MetadataValue.text(key),
             **quality,
         },

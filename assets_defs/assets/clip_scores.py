@@ -130,13 +130,10 @@ def clip_scores(
     partitions = [p for p in lake_.partitions(TableName.IMAGE_EMBEDDINGS) if published or p != key]
     earlier = lake_.read(TableName.IMAGE_EMBEDDINGS, partitions, columns=None)
     cached = cached_outcomes(earlier, clip.model_id, kept_urls)
-    # the withdrawals as they stand now (they may have grown since hop 2 ran), at the versions
-    # recorded below
-    versions = {table: lake_.version(table) for table in (opt_outs.TABLE, hash_lists.TABLE)}
-    withdrawn = opt_outs.load(lake_, versions[opt_outs.TABLE])
-    takedowns = hash_lists.HashLists(
-        lake_.read(hash_lists.TABLE, version=versions[hash_lists.TABLE]), config.hash_matching()
-    )
+    # the withdrawals as they stand now (they may have grown since hop 2 ran); the versions
+    # read are in lake/versions_read
+    withdrawn = opt_outs.load(lake_)
+    takedowns = hash_lists.load(lake_, config.hash_matching())
     fetcher = Fetcher(
         config.fetch_policy(synthetic_web.resolve_map(), withdrawn), config.fetch_workers
     )
@@ -203,10 +200,6 @@ def clip_scores(
                 round(sum(sims) / len(sims), 4) if sims else 0.0
             ),
             "upstream_partition": MetadataValue.text(key),
-            **{
-                f"{t}_version": MetadataValue.int(-1 if v is None else v)
-                for t, v in versions.items()
-            },
             "max_pdq_distance": MetadataValue.int(config.max_pdq_distance),
             **{f"seconds/{k}": MetadataValue.float(round(v, 3)) for k, v in result.seconds.items()},
         },

@@ -73,9 +73,8 @@ class OptOutList:
         return None
 
 
-def load(lake: Lake, version: int | None = None) -> OptOutList:
-    """The list in the lake (as of table ``version``, or the latest)."""
-    return OptOutList.from_table(lake.read(TABLE, version=version))
+def load(lake: Lake) -> OptOutList:
+    return OptOutList.from_table(lake.read(TABLE))
 
 
 def add(lake: Lake, entries: Iterable[tuple[str, str]], note: str | None = None) -> pa.Table:
