@@ -15,6 +15,7 @@ from dagster import (
 
 from assets_defs.factory import table_asset, table_result
 from assets_defs.resources import LakeResource
+from pipeline.hops.dataset import hash_lists
 from pipeline.hops.dataset.opt_outs import load, trained_on_opted_out
 from pipeline.lake.tables import TableName
 
@@ -30,7 +31,7 @@ opt_outs = AssetSpec(
 @table_asset(
     TableName.OPT_OUT_REPORT,
     __name__,
-    deps=[TableName.OPT_OUTS, TableName.DIFFUSION_MODEL],
+    deps=[TableName.OPT_OUTS, TableName.HASH_LISTS, TableName.DIFFUSION_MODEL],
     group_name="automation",
     kinds={"parquet"},
     checks=(
@@ -46,8 +47,9 @@ def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> Materi
     started = time.perf_counter()
     lake_ = lake.lake()
     listed = load(lake_)
+    lists = hash_lists.load(lake_)
     manifest = lake_.read_with_partition(TableName.TRAINING_MANIFEST, "run_fingerprint")
-    report = trained_on_opted_out(listed, manifest)
+    report = trained_on_opted_out(listed, manifest, lists)
     uri = lake_.write_partition(TableName.OPT_OUT_REPORT, report)
     checkpoints = sorted(set(report.column("checkpoint_sha256").to_pylist()))
     lines = [

@@ -382,11 +382,14 @@ TRAINING_MANIFEST_SCHEMA = pa.schema(
         pa.field("shard", pa.string()),
         pa.field("key", pa.string()),
         pa.field("download_results_version", pa.int64()),
+        pa.field("md5", pa.string()),
+        pa.field("pdq", pa.string()),
     ]
 )
 """Which pair_ids trained which checkpoint (and how often each was in a batch by then). Each
 row stands alone after any rebuild: the image's URL, ``url_id``, sha256, the crawl, shard and
-key it was read from, and the ``download_results`` version the run trained from (pinned)."""
+key it was read from, the ``download_results`` version the run trained from (pinned), and the
+md5 and PDQ hop 3 computed of the same bytes (for takedown lists that grow later)."""
 
 LAKE_RUNS_SCHEMA = pa.schema(
     [
@@ -745,6 +748,8 @@ _SPECS = (
             "height",
             "n_bytes",
             "sha256",
+            "md5",
+            "pdq",
             "similarity",
             "threshold",
             "punsafe",
@@ -988,7 +993,7 @@ _SPECS = (
         partition_column="run_fingerprint",
         trace_order="pair_id, run_fingerprint, checkpoint_step",
         expectations=(
-            *not_null(*TRAINING_MANIFEST_SCHEMA.names),
+            *not_null(*TRAINING_MANIFEST_SCHEMA.names[:-2]),
             matches("checkpoint_sha256", HEX64),
             between("times_seen", 1),
             between("checkpoint_step", 1),

@@ -43,7 +43,7 @@ from pipeline.lake.tables import TRACED_TABLES as TRACED
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import normalize_url
 
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6
 """Bump when the indexed columns or keys change: every index is then rebuilt."""
 
 TRACED_TABLES = {name: ", ".join(f'"{c}"' for c in entry.traced) for name, entry in TRACED.items()}
@@ -166,7 +166,8 @@ class Journey:
                 f"run {t['run_fingerprint']})",
             )
         for w in self.withdrawals:
-            add(w["added_at"], "opt_out", None, f"withdrawn by its owner ({w['match']})")
+            by = "a takedown list" if w["list"] else "its owner"
+            add(w["added_at"], "opt_out", None, f"withdrawn by {by} ({w['match']})")
         order = {hop: i for i, hop in enumerate(EVENT_HOPS)}
         return sorted(
             events,
@@ -594,24 +595,45 @@ def with_history(rows: list[dict[str, Any]], as_of: datetime | None) -> list[dic
 def withdrawals(
     lake: Lake, urls: set[str], clip: list[dict[str, Any]], as_of: datetime | None
 ) -> list[dict[str, Any]]:
-    """Entries of the owners' opt-out list that withdraw one of ``urls`` (or an image file
-    the CLIP filter fetched for them), added by ``as_of``: ``kind``, ``value``, ``match``,
-    ``added_at``, ``note``."""
+    """What withdraws the image, as the lists stood at ``as_of``: entries of the owners'
+    opt-out list matching one of ``urls`` (or an image file the CLIP filter fetched for them),
+    and takedown hash-list entries matching a fetched image's md5, sha256 or PDQ. Each:
+    ``kind``, ``value``, ``match`` (the drop reason it causes), ``added_at``, ``note``,
+    ``list`` and ``distance`` (hash lists)."""
+    from pipeline.hops.dataset.hash_lists import HashLists, ImageHashes
     from pipeline.hops.dataset.opt_outs import OptOutList
 
     if not urls:
         return []
-    listed = lake.read(TableName.OPT_OUTS, as_of=as_of)
-    if listed is None:
-        return []
     found = []
+    listed = lake.read(TableName.OPT_OUTS, as_of=as_of)
     shas = {c["url"]: c["sha256"] for c in clip if c.get("sha256")}
-    for entry in listed.to_pylist():
+    for entry in listed.to_pylist() if listed is not None else []:
         single = OptOutList.from_table(pa.Table.from_pylist([entry], schema=listed.schema))
         hits = sorted({m for u in urls if (m := single.match(u, shas.get(u)))})
         if hits:
-            found.append({**entry, "match": hits[0]})
-    return sorted(found, key=lambda e: (e["added_at"], e["kind"], e["value"]))
+            found.append({**entry, "match": hits[0], "list": None, "distance": None})
+    lists = lake.read(TableName.HASH_LISTS, as_of=as_of)
+    if lists is not None:
+        matcher = HashLists(lists)
+        entries = {(r["name"], r["kind"], r["value"]): r for r in lists.to_pylist()}
+        images = {(c.get("md5"), c.get("sha256"), c.get("pdq")) for c in clip}
+        for md5, sha256, pdq in sorted(images, key=str):
+            for m in matcher.matches(ImageHashes(md5, sha256, pdq)):
+                entry = entries[(m.name, m.kind, m.value)]
+                found.append(
+                    {
+                        "kind": m.kind,
+                        "value": m.value,
+                        "added_at": entry["added_at"],
+                        "note": entry["note"],
+                        "match": m.reason,
+                        "list": m.name,
+                        "distance": m.distance,
+                    }
+                )
+    unique = {orjson.dumps(e, option=orjson.OPT_SORT_KEYS): e for e in found}
+    return sorted(unique.values(), key=lambda e: (e["added_at"], e["kind"], e["value"]))
 
 
 def lake_versions(lake: Lake) -> dict[str, tuple[str, int]]:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
+from pipeline.hops.dataset.hash_lists import HashLists, ImageHashes
 from pipeline.lake.keys import url_id
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import OPT_OUT_KINDS as KINDS
@@ -96,16 +97,24 @@ def add(lake: Lake, entries: Iterable[tuple[str, str]], note: str | None = None)
     return table
 
 
-def trained_on_opted_out(opt_outs: OptOutList, manifest: pa.Table | None) -> pa.Table:
+def trained_on_opted_out(
+    opt_outs: OptOutList, manifest: pa.Table | None, hash_lists: HashLists | None = None
+) -> pa.Table:
     """Checkpoints (``training_manifest`` rows with ``run_fingerprint``) trained on pairs
-    whose URL, domain or image file the list matches. The manifests are pinned (each row
-    carries the URL and sha256 it trained on), so the report does not depend on the current
-    state of any other table, or on the order in which rebuilds and the report run."""
-    if not opt_outs or manifest is None:
+    whose URL, domain or image file the opt-out list matches, or whose image a takedown hash
+    list matches (``hash_list:<name>``, by the md5, sha256 or PDQ pinned in the manifest).
+    The manifests are pinned (each row carries the URL and hashes it trained on), so the
+    report does not depend on the current state of any other table, or on the order in
+    which rebuilds and the report run."""
+    if (not opt_outs and not hash_lists) or manifest is None:
         return REPORT_SCHEMA.empty_table()
     rows = []
     for row in manifest.to_pylist():
         hit = opt_outs.match(row.get("URL"), row.get("sha256"))
+        if hit is None and hash_lists:
+            image = ImageHashes(row.get("md5"), row.get("sha256"), row.get("pdq"))
+            listed = hash_lists.match(image)
+            hit = listed.reason if listed else None
         if hit:
             rows.append({**row, "match": hit})
     table = pa.Table.from_pylist(

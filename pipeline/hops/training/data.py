@@ -15,8 +15,8 @@ from pipeline.lake.tables import TableName
 
 def successful_downloads(lake: Lake, crawls: Sequence[str]) -> pa.Table | None:
     """``download_results`` rows with status success, read at one pinned version of the
-    table, with their ``crawl``, the shard root of their crawl (``shards_root``) and that
-    version (``download_results_version``)."""
+    table, with their ``crawl``, the shard root of their crawl (``shards_root``), that
+    version (``download_results_version``) and hop 3's ``md5`` and ``pdq`` of the image."""
     version = lake.version(TableName.DOWNLOAD_RESULTS)
     if version is None:
         return None
@@ -32,7 +32,26 @@ def successful_downloads(lake: Lake, crawls: Sequence[str]) -> pa.Table | None:
         ok = ok.append_column("shards_root", pa.array([root] * n, pa.string()))
         ok = ok.append_column("download_results_version", pa.array([version] * n, pa.int64()))
         tables.append(ok)
-    return pa.concat_tables(tables) if tables else None
+    if not tables:
+        return None
+    return _with_image_hashes(lake, pa.concat_tables(tables))
+
+
+def _with_image_hashes(lake: Lake, downloads: pa.Table) -> pa.Table:
+    """``downloads`` with the ``md5`` and ``pdq`` hop 3 computed of the same bytes (the
+    download is verified against hop 3's sha256, so hop 3's hashes are the file's)."""
+    scores = lake.read(TableName.CLIP_SCORES, columns=["sha256", "md5", "pdq"])
+    found: dict[str, dict] = {}
+    for row in scores.to_pylist() if scores is not None else []:
+        if row["sha256"] and (row["md5"] or row["pdq"]):
+            known = found.setdefault(row["sha256"], {"md5": None, "pdq": None})
+            known["md5"] = known["md5"] or row["md5"]
+            known["pdq"] = known["pdq"] or row["pdq"]
+    shas = downloads.column("sha256").to_pylist()
+    for name in ("md5", "pdq"):
+        values = [found.get(sha, {}).get(name) for sha in shas]
+        downloads = downloads.append_column(name, pa.array(values, pa.string()))
+    return downloads
 
 
 def load_examples(

@@ -39,7 +39,17 @@ from pipeline.hops.training.model import (
 from pipeline.lake.tables import TRAINING_MANIFEST_SCHEMA as MANIFEST_SCHEMA
 from pipeline.models.training.samples import to_array
 
-SOURCE_COLUMNS = ("url_id", "URL", "sha256", "crawl", "shard", "key", "download_results_version")
+SOURCE_COLUMNS = (
+    "url_id",
+    "URL",
+    "sha256",
+    "crawl",
+    "shard",
+    "key",
+    "download_results_version",
+    "md5",
+    "pdq",
+)
 """Where a training example came from; the training manifest carries them per pair, so it
 stands alone after any rebuild."""
 
