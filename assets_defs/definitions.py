@@ -27,6 +27,7 @@ from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.opt_outs import opt_out_report, opt_outs
 from assets_defs.assets.samples import replication_audit, samples
 from assets_defs.assets.wat_image_links import wat_image_links
+from assets_defs.erase_job import erase_job
 from assets_defs.jobs import (
     clip_filter_job,
     crawl_manifest_job,
@@ -120,6 +121,7 @@ def build_definitions(
             training_job,
             opt_out_report_job,
             trace_url,
+            erase_job,
         ],
         sensors=[new_crawl_sensor, opt_out_sensor],
         schedules=[weekly_dataset_rebuild],

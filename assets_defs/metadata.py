@@ -13,6 +13,9 @@ from typing import Any
 import pyarrow as pa
 from dagster import MetadataValue, TableColumn, TableSchema
 
+from pipeline.lake.store import Lake
+from pipeline.reports import markdown_link
+
 
 def column_schema(schema: pa.Schema) -> TableSchema:
     return TableSchema(
@@ -27,6 +30,21 @@ def table_metadata(schema: pa.Schema, rows: int, uri: str) -> dict[str, Any]:
         "dagster/column_schema": MetadataValue.table_schema(column_schema(schema)),
         "dagster/uri": MetadataValue.path(uri),
     }
+
+
+def report_metadata(
+    lake: Lake,
+    key: str,
+    name: str,
+    png: bytes,
+    alt: str,
+    shows: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """Write ``png`` to the lake's ``_reports/name`` and refer to it: ``key`` (a Markdown
+    link) and ``key_png`` (its path). Metadata never holds the bytes, so erasing the file
+    (``shows``: the images a grid shows) reaches it."""
+    uri = lake.write_report(name, png, shows)
+    return {key: MetadataValue.md(markdown_link(uri, alt)), f"{key}_png": MetadataValue.path(uri)}
 
 
 def counts_metadata(prefix: str, counts: Mapping[str, int], names: tuple[str, ...] = ()) -> dict:

@@ -168,6 +168,22 @@ def _cmd_opt_out(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_erase(args: argparse.Namespace) -> int:
+    from pipeline.erase.run import erase
+    from pipeline.erase.targets import EraseRequest
+
+    try:
+        request = EraseRequest(
+            tuple(args.url), tuple(args.domain), tuple(args.sha256), args.opted_out, args.reason
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = erase(_open_lake(_settings(args)), request, dry_run=args.dry_run)
+    print(orjson.dumps(result.counts(), option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
 def _web_config(args: argparse.Namespace):
     from pipeline.synthetic.config import SyntheticWebConfig
 
@@ -309,6 +325,21 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("--note", default=None, help="who asked, and when")
     _add_lake_flags(opt)
     opt.set_defaults(func=_cmd_opt_out)
+    erase = sub.add_parser(
+        "erase", help="delete an image's bytes everywhere (tars, embeddings, grids); tombstone"
+    )
+    erase.add_argument("--url", action="append", default=[], help="an image URL (repeatable)")
+    erase.add_argument("--domain", action="append", default=[], help="a domain and subdomains")
+    erase.add_argument("--sha256", action="append", default=[], help="an image file's sha256")
+    erase.add_argument(
+        "--opted-out", action="store_true", help="everything the opt-out list withdraws now"
+    )
+    erase.add_argument(
+        "--reason", default=None, help="tombstone reason (default: owner_request, or the opt-out)"
+    )
+    erase.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
+    _add_lake_flags(erase)
+    erase.set_defaults(func=_cmd_erase)
     return parser
 
 

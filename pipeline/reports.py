@@ -1,8 +1,8 @@
-"""Plots and image grids for Dagster metadata: PNG bytes, and Markdown that embeds them."""
+"""Plots and image grids as PNG bytes (written to the lake's ``_reports/``), and Markdown
+that links to them from Dagster metadata."""
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Mapping, Sequence
 
@@ -62,6 +62,7 @@ def grid_png(rows: Sequence[tuple[str, Sequence[Image.Image]]], cell: int = 96) 
     return buf.getvalue()
 
 
-def markdown_image(png: bytes, alt: str) -> str:
-    """Markdown that shows a PNG inline in the Dagster UI (a data: URI)."""
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
+def markdown_link(uri: str, alt: str) -> str:
+    """Markdown that links to a report file in the lake (never the file's bytes: metadata
+    outlives files, and erasure must reach every copy of an image)."""
+    return f"[{alt}]({uri})"

@@ -16,6 +16,7 @@ from dagster import (
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.factory import Decisions, read_input, table_asset, table_result
 from assets_defs.freshness import WEEKLY_FRESHNESS
+from assets_defs.metadata import report_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.hops.aesthetic.scores import SubsetRules, apply_rules, score_embeddings
@@ -24,7 +25,7 @@ from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
 from pipeline.hops.dataset import opt_outs
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
-from pipeline.reports import grid_png, histograms_png, markdown_image
+from pipeline.reports import grid_png, histograms_png
 
 
 class AestheticSubsetConfig(Config):
@@ -86,31 +87,43 @@ def aesthetic_scores(
             "mean_aesthetic": MetadataValue.float(
                 round(sum(scores) / len(scores), 3) if scores else 0.0
             ),
-            "histogram": MetadataValue.md(markdown_image(plot, "aesthetic scores")),
+            **report_metadata(
+                lake_,
+                "histogram",
+                f"aesthetic_scores-{crawl}-histogram.png",
+                plot,
+                "aesthetic scores",
+            ),
         },
     )
 
 
-def _band_grid(table, rules: SubsetRules, per_band: int, fetcher: Fetcher) -> bytes | None:
-    """Fetch a few images per score band (the pipeline keeps no image bytes) into a grid."""
+def _band_grid(
+    table, rules: SubsetRules, per_band: int, fetcher: Fetcher
+) -> tuple[bytes, dict[str, list[str]]] | None:
+    """Fetch a few images per score band (the pipeline keeps no image bytes) into a grid;
+    the grid and the url_ids and pair_ids it shows."""
     if per_band <= 0 or table.num_rows == 0:
         return None
     rows = []
+    shows: dict[str, list[str]] = {"url_id": [], "pair_id": []}
     edges = [float("-inf"), *sorted(rules.bands), float("inf")]
-    data = table.select(["URL", "aesthetic"]).to_pylist()
+    data = table.select(["URL", "aesthetic", "url_id", "pair_id"]).to_pylist()
     for lo, hi in itertools.pairwise(edges):
-        urls = [r["URL"] for r in data if r["aesthetic"] is not None and lo <= r["aesthetic"] < hi]
+        band = [r for r in data if r["aesthetic"] is not None and lo <= r["aesthetic"] < hi]
         images = []
-        for url in urls[: per_band * 2]:
-            fetched = fetcher.fetch(url)
+        for row in band[: per_band * 2]:
+            fetched = fetcher.fetch(row["URL"])
             decoded = decode_image(fetched.body, DecodePolicy(min_bytes=0)) if fetched.ok else None
             if decoded is not None and decoded.ok and decoded.image is not None:
                 images.append(decoded.image)
+                shows["url_id"].append(row["url_id"])
+                shows["pair_id"].append(row["pair_id"])
             if len(images) == per_band:
                 break
         label = f"< {hi:g}" if lo == float("-inf") else f">= {lo:g}"
         rows.append((label, images))
-    return grid_png(rows)
+    return grid_png(rows), shows
 
 
 @table_asset(
@@ -145,10 +158,9 @@ def aesthetic_subset(
     grid = _band_grid(scored, rules, config.grid_images_per_band, fetcher)
     extra = {}
     if grid is not None:
-        extra["band_samples"] = MetadataValue.md(markdown_image(grid, "samples per band"))
-        extra["band_samples_png"] = MetadataValue.path(
-            lake_.write_report(f"aesthetic_subset-{crawl}-bands.png", grid)
-        )
+        png, shows = grid
+        name = f"aesthetic_subset-{crawl}-bands.png"
+        extra = report_metadata(lake_, "band_samples", name, png, "samples per band", shows)
     return table_result(
         context,
         TableName.AESTHETIC_SUBSET,

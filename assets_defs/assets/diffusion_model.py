@@ -16,11 +16,11 @@ from dagster import (
 )
 
 from assets_defs.factory import table_checks, table_result
-from assets_defs.metadata import code_version
+from assets_defs.metadata import code_version, report_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.lake.tables import TableName
-from pipeline.reports import line_png, markdown_image
+from pipeline.reports import line_png
 
 TRAIN_DEFAULTS = DiffusionTrainConfig()
 """The one place the training defaults live (pipeline/hops/training/model.py)."""
@@ -145,9 +145,12 @@ def diffusion_model(
             ),
             "samples_per_second": MetadataValue.float(round(run.samples_per_second, 1)),
             "config": MetadataValue.json(json.loads(json.dumps(cfg.to_dict()))),
-            "loss_curve": MetadataValue.md(markdown_image(loss_png, "training loss")),
-            "loss_curve_png": MetadataValue.path(
-                lake_.write_report(f"diffusion_model-{fingerprint}-loss.png", loss_png)
+            **report_metadata(
+                lake_,
+                "loss_curve",
+                f"diffusion_model-{fingerprint}-loss.png",
+                loss_png,
+                "training loss",
             ),
         },
     )

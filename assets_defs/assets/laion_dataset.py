@@ -16,6 +16,7 @@ from dagster import (
 
 from assets_defs.factory import Decisions, table_asset, table_result
 from assets_defs.freshness import WEEKLY_FRESHNESS
+from assets_defs.metadata import report_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
@@ -24,7 +25,7 @@ from pipeline.hops.dataset import opt_outs as optout
 from pipeline.hops.dataset.hash_lists import HashMatching
 from pipeline.hops.dataset.release import SubsetNames, build_release
 from pipeline.lake.tables import TableName
-from pipeline.reports import histograms_png, markdown_image
+from pipeline.reports import histograms_png
 
 
 class LaionDatasetConfig(Config):
@@ -94,7 +95,6 @@ def laion_dataset(
             for name in ("similarity", "punsafe", "pwatermark")
         }
     )
-    plot_uri = lake_.write_report(f"laion_dataset-{crawl}-histograms.png", plot)
     return table_result(
         context,
         TableName.LAION_DATASET,
@@ -109,7 +109,12 @@ def laion_dataset(
             "stages": MetadataValue.json(stages),
             "languages": MetadataValue.json(result.languages),
             "upstream_partitions": MetadataValue.json(keys),
-            "histograms_png": MetadataValue.path(plot_uri),
-            "histograms": MetadataValue.md(markdown_image(plot, "similarity, punsafe, pwatermark")),
+            **report_metadata(
+                lake_,
+                "histograms",
+                f"laion_dataset-{crawl}-histograms.png",
+                plot,
+                "similarity, punsafe, pwatermark",
+            ),
         },
     )

@@ -19,11 +19,12 @@ from dagster import (
 )
 
 from assets_defs.factory import table_asset, table_result
+from assets_defs.metadata import report_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
-from pipeline.reports import grid_png, markdown_image
+from pipeline.reports import grid_png
 
 if TYPE_CHECKING:
     from pipeline.hops.samples.sample import Generator, SampleSpec
@@ -150,9 +151,12 @@ def samples(
             "steps": MetadataValue.int(config.steps),
             "scheduler": MetadataValue.text(config.scheduler),
             "guidance_scale": MetadataValue.float(config.guidance_scale),
-            "grid": MetadataValue.md(markdown_image(grid, "samples, one row per prompt")),
-            "grid_png": MetadataValue.path(
-                lake_.write_report(f"samples-{generator.sha256[:16]}.png", grid)
+            **report_metadata(
+                lake_,
+                "grid",
+                f"samples-{generator.sha256[:16]}.png",
+                grid,
+                "samples, one row per prompt",
             ),
         },
     )
@@ -224,12 +228,14 @@ def replication_audit(
             (f"{result.table['similarity'][i].as_py():.3f}", [images[i], examples[j].image])
             for i, j in result.flagged[:8]
         ]
-        png = grid_png(rows)
-        extra["flagged_pairs"] = MetadataValue.md(
-            markdown_image(png, "flagged: sample | nearest training image")
-        )
-        extra["flagged_pairs_png"] = MetadataValue.path(
-            lake_.write_report(f"replication_audit-{generator.sha256[:16]}.png", png)
+        shown = [examples[j] for _, j in result.flagged[:8]]
+        extra = report_metadata(
+            lake_,
+            "flagged_pairs",
+            f"replication_audit-{generator.sha256[:16]}.png",
+            grid_png(rows),
+            "flagged: sample | nearest training image",
+            {"pair_id": [e.pair_id for e in shown]},
         )
     sims = result.table.column("similarity").to_numpy()
     return table_result(

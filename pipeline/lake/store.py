@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import fsspec
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
@@ -28,7 +29,11 @@ from pipeline.lake.options import lake_options
 from pipeline.lake.stream import BatchStream
 
 UNPARTITIONED = "all"
-__all__ = ["UNPARTITIONED", "Lake", "partition_dir_name"]
+REPORTS = "_reports"
+"""The folder of report files (plots, image grids) under the lake root."""
+SHOWS_SUFFIX = ".shows.json"
+"""Beside a report that shows images: which (``url_id``, ``pair_id`` lists)."""
+__all__ = ["REPORTS", "SHOWS_SUFFIX", "UNPARTITIONED", "Lake", "partition_dir_name"]
 
 
 class Lake:
@@ -155,10 +160,18 @@ class Lake:
             writer.write_table(data)
         return self.partition_uri(table, partition)
 
-    def write_report(self, name: str, data: bytes) -> str:
-        """Write a report file (a plot, a grid) under ``_reports/``; return its URI."""
-        path = self._path("_reports", name)
-        self.fs.makedirs(self._path("_reports"), exist_ok=True)
+    def write_report(
+        self, name: str, data: bytes, shows: dict[str, list[str]] | None = None
+    ) -> str:
+        """Write a report file (a plot, a grid) under ``_reports/``; return its URI.
+
+        ``shows`` names the images a grid shows (``url_id``/``pair_id`` lists); it is written
+        beside the file (``<name>`` + :data:`SHOWS_SUFFIX`) so erasure finds the grids that
+        show an erased image."""
+        path = self._path(REPORTS, name)
+        self.fs.makedirs(self._path(REPORTS), exist_ok=True)
+        if shows is not None:
+            self.fs.pipe(path + SHOWS_SUFFIX, orjson.dumps(shows))
         self.fs.pipe(path, data)
         return self.uri(path)
 

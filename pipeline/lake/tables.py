@@ -41,6 +41,7 @@ class TableName:
     REPLICATION_AUDIT: Final = "replication_audit"
     OPT_OUT_REPORT: Final = "opt_out_report"
     LAKE_RUNS: Final = "lake_runs"
+    ERASURES: Final = "erasures"
 
 
 T = TableName
@@ -451,6 +452,22 @@ OPT_OUT_REPORT_SCHEMA = pa.schema(
 )
 """One row per (checkpoint, opted-out pair it trained on)."""
 
+ERASURES_SCHEMA = pa.schema(
+    [
+        pa.field("erasure_id", pa.string(), nullable=False),
+        pa.field("url_id", pa.string(), nullable=False),
+        pa.field("pair_id", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("erased_at", pa.timestamp("s", tz="UTC"), nullable=False),
+        pa.field("what", pa.list_(pa.string())),
+    ]
+)
+"""Tombstones: one row per erased pair (``pair_id`` null for an image no pair names), with
+why and when, and ``what`` was removed for it (``image_embeddings``, ``tar:<shard>#<key>``,
+``report:<name>``). ``erasure_id`` is the erasure run (also its partition)."""
+
 # ---------------------------------------------------------------------------------------------
 # Expectations, as data (quality/suites.py turns them into great-expectations suites)
 # ---------------------------------------------------------------------------------------------
@@ -566,7 +583,8 @@ class TableSpec:
     schema: pa.Schema | None
     """None where the schema depends on configuration (embedding width) or for file assets."""
     partitioning: str
-    """``wat_slices``, ``crawls``, ``runs`` (training run or checkpoint), or ``none``."""
+    """``wat_slices``, ``crawls``, ``runs`` (training run or checkpoint), ``erasures`` (one
+    per erasure run), or ``none``."""
     keys: tuple[str, ...] = ()
     drop_reasons: tuple[str, ...] = ()
     drop_reason_patterns: tuple[str, ...] = ()
@@ -1049,6 +1067,20 @@ _SPECS = (
             *not_null("run_id", "asset", "table", "access", "table_version", "recorded_at"),
             in_set("access", ("read", "wrote")),
             between("table_version", 0),
+        ),
+    ),
+    TableSpec(
+        T.ERASURES,
+        "Tombstones of erased pairs: url_id, reason, date and what was removed (bytes gone).",
+        ERASURES_SCHEMA,
+        "erasures",
+        keys=("erasure_id", "url_id", "pair_id"),
+        expectations=(
+            *not_null("erasure_id", "url_id", "reason", "erased_at"),
+            matches("url_id", HEX16),
+            matches("pair_id", HEX16),
+            matches("sha256", HEX64),
+            unique_together("erasure_id", "url_id", "pair_id"),
         ),
     ),
 )
