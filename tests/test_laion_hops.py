@@ -327,14 +327,14 @@ def _report(run: LakeRun) -> list[dict]:
     return sorted(rows, key=lambda r: (r["checkpoint_sha256"], r["pair_id"]))
 
 
-def test_opt_out_after_training_is_remembered_by_trace_and_report(
+def test_opt_out_and_erasure_after_training_are_remembered_by_trace_and_report(
     trained: LakeRun, tmp_path: Path
 ) -> None:
     """An owner withdraws a domain whose image trained a checkpoint. The report names the
     checkpoint from the pinned manifest before and after the rebuild (any order); the
     rebuild drops the pair with opted_out:domain; the trace now shows the release, the
-    training and the withdrawal with their dates, and ``--as-of`` a time before the opt-out
-    gives the JSON captured then, field by field."""
+    training, the withdrawal and the erasure with their dates, and ``--as-of`` a time before
+    the opt-out gives the JSON captured then, field by field."""
     import time
     from datetime import UTC, datetime
     from urllib.parse import urlsplit
@@ -381,11 +381,19 @@ def test_opt_out_after_training_is_remembered_by_trace_and_report(
         events.index(next(e for e in events if e.startswith("trained checkpoint")))
     )
     assert events[-1].startswith("withdrawn from the release of")
+    # the owner asks for erasure: the bytes go, the decisions and a tombstone stay
+    from crawl2diffusion.cli import main
+
+    assert main(["erase", "--opted-out", "--lake", str(lake_root)]) == 0
+    erased = _trace_json(lake_root, url)
+    assert erased["erased"] and {e["reason"] for e in erased["erasures"]} == {"opted_out:domain"}
+    assert erased["events"][-1]["event"].startswith("erased (opted_out:domain)")
+    assert erased["training"] == now["training"] and erased["release"] == now["release"]
     # as the lake stood when the first trace was captured: the same JSON, field by field
     then = _trace_json(lake_root, url, "--as-of", captured_at.isoformat())
-    assert then == before
     for field_name in before:
         assert then[field_name] == before[field_name], field_name
+    assert then == before
     # table@version resolves to that commit's time
     at_release = _trace_json(
         lake_root,

@@ -122,6 +122,47 @@ def test_report_names_checkpoints_trained_on_withdrawn_pairs() -> None:
     assert optout.trained_on_opted_out(optout.OptOutList(), manifest).num_rows == 0
 
 
+def test_report_names_checkpoints_trained_on_a_hash_list_match() -> None:
+    """A takedown list that grows after training: md5 exactly, PDQ within the distance, from
+    the hashes pinned in the manifest."""
+    from datetime import UTC, datetime
+
+    from pipeline.hops.dataset.hash_lists import HashLists
+    from pipeline.lake.tables import HASH_LIST_SCHEMA
+
+    pdq = "f0" * 32
+    near = "f1" + "f0" * 31  # one bit away
+    far = "0f" * 32
+    manifest = pa.table(
+        {
+            "pair_id": ["p1", "p2", "p3"],
+            "checkpoint_step": pa.array([10, 10, 10], pa.int32()),
+            "checkpoint_sha256": ["c10"] * 3,
+            "times_seen": pa.array([1, 1, 1], pa.int32()),
+            "URL": ["https://a/1", "https://a/2", "https://a/3"],
+            "sha256": ["11" * 32, "22" * 32, "33" * 32],
+            "md5": ["aa" * 16, "bb" * 16, None],
+            "pdq": [far, near, None],
+            "run_fingerprint": ["run"] * 3,
+        }
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    lists = HashLists(
+        pa.Table.from_pylist(
+            [
+                {"name": "ngo", "kind": "md5", "value": "aa" * 16, "added_at": now},
+                {"name": "perceptual", "kind": "pdq", "value": pdq, "added_at": now},
+            ],
+            schema=HASH_LIST_SCHEMA,
+        )
+    )
+    report = optout.trained_on_opted_out(optout.OptOutList(), manifest, lists)
+    assert report.select(["pair_id", "match"]).to_pylist() == [
+        {"pair_id": "p1", "match": "hash_list:ngo"},
+        {"pair_id": "p2", "match": "hash_list:perceptual"},
+    ]
+
+
 def test_cli_adds_and_lists(tmp_path, capsys) -> None:
     lake = str(tmp_path / "lake")
     assert (

@@ -81,7 +81,16 @@ SHARDS_TABLE = TableName.IMAGE_SHARDS
 
 WITHDRAWN_PREFIXES = ("opted_out:", "hash_list:")
 """Drop reasons that mean an owner (or a takedown list) withdrew the image."""
-EVENT_HOPS = ("alt_text", "clip", "release", "aesthetic", "download", "training", "opt_out")
+EVENT_HOPS = (
+    "alt_text",
+    "clip",
+    "release",
+    "aesthetic",
+    "download",
+    "training",
+    "opt_out",
+    "erasure",
+)
 
 
 @dataclass
@@ -104,6 +113,9 @@ class Journey:
     """``replication_audit`` rows whose prompt or nearest training image is a trained pair."""
     withdrawals: list[dict[str, Any]] = field(default_factory=list)
     """Opt-out entries (URL, domain, image file) that withdraw this image."""
+    erasures: list[dict[str, Any]] = field(default_factory=list)
+    """Tombstones of the image's erasure: when, why, and what was removed (its bytes are
+    gone; the decisions above stay)."""
     as_of: datetime | None = None
     """The time the journey describes the lake at (None: now)."""
 
@@ -128,6 +140,10 @@ class Journey:
     @property
     def withdrawn(self) -> bool:
         return bool(self.withdrawals)
+
+    @property
+    def erased(self) -> bool:
+        return bool(self.erasures)
 
     def events(self) -> list[dict[str, Any]]:
         """What happened to the image, in time order: each decision from hop 2 on when it was
@@ -168,6 +184,9 @@ class Journey:
         for w in self.withdrawals:
             by = "a takedown list" if w["list"] else "its owner"
             add(w["added_at"], "opt_out", None, f"withdrawn by {by} ({w['match']})")
+        for e in self.erasures:
+            removed = ", ".join(e["what"] or []) or "nothing stored"
+            add(e["erased_at"], "erasure", e["pair_id"], f"erased ({e['reason']}): {removed}")
         order = {hop: i for i, hop in enumerate(EVENT_HOPS)}
         return sorted(
             events,
@@ -190,6 +209,8 @@ class Journey:
             "flagged": self.flagged,
             "withdrawals": self.withdrawals,
             "withdrawn": self.withdrawn,
+            "erasures": self.erasures,
+            "erased": self.erased,
             "events": self.events(),
         }
 
@@ -253,6 +274,9 @@ class Journey:
                 else "no checkpoint trained on it"
             )
             lines.append(f"Withdrawn by its owner ({matches}); {trained}.")
+        if self.erased:
+            when = _date(self.erasures[-1]["erased_at"])
+            lines.append(f"Erased on {when}: its bytes and embeddings are gone, tombstone kept.")
         return lines
 
     def _later_hops(self) -> list[str]:
@@ -476,6 +500,8 @@ class LineageIndex:
             journey.audit = self._audit(trained, as_of)
         urls = {s["url"] for s in journey.sightings}
         journey.withdrawals = withdrawals(self.lake, urls, journey.clip, as_of)
+        url_ids = {c["url_id"] for c in journey.clip if c.get("url_id")}
+        journey.erasures = erasures(self.lake, url_ids, as_of)
         return journey
 
     def _audit(self, pair_ids: list[str], as_of: datetime | None) -> list[dict[str, Any]]:
@@ -634,6 +660,15 @@ def withdrawals(
                 )
     unique = {orjson.dumps(e, option=orjson.OPT_SORT_KEYS): e for e in found}
     return sorted(unique.values(), key=lambda e: (e["added_at"], e["kind"], e["value"]))
+
+
+def erasures(lake: Lake, url_ids: set[str], as_of: datetime | None) -> list[dict[str, Any]]:
+    """Tombstones (``erasures``) of these images, as of ``as_of``, oldest first."""
+    if not url_ids:
+        return []
+    found = lake.read(TableName.ERASURES, as_of=as_of)
+    rows = [r for r in (found.to_pylist() if found is not None else []) if r["url_id"] in url_ids]
+    return sorted(rows, key=lambda r: (r["erased_at"], r["erasure_id"], r["pair_id"] or ""))
 
 
 def lake_versions(lake: Lake) -> dict[str, tuple[str, int]]:
