@@ -307,6 +307,10 @@ def test_tombstone_records_the_erasure(erased: Erased) -> None:
     assert any(w.startswith("tar:") and w.endswith(f"#{erased.key}") for w in what)
     assert any(w.startswith("report:aesthetic_subset-") for w in what)
     assert stones[0]["erased_at"].tzinfo is not None
+    # what the erasure named is withdrawn too: no later hop fetches the image again
+    from pipeline.hops.dataset.opt_outs import load
+
+    assert load(erased.lake).match(erased.url) == "opted_out:url"
 
 
 def test_dry_run_counted_what_the_erasure_removed(erased: Erased) -> None:

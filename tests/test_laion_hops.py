@@ -386,7 +386,7 @@ def test_opt_out_and_erasure_after_training_are_remembered_by_trace_and_report(
 
     assert main(["erase", "--opted-out", "--lake", str(lake_root)]) == 0
     erased = _trace_json(lake_root, url)
-    assert erased["erased"] and {e["reason"] for e in erased["erasures"]} == {"opted_out:domain"}
+    assert erased["erased"] and {e["reason"] for e in erased["tombstones"]} == {"opted_out:domain"}
     assert erased["events"][-1]["event"].startswith("erased (opted_out:domain)")
     assert erased["training"] == now["training"] and erased["release"] == now["release"]
     # as the lake stood when the first trace was captured: the same JSON, field by field

@@ -1,7 +1,8 @@
 """``erase``: resolve a request to pairs, remove their bytes everywhere, vacuum, tombstone.
 
 Order: tar members and img2dataset's parquet rows, rows of byte/embedding tables, report
-grids, then VACUUM of the byte tables, then the tombstones. Each step is idempotent, so an
+grids, then VACUUM of the byte tables, then the opt-out list (what the request names, so no
+later hop fetches the image again) and the tombstones. Each step is idempotent, so an
 interrupted erasure is finished by running it again. Vacuum deletes files that no current
 version names: run an erasure while no hop writes the byte tables.
 """
@@ -18,6 +19,7 @@ from pipeline.erase.rows import byte_tables, remove_rows, vacuum
 from pipeline.erase.shards import erase_from_shards
 from pipeline.erase.targets import EraseRequest, Targets, resolve
 from pipeline.erase.tombstones import tombstones, write_tombstones
+from pipeline.hops.dataset import opt_outs
 from pipeline.lake.store import Lake
 
 
@@ -102,5 +104,15 @@ def erase(
     rows = tombstones(result.erasure_id, now, targets, what)
     result.tombstones = rows.num_rows
     if not dry_run:
+        withdraw(lake, request, result.erasure_id)
         write_tombstones(lake, rows, result.erasure_id)
     return result
+
+
+def withdraw(lake: Lake, request: EraseRequest, erasure_id: str) -> None:
+    """Put what an erasure names on the opt-out list too, so that no later hop fetches,
+    embeds or downloads the erased image again (``--opted-out`` names entries already there)."""
+    entries = [("url", u) for u in request.urls] + [("domain", d) for d in request.domains]
+    entries += [("sha256", h) for h in request.sha256s]
+    if entries:
+        opt_outs.add(lake, entries, note=f"erasure {erasure_id}")

@@ -584,7 +584,7 @@ class TableSpec:
     """None where the schema depends on configuration (embedding width) or for file assets."""
     partitioning: str
     """``wat_slices``, ``crawls``, ``runs`` (training run or checkpoint), ``erasures`` (one
-    per erasure run), or ``none``."""
+    per erasure run), ``log`` (appended to, never rewritten: ``lake_runs``), or ``none``."""
     keys: tuple[str, ...] = ()
     drop_reasons: tuple[str, ...] = ()
     drop_reason_patterns: tuple[str, ...] = ()
@@ -1061,7 +1061,7 @@ _SPECS = (
         T.LAKE_RUNS,
         "The lake's table of runs: every table version each materialization read or wrote.",
         LAKE_RUNS_SCHEMA,
-        "none",
+        "log",
         keys=("run_id", "asset", "table", "access", "table_version"),
         expectations=(
             *not_null("run_id", "asset", "table", "access", "table_version", "recorded_at"),

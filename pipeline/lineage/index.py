@@ -113,7 +113,7 @@ class Journey:
     """``replication_audit`` rows whose prompt or nearest training image is a trained pair."""
     withdrawals: list[dict[str, Any]] = field(default_factory=list)
     """Opt-out entries (URL, domain, image file) that withdraw this image."""
-    erasures: list[dict[str, Any]] = field(default_factory=list)
+    tombstones: list[dict[str, Any]] = field(default_factory=list)
     """Tombstones of the image's erasure: when, why, and what was removed (its bytes are
     gone; the decisions above stay)."""
     as_of: datetime | None = None
@@ -143,7 +143,7 @@ class Journey:
 
     @property
     def erased(self) -> bool:
-        return bool(self.erasures)
+        return bool(self.tombstones)
 
     def events(self) -> list[dict[str, Any]]:
         """What happened to the image, in time order: each decision from hop 2 on when it was
@@ -184,7 +184,7 @@ class Journey:
         for w in self.withdrawals:
             by = "a takedown list" if w["list"] else "its owner"
             add(w["added_at"], "opt_out", None, f"withdrawn by {by} ({w['match']})")
-        for e in self.erasures:
+        for e in self.tombstones:
             removed = ", ".join(e["what"] or []) or "nothing stored"
             add(e["erased_at"], "erasure", e["pair_id"], f"erased ({e['reason']}): {removed}")
         order = {hop: i for i, hop in enumerate(EVENT_HOPS)}
@@ -209,7 +209,7 @@ class Journey:
             "flagged": self.flagged,
             "withdrawals": self.withdrawals,
             "withdrawn": self.withdrawn,
-            "erasures": self.erasures,
+            "tombstones": self.tombstones,
             "erased": self.erased,
             "events": self.events(),
         }
@@ -275,7 +275,7 @@ class Journey:
             )
             lines.append(f"Withdrawn by its owner ({matches}); {trained}.")
         if self.erased:
-            when = _date(self.erasures[-1]["erased_at"])
+            when = _date(self.tombstones[-1]["erased_at"])
             lines.append(f"Erased on {when}: its bytes and embeddings are gone, tombstone kept.")
         return lines
 
@@ -501,7 +501,7 @@ class LineageIndex:
         urls = {s["url"] for s in journey.sightings}
         journey.withdrawals = withdrawals(self.lake, urls, journey.clip, as_of)
         url_ids = {c["url_id"] for c in journey.clip if c.get("url_id")}
-        journey.erasures = erasures(self.lake, url_ids, as_of)
+        journey.tombstones = tombstones(self.lake, url_ids, as_of)
         return journey
 
     def _audit(self, pair_ids: list[str], as_of: datetime | None) -> list[dict[str, Any]]:
@@ -662,7 +662,7 @@ def withdrawals(
     return sorted(unique.values(), key=lambda e: (e["added_at"], e["kind"], e["value"]))
 
 
-def erasures(lake: Lake, url_ids: set[str], as_of: datetime | None) -> list[dict[str, Any]]:
+def tombstones(lake: Lake, url_ids: set[str], as_of: datetime | None) -> list[dict[str, Any]]:
     """Tombstones (``erasures``) of these images, as of ``as_of``, oldest first."""
     if not url_ids:
         return []
