@@ -269,6 +269,51 @@ def test_guard_checks_connect_targets(before, picked) -> None:
             assert sock.recv(1024).startswith(b"HTTP/1.1 200")
 
 
+def test_guard_refuses_a_redirect_into_a_withdrawn_domain() -> None:
+    """An owner withdrew a domain after the subset was built: the guard refuses the redirect
+    into it (img2dataset follows redirects through the guard), and the status says why."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pipeline.hops.dataset.opt_outs import OptOutList
+    from pipeline.hops.download.verify import refined_status
+
+    seen: list[str] = []
+
+    class Redirects(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(f"{self.headers['Host']}{self.path}")
+            self.send_response(302)
+            self.send_header("Location", f"http://img.withdrawn.example:{port}/a.png")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirects)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    listed = OptOutList(domains=frozenset({"withdrawn.example"}))
+    pinned = {"start.example": "127.0.0.1", "img.withdrawn.example": "127.0.0.1"}
+    allow = HostPolicy.from_list(["127.0.0.0/8"])
+    try:
+        with GuardProxy(allow, resolve=pinned, withdrawn=listed.match) as guard:
+            refused = pytest.raises(urllib.error.HTTPError)
+            with refused:
+                _opener(guard, "http").open(f"http://start.example:{port}/start", timeout=5)
+            assert guard.refused == {"opted_out:domain": 1}
+    finally:
+        server.shutdown()
+    error = f"HTTP Error 403: {refused.excinfo.value.reason}"
+    assert "refused by download guard: opted_out:domain http://img.withdrawn.example" in error
+    assert seen == [f"start.example:{port}/start"]  # the withdrawn host was never asked
+    assert refined_status("failed_to_download", error) == "opted_out:domain"
+    assert refined_status("failed_to_download", "HTTP Error 404: Not Found") == (
+        "failed_to_download"
+    )
+
+
 def test_download_results_suite(guarded) -> None:
     """The registry's expectations hold for refusals, and fail without their reasons."""
     from quality.gx_runner import run_suite

@@ -1,6 +1,7 @@
 """``image_shards`` and ``download_results``: img2dataset over one crawl's aesthetic subset."""
 
 import time
+from dataclasses import replace
 
 from dagster import (
     AssetExecutionContext,
@@ -16,6 +17,7 @@ from assets_defs.freshness import WEEKLY_FRESHNESS
 from assets_defs.metadata import code_version, counts_metadata
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource, SyntheticWebResource
+from pipeline.hops.dataset import opt_outs as optout
 from pipeline.hops.download.output import output_to
 from pipeline.hops.download.shards import ShardSpec, download_shards
 from pipeline.lake.tables import (
@@ -118,7 +120,7 @@ def image_shards(
         result = download_shards(
             subset,
             root,
-            config.spec(synthetic_web.download_proxy_url),
+            replace(config.spec(synthetic_web.download_proxy_url), opt_outs=optout.load(lake_)),
             previous,
             storage_options=lake_.storage_options,
         )

@@ -143,9 +143,16 @@ DOWNLOAD_FAILED_STATUSES = ("failed_to_download", "failed_to_resize")
 DOWNLOAD_NOT_ATTEMPTED = "not_attempted_yet"
 DOWNLOAD_GAVE_UP = "gave_up"
 DOWNLOAD_CONTENT_CHANGED = "content_changed"
-DOWNLOAD_REFUSED_STATUSES = (DOWNLOAD_CONTENT_CHANGED, "private_host", "decompression_bomb")
+DOWNLOAD_REFUSED_STATUSES = (
+    DOWNLOAD_CONTENT_CHANGED,
+    "private_host",
+    "decompression_bomb",
+    "opted_out:url",
+    "opted_out:domain",
+)
 """Downloads refused by rule, not retried: bytes other than those hop 3 scored, a request
-(first or redirect) to a private address, an image declaring too many pixels."""
+(first or redirect) to a private address, an image declaring too many pixels, a request
+(first or redirect) to a URL or domain its owner withdrew since the subset was built."""
 DOWNLOAD_STATUSES = (
     DOWNLOAD_SUCCESS,
     *DOWNLOAD_FAILED_STATUSES,

@@ -6,9 +6,10 @@ request of a worker, the first and every redirect, is a request to the proxy, wh
 
 - refuses, with ``403 refused by download guard: <reason> <target>``, a target that fails
   :func:`pipeline.lake.urls.check_url` (private, loopback, link-local, metadata hosts and
-  names, non-http schemes) or, without an upstream proxy, whose host resolves to such an
-  address (any of its addresses; the checked address is the one connected to, so a second
-  lookup cannot rebind it);
+  names, non-http schemes), that its owner withdrew (``opted_out:url|domain``, the lake's
+  opt-out list) or, without an upstream proxy, whose host resolves to such an address (any
+  of its addresses; the checked address is the one connected to, so a second lookup cannot
+  rebind it);
 - checks ``CONNECT host:port`` (https) the same way before it opens the tunnel;
 - otherwise forwards the request, to the checked address or to ``upstream`` (an HTTP proxy
   that reaches the web, e.g. the synthetic web's server), and streams the answer back.
@@ -266,10 +267,15 @@ class GuardProxy:
         resolve: Mapping[str, str] | None = None,
         resolver: Resolver = dns_addresses,
         timeout_s: float = 30.0,
+        withdrawn: Callable[[str], str | None] | None = None,
     ) -> None:
         """``upstream``: ``http://host:port`` of a proxy to forward to (no DNS then);
-        ``resolve``: host -> address pinned before DNS (like ``curl --resolve``)."""
+        ``resolve``: host -> address pinned before DNS (like ``curl --resolve``);
+        ``withdrawn``: URL -> the reason it is withdrawn (``opted_out:domain``...) or None,
+        checked for every request, redirects included (a CONNECT target as
+        ``https://host:port/``, so only domains are known there)."""
         self.policy = policy
+        self.withdrawn = withdrawn
         self.upstream: tuple[str, int] | None = None
         if upstream:
             parts = urlsplit(upstream)
@@ -299,6 +305,9 @@ class GuardProxy:
         ok, reason = check_url(url, self.policy)
         if not ok:
             raise Refused(reason or "bad_url", url)
+        withdrawn = self.withdrawn(url) if self.withdrawn else None
+        if withdrawn:
+            raise Refused(withdrawn, url)
         if self.upstream:
             return host
         pinned = self.resolve.get(host.lower())

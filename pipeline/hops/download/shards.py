@@ -72,6 +72,7 @@ from PIL import Image
 
 from pipeline.faults import maybe_kill
 from pipeline.hops.clip.decode import DecodePolicy
+from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.hops.download.bombs import bombs_refused
 from pipeline.hops.download.guard import GuardProxy
 from pipeline.hops.download.verify import content_changed, mark_changed, verified
@@ -126,6 +127,9 @@ class ShardSpec:
     but for the S3 endpoint; the environment is restored afterwards."""
     host_policy: HostPolicy = field(default_factory=HostPolicy)
     """Hop 3's private-address rule (and its allowlist), applied to every request."""
+    opt_outs: OptOutList = field(default_factory=OptOutList)
+    """Owners' URL and domain withdrawals, applied to every request (redirects included):
+    refused as ``opted_out:url|domain``."""
     max_image_pixels: int = DecodePolicy.max_pixels
     """Images declaring more pixels are refused before decoding (hop 3's limit)."""
     https_as_http: bool = False
@@ -481,7 +485,12 @@ def _call_img2dataset(
     from img2dataset import download
 
     folder = _uri(protocol, batch_dir)
-    guard = GuardProxy(spec.host_policy, upstream=spec.http_proxy, timeout_s=spec.timeout + 5)
+    guard = GuardProxy(
+        spec.host_policy,
+        upstream=spec.http_proxy,
+        timeout_s=spec.timeout + 5,
+        withdrawn=(lambda url: spec.opt_outs.match(url)) if spec.opt_outs else None,
+    )
     with guard, bombs_refused(spec.max_image_pixels):
         env = _env_for(guard.url, protocol, options)
         with _environ(env), _s3_cache_cleared(protocol), _sigint_kept(), _loggers_reaped():

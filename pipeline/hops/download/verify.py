@@ -1,6 +1,7 @@
 """Each download's final status: img2dataset's, refined by the download rules.
 
-- an error from the guard proxy that names ``private_host`` -> ``private_host``;
+- an error from the guard proxy that names ``private_host`` -> ``private_host``, or an
+  opt-out (``opted_out:url|domain``) -> that;
 - a resize error of the bomb guard -> ``decompression_bomb``;
 - a success whose original bytes' sha256 is not the one hop 3 scored -> ``content_changed``
   (the sha256 of what was downloaded is kept; its tar member may exist but the row has no
@@ -18,6 +19,7 @@ from pipeline.lake.tables import DOWNLOAD_SUCCESS as SUCCESS
 
 PRIVATE_HOST = "private_host"
 DECOMPRESSION_BOMB = "decompression_bomb"
+OPTED_OUT = ("opted_out:url", "opted_out:domain")
 
 
 def refined_status(status: str, error: str | None) -> str:
@@ -25,6 +27,10 @@ def refined_status(status: str, error: str | None) -> str:
     text = error or ""
     if status == "failed_to_download" and f"{REFUSED}: private_host" in text:
         return PRIVATE_HOST
+    if status == "failed_to_download":
+        for withdrawn in OPTED_OUT:
+            if f"{REFUSED}: {withdrawn} " in text:
+                return withdrawn
     if status == "failed_to_resize" and text.startswith(BOMB):
         return DECOMPRESSION_BOMB
     return status
