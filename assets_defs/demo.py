@@ -60,8 +60,8 @@ class DemoSummary:
                 f"{s} {self.downloads.get(s, 0):,}" for s in DOWNLOAD_REFUSED_STATUSES
             )
             lines.append(
-                "  refused at download (bytes changed since hop 3, private redirect, bomb): "
-                + refused
+                "  refused at download (bytes changed since hop 3, private redirect, bomb, "
+                "withdrawn): " + refused
             )
         for key, value in self.training.items():
             lines.append(f"  {key}: {value}")
