@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -82,15 +83,13 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     elif args.by == "sha256":
         journey = index.trace_image(args.value, as_of)
     elif args.by == "image":
-        from PIL import Image
-
         from pipeline.hops.clip.embed import DEFAULT_CLIP_MODEL, ClipModel, ClipSpec
 
         model = args.clip_model or settings.clip_model or DEFAULT_CLIP_MODEL
         pretrained = args.clip_pretrained or settings.clip_pretrained
         clip = ClipModel(ClipSpec(model, pretrained))
-        with Image.open(args.value) as image:
-            journey = index.trace_lookalike(image, clip, min_similarity=args.min_similarity)
+        picture = Path(args.value).read_bytes()
+        journey = index.trace_picture(picture, clip, min_similarity=args.min_similarity)
     else:
         journey = index.trace(args.value, as_of)
     if args.json:
@@ -295,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --by image: the filter's CLIP ($CRAWL2DIFFUSION_CLIP_MODEL)",
     )
     trace.add_argument("--clip-pretrained", default=None, help="($CRAWL2DIFFUSION_CLIP_PRETRAINED)")
-    trace.add_argument("--min-similarity", type=float, default=0.9)
+    trace.add_argument(
+        "--min-similarity", type=float, default=0.5, help="with --by image: lookalikes listed"
+    )
     trace.add_argument("--json", action="store_true", help="print the journey as JSON")
     trace.add_argument(
         "--as-of",

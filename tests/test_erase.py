@@ -35,6 +35,7 @@ from pipeline.erase.targets import EraseRequest, resolve
 from pipeline.hops.download.shards import INPUT_FILE, read_shard_samples
 from pipeline.lake.store import REPORTS, SHOWS_SUFFIX, Lake
 from pipeline.lake.tables import DOWNLOAD_SUCCESS, TableName
+from pipeline.lineage import ann
 from tests.lake_runs import LakeRun
 
 DECISION_TABLES = (
@@ -209,6 +210,9 @@ def erased(small_lake: LakeRun, tmp_path_factory: pytest.TempPathFactory) -> Era
         },
         names={target["sha256"]},
     )
+    # the ANN indexes trace by image builds (one holds the embedding's float32 bytes)
+    ann.partition_indexes(lake, TableName.IMAGE_EMBEDDINGS, row["model_id"])
+    ann.partition_indexes(lake, TableName.CLIP_SCORES)
     found_before = search([lake_root(run)], needles)
     versions = {t: lake.version(t) for t in DECISION_TABLES}
     embeddings_version = lake.version(TableName.IMAGE_EMBEDDINGS)
@@ -251,6 +255,7 @@ def test_search_finds_the_image_before_erasure(erased: Erased) -> None:
     assert any(TableName.IMAGE_EMBEDDINGS in p for p in before["original_bytes"])
     assert any(p.endswith(".tar") for p in before["resized_bytes"])
     assert any(p.endswith(".png") for p in before["grid_png"])
+    assert any(p.endswith(".usearch") for p in before["embedding_f32"])
 
 
 def test_no_copy_is_left_in_the_lake_or_the_dagster_storage(erased: Erased) -> None:

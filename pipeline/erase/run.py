@@ -1,7 +1,8 @@
 """``erase``: resolve a request to pairs, remove their bytes everywhere, vacuum, tombstone.
 
 Order: tar members and img2dataset's parquet rows, rows of byte/embedding tables, report
-grids, then VACUUM of the byte tables, then the opt-out list (what the request names, so no
+grids, then VACUUM of the byte tables and their ANN index files (``lineage.ann``: an index
+of a partition the DELETE rewrote is named after files that are gone), then the opt-out list (what the request names, so no
 later hop fetches the image again) and the tombstones. Each step is idempotent, so an
 interrupted erasure is finished by running it again. Vacuum deletes files that no current
 version names: run an erasure while no hop writes the byte tables.
@@ -20,6 +21,7 @@ from pipeline.erase.shards import erase_from_shards
 from pipeline.erase.targets import EraseRequest, Targets, resolve
 from pipeline.erase.tombstones import tombstones, write_tombstones
 from pipeline.hops.dataset import opt_outs
+from pipeline.lineage import ann
 from pipeline.lake.store import Lake
 
 
@@ -38,6 +40,8 @@ class ErasureResult:
     reports: list[str] = field(default_factory=list)
     vacuumed: dict[str, int] = field(default_factory=dict)
     """Files vacuum deleted per byte/embedding table."""
+    indexes: int = 0
+    """ANN index files removed (built on rows the erasure deleted)."""
     tombstones: int = 0
 
     def counts(self) -> dict[str, object]:
@@ -52,6 +56,7 @@ class ErasureResult:
             "table_rows": dict(self.table_rows),
             "reports": list(self.reports),
             "vacuumed_files": dict(self.vacuumed),
+            "index_files": self.indexes,
             "tombstones": self.tombstones,
         }
 
@@ -100,6 +105,8 @@ def erase(
 
     for table in tables:
         result.vacuumed[table] = vacuum(lake, table, dry_run)
+        if not dry_run:
+            result.indexes += len(ann.prune(lake, table))
 
     rows = tombstones(result.erasure_id, now, targets, what)
     result.tombstones = rows.num_rows

@@ -118,6 +118,15 @@ class Journey:
     gone; the decisions above stay)."""
     as_of: datetime | None = None
     """The time the journey describes the lake at (None: now)."""
+    picture: dict[str, Any] | None = None
+    """Trace by image: the picture's sha256, PDQ hash and quality, the threshold used."""
+    copies: list[dict[str, Any]] = field(default_factory=list)
+    """Trace by image: stored fetches of the same file (sha256): ``url``, ``found_in``."""
+    near_duplicates: list[dict[str, Any]] = field(default_factory=list)
+    """Trace by image: stored fetches within the PDQ threshold: ``url``, ``distance``."""
+    lookalikes: list[dict[str, Any]] = field(default_factory=list)
+    """Trace by image: CLIP's nearest other images (``url``, ``similarity``); semantic
+    neighbours, not copies: listed, never merged into the journey."""
 
     @property
     def seen(self) -> bool:
@@ -212,6 +221,16 @@ class Journey:
             "tombstones": self.tombstones,
             "erased": self.erased,
             "events": self.events(),
+            **(
+                {
+                    "picture": self.picture,
+                    "copies": self.copies,
+                    "near_duplicates": self.near_duplicates,
+                    "lookalikes": self.lookalikes,
+                }
+                if self.picture is not None
+                else {}
+            ),
         }
 
     def story(self) -> str:
@@ -219,11 +238,13 @@ class Journey:
         what = ", ".join(f"{k} {v}" for k, v in self.query.items())
         if self.as_of is not None:
             what = f"{what} (as the lake stood at {_date(self.as_of)})"
+        head = self._picture_lines()
         if not self.seen:
-            return f"{what}: never seen in any crawl processed into this lake."
+            return "\n".join([*head, f"{what}: never seen in any crawl processed into this lake."])
         pages = {s["page_url"] for s in self.sightings}
         crawls = sorted({s["crawl_id"] for s in self.sightings})
         lines = [
+            *head,
             f"{what}: found {len(self.sightings)} time(s) on {len(pages)} page(s) "
             f"in crawl(s) {', '.join(crawls)}.",
             "",
@@ -255,6 +276,30 @@ class Journey:
         lines += self._later_hops()
         lines += self._history_lines()
         return "\n".join(lines)
+
+    def _picture_lines(self) -> list[str]:
+        """Trace by image: the copies and near-duplicates (the journey below is theirs) and
+        the lookalikes (not merged)."""
+        if self.picture is None:
+            return []
+        p = self.picture
+        lines = [f"Picture sha256 {p['sha256']}, PDQ quality {p['pdq_quality']}:"]
+        lines.append(f"  Exact copies (same sha256): {len(self.copies)}")
+        lines += [f"   - {c['url']} ({c['found_in']})" for c in self.copies]
+        if p["pdq_quality"] < p["min_pdq_quality"]:
+            lines.append(
+                f"  Near-duplicates: not searched (PDQ quality {p['pdq_quality']} < "
+                f"{p['min_pdq_quality']}: too featureless for its hash to identify it)"
+            )
+        else:
+            lines.append(
+                f"  Near-duplicates (PDQ within {p['near_duplicate_threshold']} of 256 bits): "
+                f"{len(self.near_duplicates)}"
+            )
+        lines += [f"   - {n['url']} (distance {n['distance']})" for n in self.near_duplicates]
+        lines.append(f"  Lookalikes (CLIP, not merged below): {len(self.lookalikes)}")
+        lines += [f"   - {x['url']} (similarity {x['similarity']:.3f})" for x in self.lookalikes]
+        return [*lines, ""]
 
     def _history_lines(self) -> list[str]:
         """The events, dated; and the state of the image now (or at :attr:`as_of`)."""
@@ -553,19 +598,37 @@ class LineageIndex:
     def trace_page(self, page_url: str, as_of: datetime | None = None) -> Journey:
         return self._journey({"page_url": page_url}, "page_url", [page_url], as_of)
 
-    def trace_lookalike(self, image, clip, k: int = 5, min_similarity: float = 0.9) -> Journey:
-        """Journeys of the stored images nearest to ``image`` (a PIL image) by ``clip``'s
-        embeddings: the same picture re-encoded, resized or renamed still finds its URLs."""
-        from pipeline.lineage.lookalike import nearest_images
+    def trace_picture(self, picture, clip, k: int = 5, min_similarity: float = 0.5) -> Journey:
+        """The journey of a picture (file bytes, or a decoded PIL image: no sha256 then):
+        merged from its exact copies (sha256) and near-duplicates (PDQ within the calibrated
+        threshold) only; ``clip``'s nearest embeddings are listed as ``lookalikes``."""
+        from pipeline.lineage.lookalike import match_picture
 
-        found = nearest_images(self.lake, clip, image, k, min_similarity)
-        query = {
-            "lookalike": ", ".join(f"{f.url} ({f.similarity:.3f})" for f in found)
-            or f"nothing at similarity >= {min_similarity}"
-        }
-        if not found:
-            return Journey(query)
-        return self._journey(query, "url", [f.url for f in found], None)
+        found = match_picture(self.lake, picture, clip, k, min_similarity)
+        copies = []
+        if found.sha256 is not None:
+            for table, column in (
+                (TableName.CLIP_SCORES, "url"),
+                (TableName.DOWNLOAD_RESULTS, "URL"),
+            ):
+                if table in self.tables:
+                    rows = self._lookup(table, "sha256", [found.sha256], None)
+                    copies += [{"url": r[column], "found_in": table} for r in rows if r[column]]
+        copies = list({orjson.dumps(c): c for c in copies}.values())
+        urls = [c["url"] for c in copies] + [n["url"] for n in found.near_duplicates]
+        query = {"picture": found.sha256 or found.pdq}
+        journey = self._journey(query, "url", urls, None) if urls else Journey(query)
+        journey.picture = found.to_dict()
+        journey.copies = copies
+        journey.near_duplicates = found.near_duplicates
+        journey.lookalikes = [
+            {"url": x.url, "url_id": x.url_id, "similarity": x.similarity}
+            for x in found.lookalikes
+            if x.url not in set(urls)
+        ]
+        return journey
+
+    trace_lookalike = trace_picture
 
     def trace_image(self, sha256: str, as_of: datetime | None = None) -> Journey:
         """Every URL whose downloaded bytes had this sha256 (the image file itself), as

@@ -1,21 +1,32 @@
-"""Find an image in the lake by what it looks like, as "Have I Been Trained" did: embed the
-query image with the CLIP model that filtered the data and rank the stored image embeddings.
+"""Find an image in the lake from a picture of it, keeping copies apart from lookalikes.
 
-Exact search over ``image_embeddings`` (one model's rows), streamed partition by partition so
-memory stays at one partition. At LAION scale an ANN index (faiss, DuckDB's vss) would replace it.
+Three lists, as :class:`PictureMatches`:
+- copies: stored fetches whose file had the picture's sha256 (the same bytes);
+- near-duplicates: stored fetches (``clip_scores.pdq``) whose PDQ hash lies within the
+  calibrated threshold of the picture's (:mod:`pipeline.lineage.calibrate`); none when the
+  picture's PDQ quality is too low for its hash to identify it;
+- lookalikes: the stored images nearest by the filter's CLIP (semantic: other drawings of a
+  turquoise star look alike to it), with their similarity, never merged into a journey.
+
+Both searches go through the per-partition HNSW indexes of :mod:`pipeline.lineage.ann`.
 """
 
 from __future__ import annotations
 
-import heapq
-from dataclasses import dataclass
+import hashlib
+import io
+from dataclasses import dataclass, field
+from typing import Any
 
-import numpy as np
-import pyarrow.compute as pc
 from PIL import Image
 
+from pipeline.hops.dataset.hash_lists import pdq_hash_quality
 from pipeline.lake.store import Lake
-from pipeline.lake.tables import TableName
+from pipeline.lineage import ann
+from pipeline.lineage.calibrate import near_duplicate_rule
+
+NEAR_DUPLICATE_CANDIDATES = 50
+"""PDQ neighbours asked of the index before the threshold is applied."""
 
 
 @dataclass(frozen=True)
@@ -25,27 +36,63 @@ class Lookalike:
     similarity: float
 
 
+@dataclass
+class PictureMatches:
+    """What the lake holds of a picture: its hashes and the three lists."""
+
+    sha256: str | None
+    pdq: str
+    pdq_quality: int
+    threshold: int
+    min_pdq_quality: int
+    near_duplicates: list[dict[str, Any]] = field(default_factory=list)
+    """``url``, ``url_id``, ``pdq``, ``distance`` (bits of 256)."""
+    lookalikes: list[Lookalike] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "pdq": self.pdq,
+            "pdq_quality": self.pdq_quality,
+            "near_duplicate_threshold": self.threshold,
+            "min_pdq_quality": self.min_pdq_quality,
+        }
+
+
+def open_picture(picture: bytes | Image.Image) -> tuple[Image.Image, str | None]:
+    """The decoded picture and the sha256 of its file (None for an image given decoded)."""
+    if isinstance(picture, Image.Image):
+        return picture.convert("RGB"), None
+    with Image.open(io.BytesIO(picture)) as image:
+        return image.convert("RGB"), hashlib.sha256(picture).hexdigest()
+
+
 def nearest_images(
     lake: Lake, clip, image: Image.Image, k: int = 5, min_similarity: float = 0.0
 ) -> list[Lookalike]:
     """The ``k`` stored images most similar to ``image`` under ``clip`` (a ``ClipModel``),
     best first, at least ``min_similarity``; empty when the model embedded nothing."""
     query = clip.embed_images([image.convert("RGB")])[0]
-    best: list[tuple[float, str, str]] = []
-    for key in lake.partitions(TableName.IMAGE_EMBEDDINGS):
-        table = lake.read(
-            TableName.IMAGE_EMBEDDINGS, [key], ["url_id", "url", "model_id", "embedding"]
-        )
-        table = table.filter(pc.equal(table.column("model_id"), clip.model_id))
-        if table.num_rows == 0:
-            continue
-        vectors = np.asarray(table.column("embedding").to_pylist(), dtype=np.float32)
-        sims = vectors @ query
-        for i in np.argsort(-sims)[:k]:
-            item = (float(sims[i]), table["url_id"][int(i)].as_py(), table["url"][int(i)].as_py())
-            if len(best) < k:
-                heapq.heappush(best, item)
-            else:
-                heapq.heappushpop(best, item)
-    ranked = sorted(best, reverse=True)
-    return [Lookalike(url, url_id, s) for s, url_id, url in ranked if s >= min_similarity]
+    hits = ann.nearest_embeddings(lake, clip.model_id, query, k)
+    found = [Lookalike(h.url, h.url_id, 1.0 - h.distance) for h in hits]
+    return [f for f in found if f.similarity >= min_similarity]
+
+
+def match_picture(
+    lake: Lake, picture: bytes | Image.Image, clip, k: int = 5, min_similarity: float = 0.0
+) -> PictureMatches:
+    """The picture's near-duplicates (PDQ) and CLIP lookalikes in ``lake``; copies by sha256
+    are looked up in the lineage index (``LineageIndex.trace_picture``)."""
+    image, sha256 = open_picture(picture)
+    pdq, quality = pdq_hash_quality(image)
+    rule = near_duplicate_rule()
+    matches = PictureMatches(sha256, pdq, quality, rule.threshold, rule.min_pdq_quality)
+    if quality >= rule.min_pdq_quality:
+        hits = ann.nearest_pdq(lake, pdq, NEAR_DUPLICATE_CANDIDATES, rule.threshold)
+        matches.near_duplicates = [
+            {"url": h.url, "url_id": h.url_id, "pdq": h.pdq, "distance": int(h.distance)}
+            for h in hits
+        ]
+    if clip is not None:
+        matches.lookalikes = nearest_images(lake, clip, image, k, min_similarity)
+    return matches

@@ -83,6 +83,12 @@ def file_hashes(body: bytes) -> ImageHashes:
 
 def pdq_hash(image: Image.Image) -> str:
     """The PDQ hash of an image's RGB pixels as 64 hex digits (the format of Meta's tools)."""
+    return pdq_hash_quality(image)[0]
+
+
+def pdq_hash_quality(image: Image.Image) -> tuple[str, int]:
+    """The PDQ hash (hex) and PDQ's quality score (0-100; below 50 the image is too
+    featureless for its hash to identify it, as Meta's reference code advises)."""
     import pdqhash
 
     if max(image.size) > PDQ_MAX_SIDE:
@@ -90,8 +96,8 @@ def pdq_hash(image: Image.Image) -> str:
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.BOX)
     pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
-    bits, _quality = pdqhash.compute(pixels)
-    return np.packbits(bits.astype(np.uint8)).tobytes().hex()
+    bits, quality = pdqhash.compute(pixels)
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex(), int(quality)
 
 
 def _bits(hexes: list[str]) -> np.ndarray:

@@ -1,0 +1,166 @@
+"""Approximate nearest-neighbour indexes (usearch HNSW) for search by image.
+
+Two kinds, one file per table partition, built lazily by the first search that needs them:
+- ``image_embeddings``: the CLIP embeddings of one ``model_id``, cosine;
+- ``clip_scores``: the PDQ hashes of the fetched images (256 bits, Hamming).
+
+An index is named after its partition's current data files (a hash of their Delta paths),
+``<index dir>/<table>/<partition>/<kind>-<files hash>.usearch``, beside a ``.parquet`` of its
+labels (row -> url_id, url, pdq; no vector): a re-written partition, or a Delta ``DELETE``
+(an erasure), has new files and so a new index name, and the stale files are removed
+(:func:`prune`). A search queries every partition's index and merges their top k.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import fsspec.core
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.lake.store import Lake
+from pipeline.lake.tables import TableName
+
+PDQ = "pdq"
+EXPANSION_SEARCH = 128
+"""HNSW candidates kept per query (usearch's ``expansion_search``; recall vs speed)."""
+LABELS = ("url_id", "url", "pdq")
+
+
+@dataclass(frozen=True)
+class Hit:
+    url_id: str
+    url: str
+    pdq: str | None
+    distance: float
+    """Hamming bits (PDQ) or 1 - cosine similarity (embeddings)."""
+
+
+def index_root(lake: Lake) -> Path:
+    """``<lake>/_indexes`` for a local lake; for a remote one (usearch maps local files),
+    ``$XDG_CACHE_HOME/crawl2diffusion/indexes/<hash of the lake root>``."""
+    if lake.is_local:
+        return Path(fsspec.core.strip_protocol(lake.root)) / "_indexes"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(lake.root.encode()).hexdigest()[:16]
+    return cache / "crawl2diffusion" / "indexes" / digest
+
+
+def _kind(model_id: str | None) -> str:
+    return PDQ if model_id is None else "emb" + hashlib.sha256(model_id.encode()).hexdigest()[:12]
+
+
+def current_files(lake: Lake, table: str) -> dict[str, str]:
+    """Partition -> hash of its current data files (changes whenever the partition does)."""
+    return {
+        m["partition"]: hashlib.sha256("\n".join(m["files"]).encode()).hexdigest()[:16]
+        for m in lake.manifests(table)
+    }
+
+
+def _build(lake: Lake, table: str, partition: str, model_id: str | None, path: Path) -> None:
+    from usearch.index import Index
+
+    if model_id is None:
+        data = lake.read(table, [partition], ["url_id", "url", "pdq"])
+        data = data.filter(pc.is_valid(data.column("pdq")))
+        data = data.group_by(["url_id", "url", "pdq"]).aggregate([]) if data.num_rows else data
+        vectors = np.frombuffer(
+            bytes.fromhex("".join(data.column("pdq").to_pylist())), np.uint8
+        ).reshape(-1, 32)
+        index = Index(ndim=256, metric="hamming", dtype="b1")
+    else:
+        data = lake.read(table, [partition], ["url_id", "url", "model_id", "embedding"])
+        data = data.filter(pc.equal(data.column("model_id"), model_id))
+        flat = pc.list_flatten(data.column("embedding")).to_numpy(zero_copy_only=False)
+        vectors = flat.astype(np.float32).reshape(data.num_rows, -1)
+        index = Index(ndim=max(1, vectors.shape[1]), metric="cos", dtype="f32")
+        data = data.append_column("pdq", pa.nulls(data.num_rows, pa.string()))
+    if data.num_rows:
+        index.add(np.arange(data.num_rows, dtype=np.uint64), vectors)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    try:
+        pq.write_table(data.select(list(LABELS)), tmp.with_suffix(".parquet"))
+        os.replace(tmp.with_suffix(".parquet"), path.with_suffix(".parquet"))
+        index.save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".parquet").unlink(missing_ok=True)
+
+
+def partition_indexes(lake: Lake, table: str, model_id: str | None = None) -> list[Path]:
+    """The current index file of every partition of ``table`` (``model_id``: its embeddings;
+    None: the PDQ hashes), building those missing; stale ones are removed."""
+    root = index_root(lake) / table
+    kind = _kind(model_id)
+    paths = []
+    for partition, files in current_files(lake, table).items():
+        path = root / partition / f"{kind}-{files}.usearch"
+        if not (path.exists() and path.with_suffix(".parquet").exists()):
+            _build(lake, table, partition, model_id, path)
+        paths.append(path)
+    prune(lake, table, builds=False)
+    return paths
+
+
+def prune(lake: Lake, table: str, builds: bool = True) -> list[Path]:
+    """Remove every index file of ``table`` that is not named after its partition's current
+    data files (a partition re-written, erased from or gone), and with ``builds`` unfinished
+    builds (temporary files); the files removed."""
+    root = index_root(lake) / table
+    if not root.exists():
+        return []
+    current = current_files(lake, table)
+    removed = []
+    for path in sorted(root.glob("*/*")):
+        files = path.name.split(".")[0].rsplit("-", 1)[-1]
+        stale = builds if path.name.startswith(".") else current.get(path.parent.name) != files
+        if stale:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def search(lake: Lake, table: str, query: np.ndarray, k: int, model_id: str | None) -> list[Hit]:
+    """The ``k`` nearest stored vectors to ``query`` over every partition's index, merged
+    (closest first; one hit per url_id and PDQ hash)."""
+    from usearch.index import Index
+
+    hits: list[Hit] = []
+    for path in partition_indexes(lake, table, model_id):
+        index = Index.restore(str(path), view=True)
+        if index is None or len(index) == 0:
+            continue
+        index.expansion_search = max(EXPANSION_SEARCH, k)
+        found = index.search(query, min(k, len(index)))
+        labels = pq.read_table(path.with_suffix(".parquet")).to_pylist()
+        for key, distance in zip(found.keys, found.distances, strict=True):
+            row = labels[int(key)]
+            hits.append(Hit(row["url_id"], row["url"], row["pdq"], float(distance)))
+    best: dict[tuple[str, str | None], Hit] = {}
+    for hit in sorted(hits, key=lambda h: (h.distance, h.url_id)):
+        best.setdefault((hit.url_id, hit.pdq), hit)
+    return list(best.values())[:k]
+
+
+def nearest_pdq(lake: Lake, pdq: str, k: int = 50, max_distance: int = 256) -> list[Hit]:
+    """Stored fetches (``clip_scores``) whose PDQ hash lies within ``max_distance`` bits."""
+    query = np.frombuffer(bytes.fromhex(pdq), np.uint8)
+    found = search(lake, TableName.CLIP_SCORES, query, k, None)
+    return [h for h in found if h.distance <= max_distance]
+
+
+def nearest_embeddings(lake: Lake, model_id: str, query: np.ndarray, k: int = 5) -> list[Hit]:
+    """Stored images (``image_embeddings`` of ``model_id``) nearest to ``query`` by cosine."""
+    return search(lake, TableName.IMAGE_EMBEDDINGS, query.astype(np.float32), k, model_id)

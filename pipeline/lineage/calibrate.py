@@ -1,0 +1,260 @@
+"""Calibrate the near-duplicate threshold of trace by image on the synthetic web's drawings.
+
+Originals are drawn with the synthetic web's own code (``imagespecs.new_visual`` + ``draw``,
+encoded in the format the web serves them), truth is their ``image_id``. Each original gets
+transformed copies (half size, JPEG and WebP re-encodes, a crop of 5-10%, a small overlay, and
+half size + JPEG, the issue's query); further drawings (other ``image_id``s, not in the
+gallery) are the distinct queries. Every query's PDQ hash is compared with every original's:
+a (query, original) pair within the threshold is a match, true when both have one
+``image_id``. A query whose PDQ quality is below :data:`MIN_PDQ_QUALITY` (nearly flat or
+smooth pictures: plain and gradient backgrounds) makes no near-duplicate decision at all, so
+its copies count as misses in ``recall`` (and are left out of ``recall_quality_ok``).
+
+The threshold is the one with the highest recall at precision >= ``min_precision`` (0.99),
+the smallest such. ``python -m pipeline.lineage.calibrate`` writes the committed report
+(:data:`REPORT`), which trace by image and the ``clip_scores`` metadata read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from pipeline.hops.dataset.hash_lists import pdq_hash_quality
+from pipeline.synthetic.config import SyntheticWebConfig
+from pipeline.synthetic.draw import encode, render
+from pipeline.synthetic.imagespecs import new_visual
+from pipeline.synthetic.sampling import Deck, rng_for
+
+REPORT = Path(__file__).with_name("near_duplicates.json")
+MIN_PDQ_QUALITY = 50
+"""PDQ hashes of lower quality (0-100) are not used to decide near-duplicates."""
+TRANSFORMS = ("resize_half", "jpeg", "webp", "crop", "overlay", "half_jpeg")
+MIN_SIDE = 64
+"""Drawings smaller than this (the web's icons) are left out: hop 3 drops files under 5 KB,
+so they never have a stored hash."""
+_POPCOUNT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1).astype(np.uint16)
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    originals: int = 400
+    """Drawings in the gallery (each with every transform as a query)."""
+    distinct: int = 400
+    """Further drawings queried against the gallery (every match is false)."""
+    seed: int = 20240515
+    """Seed of the synthetic web config the drawings come from (not the demo web's)."""
+    min_precision: float = 0.99
+
+
+def transform(image: Image.Image, kind: str, rng: random.Random) -> Image.Image:
+    """A copy of ``image`` as the web re-publishes it (decoded again where encoded)."""
+    w, h = image.size
+
+    def reencode(img: Image.Image, fmt: str, quality: int) -> Image.Image:
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, fmt, quality=quality)
+        return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+    half = (max(1, w // 2), max(1, h // 2))
+    if kind == "resize_half":
+        return image.resize(half, Image.Resampling.LANCZOS)
+    if kind == "jpeg":
+        return reencode(image, "JPEG", rng.randint(40, 75))
+    if kind == "webp":
+        return reencode(image, "WEBP", rng.randint(40, 75))
+    if kind == "half_jpeg":
+        return reencode(image.resize(half, Image.Resampling.BICUBIC), "JPEG", 75)
+    if kind == "crop":
+        fx, fy = rng.uniform(0.05, 0.10), rng.uniform(0.05, 0.10)
+        left, top = round(w * fx * rng.random()), round(h * fy * rng.random())
+        right, bottom = w - round(w * fx) + left, h - round(h * fy) + top
+        return image.crop((left, top, max(left + 1, right), max(top + 1, bottom)))
+    if kind == "overlay":
+        out = image.convert("RGB").copy()
+        bw, bh = max(4, w // 4), max(4, h // 10)
+        x = rng.choice((2, w - bw - 2))
+        y = rng.choice((2, h - bh - 2))
+        draw = ImageDraw.Draw(out)
+        draw.rectangle((x, y, x + bw, y + bh), fill=(255, 255, 255))
+        font = ImageFont.load_default(size=max(6, bh - 2))
+        draw.text((x + 1, y), rng.choice(("© pinboard", "via feed", "repost")), (40, 40, 40), font)
+        return out
+    raise ValueError(kind)
+
+
+def _decks(cfg: SyntheticWebConfig) -> dict[str, Deck]:
+    return {
+        name: Deck(weights, rng_for(cfg.seed, "deck", name), block)
+        for name, weights, block in (
+            ("format", cfg.format_weights, 100),
+            ("background", cfg.background_weights, 100),
+            ("size", [(c, w) for c, w, _, _ in cfg.size_classes], 1000),
+        )
+    }
+
+
+def drawings(n: int, seed: int, start: int = 0) -> list[tuple[int, str, Image.Image]]:
+    """``n`` content drawings of the synthetic web (seeded ``seed``) from ``image_id``
+    ``start`` on: (image_id, background, the image as served: encoded and decoded)."""
+    cfg = SyntheticWebConfig(seed=seed)
+    decks = _decks(cfg)
+    out: list[tuple[int, str, Image.Image]] = []
+    image_id = 0
+    while len(out) < n:
+        visual = new_visual(cfg, decks, image_id, "content")
+        if image_id >= start and min(visual.width, visual.height) >= MIN_SIDE:
+            body = encode(render(visual), visual.format, 85)
+            out.append((image_id, visual.background, Image.open(io.BytesIO(body)).convert("RGB")))
+        image_id += 1
+    return out
+
+
+def _bits(hexes: list[str]) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex("".join(hexes)), np.uint8).reshape(len(hexes), 32)
+
+
+def calibrate(config: CalibrationConfig = CalibrationConfig()) -> dict[str, Any]:
+    """Hash the gallery and the queries; precision/recall per threshold; the chosen one."""
+    rng = random.Random(config.seed)
+    pool = drawings(config.originals + config.distinct, config.seed)
+    gallery, others = pool[: config.originals], pool[config.originals :]
+    g_hashes = [pdq_hash_quality(img)[0] for _, _, img in gallery]
+    queries: list[tuple[int, str, str, str, int]] = []  # image_id, kind, background, pdq, q
+    for image_id, background, img in gallery:
+        for kind in TRANSFORMS:
+            pdq, quality = pdq_hash_quality(transform(img, kind, rng))
+            queries.append((image_id, kind, background, pdq, quality))
+    for image_id, background, img in others:
+        pdq, quality = pdq_hash_quality(img)
+        queries.append((image_id, "distinct", background, pdq, quality))
+    g_bits, q_bits = _bits(g_hashes), _bits([q[3] for q in queries])
+    dist = _POPCOUNT[q_bits[:, None, :] ^ g_bits[None, :, :]].sum(axis=2)
+    g_ids = np.array([i for i, _, _ in gallery])
+    q_ids = np.array([q[0] for q in queries])
+    usable = np.array([q[4] >= MIN_PDQ_QUALITY for q in queries])
+    same = q_ids[:, None] == g_ids[None, :]
+    is_copy = np.array([q[1] != "distinct" for q in queries])
+    own = np.where(same.any(axis=1), np.where(same, dist, 999).min(axis=1), 999)
+
+    def at(t: int) -> dict[str, Any]:
+        hit = (dist <= t) & usable[:, None]
+        tp, fp = int((hit & same).sum()), int((hit & ~same).sum())
+        found = (own <= t) & usable & is_copy
+        return {
+            "threshold": t,
+            "precision": tp / (tp + fp) if tp + fp else 1.0,
+            "recall": float(found.sum() / is_copy.sum()),
+            "recall_quality_ok": float(found.sum() / max(1, (is_copy & usable).sum())),
+            "true_matches": tp,
+            "false_matches": fp,
+        }
+
+    curve = [at(t) for t in range(0, 129)]
+    ok = [c for c in curve if c["precision"] >= config.min_precision]
+    best = max(ok, key=lambda c: (c["recall"], -c["threshold"]))
+    t = best["threshold"]
+    kinds = {q[1] for q in queries if q[1] != "distinct"}
+    per_transform = {
+        k: float(np.mean([own[i] <= t and usable[i] for i, q in enumerate(queries) if q[1] == k]))
+        for k in sorted(kinds)
+    }
+    backgrounds = sorted({q[2] for q in queries})
+    per_background = {}
+    for b in backgrounds:
+        rows = [i for i, q in enumerate(queries) if q[2] == b and is_copy[i]]
+        per_background[b] = {
+            "recall": float(np.mean([own[i] <= t and usable[i] for i in rows])),
+            "low_quality_share": float(np.mean([not usable[i] for i in rows])),
+            "copy_distance_median": float(np.median(own[rows])),
+        }
+    distinct_rows = ~is_copy
+    return {
+        "method": (
+            "PDQ (pdqhash) Hamming distance of 256 bits; the query's PDQ quality must be >= "
+            f"{MIN_PDQ_QUALITY}; threshold: highest recall at precision >= "
+            f"{config.min_precision} over (query, original) pairs, truth = image_id"
+        ),
+        "config": asdict(config),
+        "min_pdq_quality": MIN_PDQ_QUALITY,
+        **best,
+        "counts": {
+            "originals": len(gallery),
+            "copies": int(is_copy.sum()),
+            "distinct_drawings": int(distinct_rows.sum()),
+            "pairs": int(dist.size),
+            "low_quality_copies": int((is_copy & ~usable).sum()),
+            "low_quality_distinct": int((distinct_rows & ~usable).sum()),
+        },
+        "per_transform_recall": per_transform,
+        "per_background": per_background,
+        "distances": {
+            "copies_p50_p95_max": _quantiles(own[is_copy & usable]),
+            "distinct_min_p5_p50": _quantiles(dist[distinct_rows & usable].min(axis=1), low=True),
+        },
+        "curve": [c for c in curve if c["threshold"] % 4 == 0 or c["threshold"] == t],
+    }
+
+
+def _quantiles(values: np.ndarray, low: bool = False) -> list[float]:
+    if values.size == 0:
+        return []
+    qs = (0, 5, 50) if low else (50, 95, 100)
+    return [float(np.percentile(values, q)) for q in qs]
+
+
+@dataclass(frozen=True)
+class NearDuplicateRule:
+    """The committed calibration: the threshold and what it achieved."""
+
+    threshold: int
+    min_pdq_quality: int
+    precision: float
+    recall: float
+    recall_quality_ok: float
+
+    def metadata(self) -> dict[str, float | int]:
+        return {
+            "near_duplicate_threshold": self.threshold,
+            "near_duplicate_min_pdq_quality": self.min_pdq_quality,
+            "near_duplicate_precision": round(self.precision, 4),
+            "near_duplicate_recall": round(self.recall, 4),
+        }
+
+
+@cache
+def near_duplicate_rule() -> NearDuplicateRule:
+    """The rule the committed report (:data:`REPORT`) calibrated."""
+    report = json.loads(REPORT.read_text())
+    return NearDuplicateRule(
+        report["threshold"],
+        report["min_pdq_quality"],
+        report["precision"],
+        report["recall"],
+        report["recall_quality_ok"],
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--originals", type=int, default=CalibrationConfig.originals)
+    parser.add_argument("--distinct", type=int, default=CalibrationConfig.distinct)
+    parser.add_argument("--out", type=Path, default=REPORT)
+    args = parser.parse_args(argv)
+    report = calibrate(CalibrationConfig(args.originals, args.distinct))
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    summary = {k: report[k] for k in ("threshold", "precision", "recall", "recall_quality_ok")}
+    print(json.dumps({**summary, "per_transform_recall": report["per_transform_recall"]}))
+
+
+if __name__ == "__main__":
+    main()
