@@ -278,7 +278,8 @@ def test_training_resumes_with_nothing_left_to_train(trained: LakeRun, tmp_path:
 
 
 def test_trace_by_lookalike_finds_a_resized_reencoded_copy(trained: LakeRun) -> None:
-    """A shard's 64 px JPEG of an image finds the original URL by CLIP embedding."""
+    """A shard's 64 px JPEG of an image finds the original URL, as a near-duplicate (PDQ)
+    or a CLIP lookalike; only near-duplicates are merged into the journey."""
     from pipeline.hops.clip.embed import ClipModel, ClipSpec
     from pipeline.hops.download.shards import read_shard_samples
     from pipeline.lineage.index import LineageIndex
@@ -297,11 +298,16 @@ def test_trace_by_lookalike_finds_a_resized_reencoded_copy(trained: LakeRun) -> 
     clip = ClipModel(ClipSpec(device="cpu"))
     index = LineageIndex(lake)
     for sample in found:
-        journey = index.trace_lookalike(sample.image, clip, k=3, min_similarity=0.8)
-        assert wanted[sample.pair_id] in journey.query["lookalike"]
-        assert journey.seen and journey.downloads
+        journey = index.trace_picture(sample.image, clip, k=3, min_similarity=0.8)
+        near = [n["url"] for n in journey.near_duplicates]
+        assert wanted[sample.pair_id] in near + [x["url"] for x in journey.lookalikes]
+        assert not journey.copies  # a decoded picture has no file hash
+        assert journey.seen == bool(near)  # only copies and near-duplicates are merged
+        if near:
+            assert journey.downloads
     noise = Image.effect_noise((64, 64), 80).convert("RGB")
-    assert not index.trace_lookalike(noise, clip, min_similarity=0.99).seen
+    journey = index.trace_picture(noise, clip, min_similarity=0.99)
+    assert not journey.seen and not journey.near_duplicates
 
 
 def _trace_json(lake_root: Path, url: str, *flags: str) -> dict:

@@ -24,6 +24,7 @@ from pipeline.hops.dataset.hash_lists import HashMatching
 from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
+from pipeline.lineage.calibrate import near_duplicate_rule
 
 CODE_VERSION = code_version(__name__)
 
@@ -201,6 +202,7 @@ def clip_scores(
             ),
             "upstream_partition": MetadataValue.text(key),
             "max_pdq_distance": MetadataValue.int(config.max_pdq_distance),
+            **near_duplicate_rule().metadata(),  # trace by image's calibrated PDQ rule
             **{f"seconds/{k}": MetadataValue.float(round(v, 3)) for k, v in result.seconds.items()},
         },
     )
