@@ -36,7 +36,7 @@ def test_small_calibration_agrees_with_the_committed_report() -> None:
     assert at["precision"] >= 0.95
     assert small["per_transform_recall"]["jpeg"] >= 0.2
     assert small["per_transform_recall"]["jpeg"] > small["per_transform_recall"]["crop"]
-    ones = [c for c in small["curve"] if c["threshold"] == 128][0]
+    ones = next(c for c in small["curve"] if c["threshold"] == 128)
     assert ones["recall"] > 0.6 > ones["precision"]  # a loose threshold matches everything
 
 
@@ -74,7 +74,7 @@ def test_picture_near_duplicate_found_through_the_index(tmp_path: Path) -> None:
     pool = drawings(30, 7)
     hashed = [(pdq_hash_quality(img), img) for _, _, img in pool]
     rule = near_duplicate_rule()
-    (target, quality), image = next(
+    (target, _quality), image = next(
         (h, img)
         for h, img in hashed
         if h[1] >= rule.min_pdq_quality

@@ -1,11 +1,12 @@
 """``erase``: resolve a request to pairs, remove their bytes everywhere, vacuum, tombstone.
 
 Order: tar members and img2dataset's parquet rows, rows of byte/embedding tables, report
-grids, then VACUUM of the byte tables and their ANN index files (``lineage.ann``: an index
-of a partition the DELETE rewrote is named after files that are gone), then the opt-out list (what the request names, so no
-later hop fetches the image again) and the tombstones. Each step is idempotent, so an
-interrupted erasure is finished by running it again. Vacuum deletes files that no current
-version names: run an erasure while no hop writes the byte tables.
+grids, then VACUUM of the byte tables and their ANN index files (``lineage.ann``: the index
+of a partition the DELETE rewrote is named after files that are gone), then the opt-out
+list (what the request names, so no later hop fetches the image again) and the tombstones.
+Each step is idempotent, so an interrupted erasure is finished by running it again. Vacuum
+deletes files that no current version names: run an erasure while no hop writes the byte
+tables.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from pipeline.erase.shards import erase_from_shards
 from pipeline.erase.targets import EraseRequest, Targets, resolve
 from pipeline.erase.tombstones import tombstones, write_tombstones
 from pipeline.hops.dataset import opt_outs
-from pipeline.lineage import ann
 from pipeline.lake.store import Lake
+from pipeline.lineage import ann
 
 
 @dataclass
