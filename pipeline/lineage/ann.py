@@ -18,6 +18,7 @@ import hashlib
 import os
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import fsspec.core
@@ -129,24 +130,31 @@ def prune(lake: Lake, table: str, builds: bool = True) -> list[Path]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
+    if removed:
+        _open.cache_clear()
     return removed
+
+
+@lru_cache(maxsize=1024)
+def _open(path: Path):
+    """An index file, memory-mapped, and its labels (files never change: named by content)."""
+    from usearch.index import Index
+
+    return Index.restore(str(path), view=True), pq.read_table(path.with_suffix(".parquet"))
 
 
 def search(lake: Lake, table: str, query: np.ndarray, k: int, model_id: str | None) -> list[Hit]:
     """The ``k`` nearest stored vectors to ``query`` over every partition's index, merged
     (closest first; one hit per url_id and PDQ hash)."""
-    from usearch.index import Index
-
     hits: list[Hit] = []
     for path in partition_indexes(lake, table, model_id):
-        index = Index.restore(str(path), view=True)
+        index, labels = _open(path)
         if index is None or len(index) == 0:
             continue
         index.expansion_search = max(EXPANSION_SEARCH, k)
         found = index.search(query, min(k, len(index)))
-        labels = pq.read_table(path.with_suffix(".parquet")).to_pylist()
-        for key, distance in zip(found.keys, found.distances, strict=True):
-            row = labels[int(key)]
+        rows = labels.take(pa.array(found.keys.astype(np.int64))).to_pylist()
+        for row, distance in zip(rows, found.distances, strict=True):
             hits.append(Hit(row["url_id"], row["url"], row["pdq"], float(distance)))
     best: dict[tuple[str, str | None], Hit] = {}
     for hit in sorted(hits, key=lambda h: (h.distance, h.url_id)):
