@@ -32,6 +32,7 @@ from pipeline.lake.tables import (
     RELEASE_DROP_REASONS,
     TableName,
 )
+from pipeline.lineage.calibrate import near_duplicate_rule
 from tests.lake_runs import LakeRun, checks_passed
 
 STEPS = {"train_steps": 20, "checkpoint_every": 10, "batch_size": 8, "warmup_steps": 2}
@@ -74,6 +75,7 @@ def test_rows_are_conserved_hop_by_hop(small_lake: LakeRun) -> None:
         dropped = Counter(r for r in scores.column("drop_reason").to_pylist() if r)
         assert meta["rows_kept"] + sum(dropped.values()) == meta["rows_in"]
         assert all(meta[f"dropped/{r}"] == n for r, n in dropped.items())
+        assert meta["near_duplicate_threshold"] == near_duplicate_rule().threshold
         kept_pairs += n_kept
         clip_kept += meta["rows_kept"]
     release = small_lake.metadata(TableName.LAION_DATASET, crawl)
