@@ -82,7 +82,7 @@ def _build(lake: Lake, table: str, partition: str, model_id: str | None, path: P
         data = lake.read(table, [partition], ["url_id", "url", "model_id", "embedding"])
         data = data.filter(pc.equal(data.column("model_id"), model_id))
         flat = pc.list_flatten(data.column("embedding")).to_numpy(zero_copy_only=False)
-        vectors = flat.astype(np.float32).reshape(data.num_rows, -1)
+        vectors = flat.astype(np.float32).reshape(max(1, data.num_rows), -1)[: data.num_rows]
         index = Index(ndim=max(1, vectors.shape[1]), metric="cos", dtype="f32")
         data = data.append_column("pdq", pa.nulls(data.num_rows, pa.string()))
     if data.num_rows:
