@@ -106,17 +106,7 @@ def append(
 ) -> None:
     """Append ``batches`` (which carry the key column): a blind append, which never conflicts
     with other writers."""
-    ensure_table(uri, batches.schema, options)
-    write_deltalake(
-        uri,
-        batches,
-        partition_by=[PARTITION],
-        mode="append",
-        schema_mode="merge",
-        storage_options=dict(options),
-        writer_properties=WRITER,
-        commit_properties=commit_properties(extra),
-    )
+    _write(uri, batches, options, extra, "append")
 
 
 def committed_version(
@@ -148,14 +138,25 @@ def overwrite_partition(
     extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Replace partition ``key`` by the streamed ``batches`` (which carry the key column)."""
+    _write(uri, batches, options, extra, "overwrite", key_predicate(key))
+
+
+def _write(
+    uri: str,
+    batches: pa.RecordBatchReader,
+    options: Mapping[str, str],
+    extra: Mapping[str, Any] | None,
+    mode: str,
+    predicate: str | None = None,
+) -> None:
     ensure_table(uri, batches.schema, options)
     write_deltalake(
         uri,
         batches,
         partition_by=[PARTITION],
-        mode="overwrite",
-        predicate=key_predicate(key),
-        schema_mode=schema_mode(uri, batches.schema, options),
+        mode=mode,
+        predicate=predicate,
+        schema_mode=schema_mode(uri, batches.schema, options) if predicate else "merge",
         storage_options=dict(options),
         writer_properties=WRITER,
         commit_properties=commit_properties(extra),

@@ -41,7 +41,7 @@ from pipeline.lake.tables import TableName
 from pipeline.lake.urls import normalize_url
 from pipeline.lineage.pieces import ensure_pieces, generation_dir, remove_stale
 
-INDEX_FORMAT = 8
+INDEX_FORMAT = 9
 """Bump when the indexed columns or keys change: every index is then rebuilt."""
 
 TRACED_TABLES = {name: ", ".join(f'"{c}"' for c in entry.traced) for name, entry in TRACED.items()}
