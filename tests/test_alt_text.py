@@ -225,7 +225,8 @@ def test_dedup_is_within_the_partition_only() -> None:
     """A pair repeated in another slice is kept here (laion_dataset decides across slices)
     with the same dedup_key, so a slice's decisions do not depend on the others."""
     first = parse_alt_texts(links([{"alt": "a yellow star on green"}]))
-    second = parse_alt_texts(links([{"alt": "a yellow star  on green"}, {"alt": "a yellow star on green"}]))
+    repeats = [{"alt": "a yellow star  on green"}, {"alt": "a yellow star on green"}]
+    second = parse_alt_texts(links(repeats))
     assert second.table.column("drop_reason").to_pylist() == [None, "duplicate"]
     keys = second.table.column("dedup_key").to_pylist()
     assert keys == first.table.column("dedup_key").to_pylist() * 2

@@ -222,8 +222,8 @@ def test_release_does_not_depend_on_slice_order(mini_crawl: Path, tmp_path: Path
             "synthetic_web": SyntheticWebResource(enabled=False),
         }
         with DagsterInstance.ephemeral() as instance:
-            materialize([crawl_manifest], instance=instance, resources=resources,
-                        run_config={"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": 2}}}})  # fmt: skip
+            config = {"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": 2}}}}
+            materialize([crawl_manifest], instance=instance, resources=resources, run_config=config)
             keys = instance.get_dynamic_partitions(wat_slices.name)
             for key in keys[::order]:
                 assert materialize([crawl_manifest, wat_image_links, alt_text_pairs],

@@ -5,9 +5,9 @@ style: each rule returns ``(True, None)`` or ``(False, reason)``). Rules, in ord
 URL (bad_url, not_http, private_host), owners' opt-outs of the URL or its domain (the lake's
 ``opt_outs`` list: opted_out:url, opted_out:domain), page opt-out (page_noai), alt text
 (missing_alt, empty_alt, alt_too_short), then duplicate (within the partition only: pairs
-repeated across slices are decided by ``laion_dataset``'s global dedup, so a slice's decisions do
-not depend on which other slices ran before it). Kept rows get a language, its score (margin over the runner-up) and
-the detector's name.
+repeated across slices are decided by ``laion_dataset``'s global dedup, so a slice's decisions
+do not depend on which other slices ran before it). Kept rows get a language, its score (margin
+over the runner-up) and the detector's name.
 """
 
 from __future__ import annotations

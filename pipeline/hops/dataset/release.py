@@ -40,8 +40,8 @@ def build_release(
     hash_lists: HashLists | None = None,
 ) -> DatasetResult:
     """Dedup kept ``clip_scores`` rows on (URL, TEXT) across the crawl's slices, keeping the
-    most similar pair (ties: the lowest ``pair_id``, then slice, so the result does not depend on row or
-    slice order), and split the release by language as LAION-5B did. Pairs on the
+    most similar pair (ties: the lowest ``pair_id``, then slice, so the result does not depend
+    on row or slice order), and split the release by language as LAION-5B did. Pairs on the
     opt-out list are dropped first (``opted_out:<kind>``), then pairs whose stored hashes a
     takedown list matches (``hash_list:<name>``: lists grow after slices are built), so a
     duplicate may take their place. The URL is compared normalized (``url_id``) and the text
