@@ -237,6 +237,13 @@ def _add_lake_flags(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--data", default=None, help=f"data folder; {DATA_HELP}")
 
 
+def _add_target_flags(parser: argparse.ArgumentParser) -> None:
+    """``--url``, ``--domain``, ``--sha256`` (each repeatable): what an owner names."""
+    parser.add_argument("--url", action="append", default=[], help="an image URL (repeatable)")
+    parser.add_argument("--domain", action="append", default=[], help="a domain and subdomains")
+    parser.add_argument("--sha256", action="append", default=[], help="an image file's sha256")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="crawl2diffusion",
@@ -309,9 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt = sub.add_parser(
         "opt-out", help="withdraw URLs, domains or image files (sha256), or add a hash list"
     )
-    opt.add_argument("--url", action="append", default=[], help="an image URL (repeatable)")
-    opt.add_argument("--domain", action="append", default=[], help="a domain and its subdomains")
-    opt.add_argument("--sha256", action="append", default=[], help="an image file's sha256")
+    _add_target_flags(opt)
     opt.add_argument(
         "--hash-list", default=None, metavar="FILE",
         help="a takedown list: one hash a line (md5, sha256 or PDQ, in hex; '#' comments); "
@@ -329,9 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase = sub.add_parser(
         "erase", help="delete an image's bytes everywhere (tars, embeddings, grids); tombstone"
     )
-    erase.add_argument("--url", action="append", default=[], help="an image URL (repeatable)")
-    erase.add_argument("--domain", action="append", default=[], help="a domain and subdomains")
-    erase.add_argument("--sha256", action="append", default=[], help="an image file's sha256")
+    _add_target_flags(erase)
     erase.add_argument(
         "--opted-out", action="store_true", help="everything the opt-out list withdraws now"
     )

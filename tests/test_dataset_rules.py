@@ -139,3 +139,19 @@ def test_clip_scores_suite_on_good_and_bad_rows() -> None:
         result = run_suite(pa.Table.from_pylist([row], schema=CLIP_SCORES_SCHEMA),
                            build_suite(TableName.CLIP_SCORES))  # fmt: skip
         assert not result.success and column in result.summary(), column
+
+
+def test_release_dedups_urls_that_differ_only_by_normalization() -> None:
+    """The release's key is hop 2's: the normalized URL (url_id) and the cleaned text."""
+    from pipeline.lake.keys import url_id
+    from pipeline.lake.urls import normalize_url
+
+    urls = ["http://A.test:80/1.png#top", "http://a.test/1.png", "http://a.test/2.png"]
+    scores = _scores([
+        {"pair_id": str(i) * 16, "url": u, "url_id": url_id(normalize_url(u)),
+         "text": "a red circle", "language": "en", "similarity": 0.3}
+        for i, u in enumerate(urls)
+    ])  # fmt: skip
+    result = build_release(scores)
+    assert sorted(result.release.column("URL").to_pylist()) == urls[:1] + urls[2:]
+    assert dict(result.dropped) == {"global_duplicate": 1}

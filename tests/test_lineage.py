@@ -264,22 +264,28 @@ def test_trace_through_download_training_and_audit(
     assert index.trace_image("E" * 64).sightings[0]["url"] == SUBSET_URLS["copied"]
 
 
-def test_index_rebuilt_when_a_partition_is_published(mini_crawl: Path, tmp_path: Path) -> None:
+def _pieces(index: LineageIndex) -> set[Path]:
+    return set(index.generation.glob("*/*.parquet"))
+
+
+def test_index_merges_only_what_a_new_partition_adds(mini_crawl: Path, tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     wats = wat_files(mini_crawl)
     for i, wat in enumerate(wats[:3]):
         publish(lake, wat, i)
     first = LineageIndex(lake)
-    assert first.rebuilt and first.path.parent == tmp_path / "lake" / "_lineage"
+    assert first.generation.parent == tmp_path / "lake" / "_lineage"
+    assert first.pieces_built == 6  # one piece per data file: 3 partitions x 2 tables
     assert len(first.trace("http://site0.test/img/0-0.png").sightings) == 1
+    before = {p: p.stat().st_mtime_ns for p in _pieces(first)}
     again = LineageIndex(lake)
-    assert not again.rebuilt and again.path == first.path  # unchanged lake: reused
+    assert not again.rebuilt  # unchanged lake: nothing to build
 
     publish(lake, wats[3], 3)  # re-crawls page 0 of site 0
     fresh = LineageIndex(lake)
-    assert fresh.rebuilt and fresh.path != first.path
+    assert fresh.pieces_built == 2  # only the new partition's two files
+    assert {p: p.stat().st_mtime_ns for p in _pieces(first) if p in before} == before
     assert len(fresh.trace("http://site0.test/img/0-0.png").sightings) == 2
-    assert list(fresh.path.parent.glob("*.duckdb")) == [fresh.path]  # the stale one is gone
     # an index opened before the change keeps answering from its own snapshot
     assert len(first.trace("http://site0.test/img/0-0.png").sightings) == 1
 
@@ -326,7 +332,7 @@ def test_index_holds_the_versions_it_is_named_after(
     assert snapshot.rebuilt and snapshot.trace(url).current("sightings")
     monkeypatch.undo()
     fresh = LineageIndex(lake)
-    assert fresh.rebuilt and fresh.path != snapshot.path
+    assert fresh.pieces_built == 2  # the re-run's two files, which the snapshot never saw
     assert fresh.trace(url).seen and not fresh.trace(url).current("sightings")
 
 
@@ -342,8 +348,9 @@ def test_trace_on_s3_lake_indexes_in_the_cache(
     lake = Lake("s3://lake/lineage", s3_options)
     publish(lake, wat_files(mini_crawl)[1], 0)
     index = LineageIndex(lake)
-    assert index.path.parent == default_index_dir(lake)
-    assert index.path.is_relative_to(tmp_path / "cache" / "crawl2diffusion" / "lineage")
+    assert index.generation.parent == default_index_dir(lake)
+    assert index.generation.is_relative_to(tmp_path / "cache" / "crawl2diffusion" / "lineage")
+    assert index.rebuilt and _pieces(index)
     assert index.trace("http://site1.test/img/10-1.png").decisions[0]["drop_reason"] == (
         "alt_too_short"
     )

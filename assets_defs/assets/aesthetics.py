@@ -9,6 +9,7 @@ from dagster import (
     AssetExecutionContext,
     AutomationCondition,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
 )
@@ -64,9 +65,15 @@ def aesthetic_scores(
     crawl = context.partition_key
     lake_ = lake.lake()
     release = read_input(lake_, TableName.LAION_DATASET, [crawl])
-    embeddings = read_input(
-        lake_, TableName.IMAGE_EMBEDDINGS, columns=["url_id", "model_id", "embedding"]
+    # only the released pairs' embeddings (looked up by url_id), not every stored one
+    embeddings = lake_.lookup(
+        TableName.IMAGE_EMBEDDINGS,
+        "url_id",
+        release.column("url_id").to_pylist(),
+        columns=["url_id", "model_id", "embedding"],
     )
+    if embeddings is None:
+        raise Failure(f"{TableName.IMAGE_EMBEDDINGS} has no published partition")
     model_id = clip_model.clip().model_id
     head = clip_model.head("aesthetic")
     table = score_embeddings(release, embeddings, model_id, head)

@@ -18,7 +18,6 @@ from assets_defs.partitions import wat_slices
 from assets_defs.resources import LakeResource, SyntheticWebResource
 from pipeline.hops.alt_text.language import language_confusion
 from pipeline.hops.alt_text.pairs import AltTextRules, parse_alt_texts
-from pipeline.hops.crawl.manifest import crawl_of_partition
 from pipeline.hops.dataset import opt_outs
 from pipeline.lake.tables import TableName
 from pipeline.synthetic.evaluate import caption_languages
@@ -68,25 +67,13 @@ def alt_text_pairs(
     lake: LakeResource,
     synthetic_web: SyntheticWebResource,
 ) -> MaterializeResult:
-    """Apply the hop-2 rules to the partition's links, deduplicating against earlier slices."""
+    """Apply the hop-2 rules to the partition's links (dedup within the slice only)."""
     started = time.perf_counter()
     key = context.partition_key
-    crawl = crawl_of_partition(key)
     lake_ = lake.lake()
     links = read_input(lake_, TableName.WAT_IMAGE_LINKS, [key])
-    earlier = [
-        k
-        for k in lake_.partitions(TableName.ALT_TEXT_PAIRS)
-        if crawl_of_partition(k) == crawl and k < key
-    ]
-    previous = lake_.read(TableName.ALT_TEXT_PAIRS, earlier, columns=["dedup_key", "kept"])
-    already_kept = (
-        previous.filter(previous.column("kept")).column("dedup_key").to_pylist()
-        if previous is not None
-        else []
-    )
     withdrawn = opt_outs.load(lake_)  # the version read is in lake/versions_read
-    result = parse_alt_texts(links, config.rules(), already_kept, withdrawn)
+    result = parse_alt_texts(links, config.rules(), withdrawn)
     uri = lake_.write_partition(TableName.ALT_TEXT_PAIRS, result.table, key)
     kept = result.table.filter(result.table.column("kept"))
     languages = Counter(
@@ -112,7 +99,6 @@ def alt_text_pairs(
             "mean_language_score": MetadataValue.float(
                 float(pc.mean(kept.column("language_score")).as_py() or 0.0)
             ),
-            "dedup_against_partitions": MetadataValue.json(earlier),
             "upstream_partition": MetadataValue.text(key),
             **quality,
         },

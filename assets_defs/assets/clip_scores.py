@@ -129,8 +129,9 @@ def clip_scores(
     # crash between the two publishes, the re-run fetches again, as the uninterrupted run did
     published = lake_.manifest(TableName.CLIP_SCORES, key) is not None
     partitions = [p for p in lake_.partitions(TableName.IMAGE_EMBEDDINGS) if published or p != key]
-    earlier = lake_.read(TableName.IMAGE_EMBEDDINGS, partitions, columns=None)
-    cached = cached_outcomes(earlier, clip.model_id, kept_urls)
+    # a lookup of this slice's url_ids, not a scan of every embedding
+    known = lake_.lookup(TableName.IMAGE_EMBEDDINGS, "url_id", kept_urls, partitions=partitions)
+    cached = cached_outcomes(known, clip.model_id, kept_urls)
     # the withdrawals as they stand now (they may have grown since hop 2 ran); the versions
     # read are in lake/versions_read
     withdrawn = opt_outs.load(lake_)

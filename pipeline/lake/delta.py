@@ -106,17 +106,7 @@ def append(
 ) -> None:
     """Append ``batches`` (which carry the key column): a blind append, which never conflicts
     with other writers."""
-    ensure_table(uri, batches.schema, options)
-    write_deltalake(
-        uri,
-        batches,
-        partition_by=[PARTITION],
-        mode="append",
-        schema_mode="merge",
-        storage_options=dict(options),
-        writer_properties=WRITER,
-        commit_properties=commit_properties(extra),
-    )
+    _write(uri, batches, options, extra, "append")
 
 
 def committed_version(
@@ -148,14 +138,25 @@ def overwrite_partition(
     extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Replace partition ``key`` by the streamed ``batches`` (which carry the key column)."""
+    _write(uri, batches, options, extra, "overwrite", key_predicate(key))
+
+
+def _write(
+    uri: str,
+    batches: pa.RecordBatchReader,
+    options: Mapping[str, str],
+    extra: Mapping[str, Any] | None,
+    mode: str,
+    predicate: str | None = None,
+) -> None:
     ensure_table(uri, batches.schema, options)
     write_deltalake(
         uri,
         batches,
         partition_by=[PARTITION],
-        mode="overwrite",
-        predicate=key_predicate(key),
-        schema_mode=schema_mode(uri, batches.schema, options),
+        mode=mode,
+        predicate=predicate,
+        schema_mode=schema_mode(uri, batches.schema, options) if predicate else "merge",
         storage_options=dict(options),
         writer_properties=WRITER,
         commit_properties=commit_properties(extra),
@@ -245,3 +246,40 @@ def scan(
     )
     wanted = [n for n in dataset.schema.names if n != PARTITION] if columns is None else columns
     return ordered.to_table(columns=[*wanted, PARTITION] if with_partition else wanted)
+
+
+def lookup(
+    table: DeltaTable,
+    keys: list[str] | None,
+    column: str,
+    values: pa.Array,
+    columns: list[str] | None = None,
+) -> pa.Table:
+    """Rows of partitions ``keys`` (all when None) whose ``column`` is in ``values``, with
+    ``columns`` (all when None), in two passes: ``column`` alone is read and matched to find
+    the row groups that hold a value, then only those row groups are read (the other columns,
+    embeddings above all, cost the most). Row-group statistics cannot skip anything for
+    random hashes such as ``url_id``; reading the key column is the floor."""
+    pruning = None if keys is None else [(PARTITION, "in", keys)]
+    dataset = table.to_pyarrow_dataset(file_pruning_predicate=pruning)
+    wanted = [n for n in dataset.schema.names if n != PARTITION] if columns is None else columns
+    matches = ds.field(column).isin(values)
+    groups = [
+        group
+        for fragment in sorted(dataset.get_fragments(), key=lambda f: f.path)
+        for group in fragment.split_by_row_group()
+    ]
+    found: dict[tuple[str, int], ds.Fragment] = {}
+    if len(values):
+        by_groups = ds.FileSystemDataset(
+            groups, dataset.schema, dataset.format, filesystem=dataset.filesystem
+        )
+        for tagged in by_groups.scanner(columns=[column], filter=matches).scan_batches():
+            if tagged.record_batch.num_rows:
+                fragment = tagged.fragment
+                found[(fragment.path, fragment.row_groups[0].id)] = fragment
+    hits = ds.FileSystemDataset(
+        [found[k] for k in sorted(found)], dataset.schema, dataset.format,
+        filesystem=dataset.filesystem,
+    )  # fmt: skip
+    return hits.to_table(columns=wanted, filter=matches)

@@ -12,6 +12,7 @@ times) and ``_since_version``/``_until_version`` attached.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -115,42 +116,46 @@ def _life(path: str, partition: str | None, version: int, at: datetime | None) -
     }
 
 
+def file_rows(
+    lake: Lake, table: str, paths: list[str], columns: list[str], up_to: int | None = None
+) -> Iterator[tuple[str, pa.Table]]:
+    """``(path, rows)`` for each data file in ``paths`` (as the commit log names them):
+    ``columns`` with their Arrow types restored; columns the table lacks read as null strings.
+    The table's schema is read at version ``up_to`` (default: the latest)."""
+    current = lake.delta_table(table, version=up_to)
+    if current is None or not paths:
+        return
+    dataset = current.to_pyarrow_dataset()
+    missing = [c for c in columns if c not in dataset.schema.names]
+    present = [c for c in columns if c in dataset.schema.names]
+    schema = pa.schema([dataset.schema.field(c) for c in present])
+    files = ds.dataset(paths, schema=schema, format="parquet", filesystem=dataset.filesystem)
+    for fragment in files.get_fragments():
+        rows = restore(fragment.to_table(schema=schema, columns=present))
+        for name in missing:  # a column the table does not have (yet): null
+            rows = rows.append_column(name, pa.nulls(len(rows), pa.string()))
+        yield fragment.path, rows.select(columns)
+
+
 def rows_with_lifetimes(
     lake: Lake, table: str, columns: list[str], up_to: int | None = None
 ) -> pa.Table | None:
     """``columns`` of every row the table held up to version ``up_to`` (default: the latest),
     with its file's :data:`PARTITION`, ``_since``, ``_until``, ``_since_version`` and
-    ``_until_version``; None if the table does not exist. Columns a file predates read as
-    null."""
-    current = lake.delta_table(table, version=up_to)
-    if current is None:
+    ``_until_version``; None if the table does not exist."""
+    if lake.delta_table(table, version=up_to) is None:
         return None
     lifetimes = file_lifetimes(lake, table, up_to)
-    dataset = current.to_pyarrow_dataset()
-    missing = [c for c in columns if c not in dataset.schema.names]
-    columns = [c for c in columns if c in dataset.schema.names]
-    schema = pa.schema([dataset.schema.field(c) for c in columns])
-    files = ds.dataset(
-        lifetimes.column("path").to_pylist(),
-        schema=schema,
-        format="parquet",
-        filesystem=dataset.filesystem,
-    )
     lives = {r["path"]: r for r in lifetimes.to_pylist()}
-    out_schema = schema
-    for field in LIFETIME_SCHEMA.remove(0):
-        out_schema = out_schema.append(field)
-    parts = [out_schema.empty_table()]
-    for fragment in files.get_fragments():
-        rows = fragment.to_table(schema=schema, columns=columns)
-        life = lives[fragment.path]
+    parts = []
+    for path, rows in file_rows(lake, table, list(lives), columns, up_to):
         for field in LIFETIME_SCHEMA.remove(0):
-            rows = rows.append_column(field, pa.array([life[field.name]] * len(rows), field.type))
+            value = lives[path][field.name]
+            rows = rows.append_column(field, pa.array([value] * len(rows), field.type))
         parts.append(rows)
-    data = restore(pa.concat_tables(parts))
-    for name in missing:  # a column the table does not have (yet): null
-        data = data.append_column(name, pa.nulls(len(data), pa.string()))
-    return data
+    if not parts:
+        return None
+    return pa.concat_tables(parts)
 
 
 def resolve_as_of(lake: Lake, text: str) -> datetime:

@@ -10,7 +10,7 @@ once. Every commit is a table version, and every version stays readable (``versi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -273,6 +273,28 @@ class Lake:
             return None
         self.ledger.record(READ, table, found.version(), partitions)
         return restore(delta.scan(found, keys, columns))
+
+    def lookup(
+        self,
+        table: str,
+        column: str,
+        values: Iterable[str],
+        columns: list[str] | None = None,
+        partitions: list[str] | None = None,
+    ) -> pa.Table | None:
+        """The rows of published partitions (all, or those given) whose ``column`` is one of
+        ``values``, with ``columns`` (all when None): only the key column is read whole, the
+        others only in row groups that hold a match (:func:`delta.lookup`). None when no
+        partition is published."""
+        found = self.delta_table(table)
+        if found is None:
+            return None
+        keys = self._published(found, partitions)
+        if not keys:
+            return None
+        self.ledger.record(READ, table, found.version(), partitions)
+        wanted = pa.array(sorted(set(values)), pa.string())
+        return restore(delta.lookup(found, keys, column, wanted, columns))
 
     def read_with_partition(
         self,

@@ -399,6 +399,9 @@ row stands alone after any rebuild: the image's URL, ``url_id``, sha256, the cra
 key it was read from, the ``download_results`` version the run trained from (pinned), and the
 md5 and PDQ hop 3 computed of the same bytes (for takedown lists that grow later)."""
 
+TRAINING_SOURCE_COLUMNS = TRAINING_MANIFEST_SCHEMA.names[4:]
+"""Where a trained pair's image came from: the manifest's columns after ``times_seen``."""
+
 LAKE_RUNS_SCHEMA = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),
@@ -1008,12 +1011,7 @@ _SPECS = (
             "checkpoint_step",
             "checkpoint_sha256",
             "times_seen",
-            "URL",
-            "sha256",
-            "crawl",
-            "shard",
-            "key",
-            "download_results_version",
+            *TRAINING_SOURCE_COLUMNS,
         ),
         partition_column="run_fingerprint",
         trace_order="pair_id, run_fingerprint, checkpoint_step",

@@ -21,13 +21,10 @@ without DuckDB extensions.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import time
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +34,14 @@ import orjson
 import pyarrow as pa
 
 from pipeline.lake.delta import PARTITION
-from pipeline.lake.history import rows_with_lifetimes
+from pipeline.lake.history import file_lifetimes
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TRACED_TABLES as TRACED
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import normalize_url
+from pipeline.lineage.pieces import ensure_pieces, generation_dir, remove_stale
 
-INDEX_FORMAT = 6
+INDEX_FORMAT = 9
 """Bump when the indexed columns or keys change: every index is then rebuilt."""
 
 TRACED_TABLES = {name: ", ".join(f'"{c}"' for c in entry.traced) for name, entry in TRACED.items()}
@@ -431,81 +429,68 @@ class Journey:
 
 
 class LineageIndex:
-    """The lake's traced tables in a DuckDB file sorted by URL hash, rebuilt when stale.
+    """The lake's traced tables, every row they ever held, looked up by key hash.
 
-    The file is named after the lake state it holds (:func:`fingerprint`), so an index file
-    never changes once published: a new lake state gets a new file, and older files are
-    removed. ``index_dir`` defaults to :func:`default_index_dir`. The index is a snapshot
-    of the lake taken when the object is made.
+    Each Delta data file of a traced table has one immutable index piece
+    (:mod:`pipeline.lineage.pieces`), built the first time an index sees the file; the
+    commit log says when each file was current (:func:`file_lifetimes`). So a new or re-run
+    partition costs only its own rows, and the index answers as of the table versions read
+    when the object is made (:attr:`versions`): a snapshot. ``index_dir`` defaults to
+    :func:`default_index_dir`.
     """
 
     def __init__(self, lake: Lake, index_dir: str | Path | None = None) -> None:
         self.lake = lake
         self.dir = Path(index_dir) if index_dir else default_index_dir(lake)
-        self.rebuilt = False
         self.versions = lake_versions(lake)
         self.fingerprint = fingerprint(self.versions)
-        self.path = self.dir / f"lineage-{self.fingerprint[:24]}.duckdb"
-        if self.versions and not self.path.exists():
-            self._build()
-            self.rebuilt = True
-        if self.path.exists():
-            self.con = duckdb.connect(str(self.path), read_only=True)
-        else:  # nothing published yet: write nothing into the lake
-            self.con = duckdb.connect()
-        self.tables = {
-            name
-            for (name,) in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-        } & set(TRACED_TABLES)
+        self.generation = generation_dir(self.dir, INDEX_FORMAT)
+        self.pieces_built = 0
+        """Pieces this object had to build (0: the index was up to date)."""
+        self.con = duckdb.connect()
+        self.con.execute("SET enable_object_cache = true")
+        self.tables: set[str] = set()
+        for table in TRACED_TABLES:
+            if table in self.versions:
+                self._attach(table, *self.versions[table])
+        if self.pieces_built:
+            remove_stale(self.dir, self.generation, {t: v[0] for t, v in self.versions.items()})
 
-    def _build(self) -> None:
-        """Copy the traced columns of each table, at the version in :attr:`versions`, into a
-        new index file, sorted by ``url_key``; publish it with an atomic rename, then remove
-        older index files."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / f".{self.path.stem}.{uuid.uuid4().hex[:8]}.tmp"
-        try:
-            with duckdb.connect(str(tmp)) as con:
-                for table, columns in TRACED_TABLES.items():
-                    if table not in self.versions:
-                        continue
-                    source = rows_with_lifetimes(
-                        self.lake, table, list(TRACED[table].traced), self.versions[table][1]
-                    )
-                    con.register("source", source)
-                    keys = ", ".join(f"hash({c}) AS {KEYS[c]}" for c in TABLE_KEYS[table])
-                    if table in PARTITION_COLUMN:
-                        columns = f'{columns}, "{PARTITION}" AS {PARTITION_COLUMN[table]}'
-                    order = KEYS[TABLE_KEYS[table][0]]
-                    con.execute(
-                        f"CREATE TABLE {table} AS SELECT {keys}, {columns}, {LIFETIME} "
-                        f"FROM source ORDER BY {order}, _since_version"
-                    )
-                    con.unregister("source")
-                con.execute(
-                    "CREATE TABLE lineage_meta AS "
-                    "SELECT ? AS fingerprint, ? AS lake, ? AS versions, ? AS built_at",
-                    [
-                        self.fingerprint,
-                        self.lake.root,
-                        orjson.dumps(self.versions).decode(),
-                        datetime.now(UTC).isoformat(),
-                    ],
-                )
-                con.execute("CHECKPOINT")
-            os.replace(tmp, self.path)
-        finally:
-            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-                leftover.unlink(missing_ok=True)
-        # Older indexes go (readers that have one open keep reading it), and so do builds
-        # that crashed: temporary files nobody has written to for an hour.
-        for old in self.dir.glob("lineage-*.duckdb"):
-            if old != self.path:
-                old.unlink(missing_ok=True)
-        for crashed in self.dir.glob(".lineage-*.tmp*"):
-            with contextlib.suppress(OSError):
-                if time.time() - crashed.stat().st_mtime > 3600:
-                    crashed.unlink()
+    @property
+    def rebuilt(self) -> bool:
+        """Whether this object added pieces (the lake changed since the last index)."""
+        return self.pieces_built > 0
+
+    def _attach(self, table: str, table_id: str, version: int) -> None:
+        """Make ``table`` a view over its pieces joined to its files' lifetimes at
+        ``version``, building the pieces of files no index has seen yet."""
+        lifetimes = file_lifetimes(self.lake, table, version)
+        if lifetimes.num_rows == 0:
+            return
+        paths = lifetimes.column("path").to_pylist()
+        keys = {c: KEYS[c] for c in TABLE_KEYS[table]}
+        pieces, built = ensure_pieces(
+            self.lake,
+            self.generation,
+            table,
+            table_id,
+            version,
+            paths,
+            TRACED[table].traced,
+            keys,
+        )
+        self.pieces_built += built
+        self.con.register(f"{table}__lifetimes", lifetimes)
+        files = ", ".join("'" + str(pieces[p]).replace("'", "''") + "'" for p in paths)
+        partition = (
+            f', l."{PARTITION}" AS {PARTITION_COLUMN[table]}' if table in PARTITION_COLUMN else ""
+        )
+        self.con.execute(
+            f"CREATE VIEW {table} AS SELECT p.*{partition}, "
+            f"l._since, l._until, l._since_version, l._until_version "
+            f"FROM read_parquet([{files}]) p JOIN {table}__lifetimes l ON p._file = l.path"
+        )
+        self.tables.add(table)
 
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         cursor = self.con.execute(sql, params)

@@ -4,9 +4,10 @@ Every input row leaves with exactly one decision: kept, or dropped with a reason
 style: each rule returns ``(True, None)`` or ``(False, reason)``). Rules, in order:
 URL (bad_url, not_http, private_host), owners' opt-outs of the URL or its domain (the lake's
 ``opt_outs`` list: opted_out:url, opted_out:domain), page opt-out (page_noai), alt text
-(missing_alt, empty_alt, alt_too_short), then duplicate (within the partition and against keys
-kept by earlier partitions). Kept rows get a language, its score (margin over the runner-up) and
-the detector's name.
+(missing_alt, empty_alt, alt_too_short), then duplicate (within the partition only: pairs
+repeated across slices are decided by ``laion_dataset``'s global dedup, so a slice's decisions
+do not depend on which other slices ran before it). Kept rows get a language, its score (margin
+over the runner-up) and the detector's name.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import ftfy
@@ -119,14 +120,14 @@ class AltTextResult:
 def parse_alt_texts(
     links: pa.Table,
     rules: AltTextRules = AltTextRules(),
-    already_kept: Iterable[str] = (),
     opt_outs: OptOutList | None = None,
 ) -> AltTextResult:
-    """Decide every row of a hop-1 table. ``already_kept`` holds ``dedup_key``s kept by
-    earlier partitions of the same crawl; ``opt_outs`` is the owners' list (URLs, domains)."""
+    """Decide every row of one partition of a hop-1 table, from that partition alone;
+    ``opt_outs`` is the owners' list (URLs, domains). Of the pairs sharing a dedup key, the
+    earliest link (WAT path, record offset, link index) is kept, whatever the row order."""
     policy = HostPolicy.from_list(rules.private_host_allowlist)
     opt_outs = opt_outs or OptOutList()
-    seen = set(already_kept)
+    first: dict[str, tuple] = {}  # dedup key -> where its kept pair is (the earliest link)
     rows = links.select(
         [
             "pair_id",
@@ -166,16 +167,19 @@ def parse_alt_texts(
         if ok:
             key = make_pair_id(normalized, out["text"][i])
             out["dedup_key"][i] = key
-            if key in seen:
-                ok, reason = False, "duplicate"
-            else:
-                seen.add(key)
+            at = (rows["wat_path"][i], rows["wat_record_offset"][i], rows["link_index"][i], i)
+            if key not in first or at < first[key]:
+                first[key] = at
         out["kept"][i] = ok
         out["drop_reason"][i] = reason
-        if ok:
+    for i in range(n):
+        key = out["dedup_key"][i]
+        if out["kept"][i] and first[key][-1] != i:
+            out["kept"][i], out["drop_reason"][i] = False, "duplicate"
+        if out["kept"][i]:
             to_detect.append(i)
         else:
-            dropped[reason or "unknown"] += 1
+            dropped[out["drop_reason"][i] or "unknown"] += 1
     name = detector_name(rules)
     for i, (code, score) in zip(
         to_detect, detect_languages([out["text"][i] for i in to_detect], rules), strict=True

@@ -40,10 +40,12 @@ def build_release(
     hash_lists: HashLists | None = None,
 ) -> DatasetResult:
     """Dedup kept ``clip_scores`` rows on (URL, TEXT) across the crawl's slices, keeping the
-    most similar pair, and split the release by language as LAION-5B did. Pairs on the
+    most similar pair (ties: the lowest ``pair_id``, then slice, so the result does not depend
+    on row or slice order), and split the release by language as LAION-5B did. Pairs on the
     opt-out list are dropped first (``opted_out:<kind>``), then pairs whose stored hashes a
     takedown list matches (``hash_list:<name>``: lists grow after slices are built), so a
-    duplicate may take their place."""
+    duplicate may take their place. The URL is compared normalized (``url_id``) and the text
+    cleaned, hop 2's dedup key, so this is where pairs repeated across slices are decided."""
     names = names or SubsetNames()
     opt_outs = opt_outs or OptOutList()
     kept_rows = scores.filter(scores.column("kept"))
@@ -75,7 +77,8 @@ def build_release(
     ranked = """
         SELECT *, row_number() OVER w AS rank, first_value(pair_id) OVER w AS best
         FROM scores WHERE kept AND pair_id NOT IN (SELECT pair_id FROM opted_out)
-        WINDOW w AS (PARTITION BY url, text ORDER BY similarity DESC, pair_id)
+        WINDOW w AS (PARTITION BY url_id, text
+                     ORDER BY similarity DESC, pair_id, source_partition)
     """
     decisions = con.sql(
         f"""SELECT pair_id, url_id, rank = 1 AS kept,
@@ -86,7 +89,7 @@ def build_release(
             UNION ALL
             SELECT s.pair_id, s.url_id, false, o.reason, NULL, s.source_partition
             FROM scores s JOIN opted_out o USING (pair_id) WHERE s.kept
-            ORDER BY pair_id"""
+            ORDER BY pair_id, source_partition"""
     ).to_arrow_table()
     release = con.sql(
         f"""SELECT url AS URL, text AS TEXT, width AS WIDTH, height AS HEIGHT, similarity,

@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.hops.download.shards import read_shard_samples
-from pipeline.hops.training.train import SOURCE_COLUMNS, TrainingExample
+from pipeline.hops.training.train import TrainingExample
 from pipeline.lake.store import Lake
+from pipeline.lake.tables import TRAINING_SOURCE_COLUMNS as SOURCE_COLUMNS
 from pipeline.lake.tables import TableName
 
 

@@ -37,21 +37,8 @@ from pipeline.hops.training.model import (
     noise_scheduler,
 )
 from pipeline.lake.tables import TRAINING_MANIFEST_SCHEMA as MANIFEST_SCHEMA
+from pipeline.lake.tables import TRAINING_SOURCE_COLUMNS as SOURCE_COLUMNS
 from pipeline.models.training.samples import to_array
-
-SOURCE_COLUMNS = (
-    "url_id",
-    "URL",
-    "sha256",
-    "crawl",
-    "shard",
-    "key",
-    "download_results_version",
-    "md5",
-    "pdq",
-)
-"""Where a training example came from; the training manifest carries them per pair, so it
-stands alone after any rebuild."""
 
 
 @dataclass(frozen=True)
