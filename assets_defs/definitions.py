@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import Definitions
+from dagster import Definitions, PipesSubprocessClient
 
 from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
 from assets_defs.assets.alt_text_pairs import alt_text_pairs
@@ -53,6 +53,8 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
     """Resources for ``settings`` (its profile picks them); ``web`` overrides
     SyntheticWebResource fields (e.g. a smaller web for tests)."""
     lake = LakeResource(root=settings.lake_root)
+    # training runs in a child process (docs/deploy.md: PipesK8sClient for a GPU pod)
+    pipes = PipesSubprocessClient()
     if settings.profile == "demo":
         web_root = Path(settings.web_root)
         return {
@@ -62,6 +64,7 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
             ),
             "synthetic_web": SyntheticWebResource(root=str(web_root), **(web or {})),
             "clip_model": ClipModelResource(),
+            "pipes_subprocess_client": pipes,
         }
     root = settings.cc_root
     return {
@@ -80,6 +83,7 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
             pwatermark_head=settings.pwatermark_head,
             aesthetic_head=settings.aesthetic_head,
         ),
+        "pipes_subprocess_client": pipes,
     }
 
 

@@ -204,6 +204,8 @@ def mini_crawl(tmp_path: Path) -> Path:
 @pytest.fixture
 def mini_resources(mini_crawl: Path, tmp_path: Path) -> dict:
     """Dagster resources for the mini crawl: a temporary lake, no synthetic web."""
+    from dagster import PipesSubprocessClient
+
     from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
 
     return {
@@ -212,4 +214,5 @@ def mini_resources(mini_crawl: Path, tmp_path: Path) -> dict:
             data_root=str(mini_crawl), collinfo_uri=str(mini_crawl / "collinfo.json")
         ),
         "synthetic_web": SyntheticWebResource(enabled=False),
+        "pipes_subprocess_client": PipesSubprocessClient(),
     }

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, PipesSubprocessClient, materialize
 
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
@@ -114,6 +114,7 @@ def build_small_lake(root: Path) -> LakeRun:
         ),
         "synthetic_web": SyntheticWebResource(root=str(web_root), **SMALL_WEB),
         "clip_model": ClipModelResource(),
+        "pipes_subprocess_client": PipesSubprocessClient(),
     }
     instance = DagsterInstance.ephemeral()
     run = LakeRun(root, instance, resources, crawl="", keys=[])

@@ -1,7 +1,15 @@
-"""``diffusion_model``: a text-to-image UNet trained with diffusers on the image shards."""
+"""``diffusion_model``: a text-to-image UNet trained with diffusers on the image shards.
 
-import json
+Training runs in a child process through Dagster Pipes (``pipeline/hops/training/child.py``):
+the step sends the lake, crawls, training config and CLIP spec as a Pipes extra, the child
+trains and publishes, and the step builds the standard result from what the child published
+(the manifest read back from the lake, the child's metadata, its table versions in the
+step's ledger)."""
+
+import sys
+import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from dagster import (
@@ -12,16 +20,19 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
+    PipesSubprocessClient,
     asset,
 )
 
 from assets_defs.factory import table_checks, table_result
 from assets_defs.metadata import code_version, report_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
-from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
+from pipeline.hops.training.model import DiffusionTrainConfig
 from pipeline.lake.tables import TableName
 from pipeline.reports import line_png
 
+LOG_TAIL = 60
+"""Lines of the child's log a failed step carries."""
 TRAIN_DEFAULTS = DiffusionTrainConfig()
 """The one place the training defaults live (pipeline/hops/training/model.py)."""
 
@@ -89,68 +100,67 @@ def diffusion_model(
     config: DiffusionModelConfig,
     lake: LakeResource,
     clip_model: ClipModelResource,
+    pipes_subprocess_client: PipesSubprocessClient,
 ) -> MaterializeResult:
     """Train (or resume) a text-conditional UNet on every successfully downloaded image."""
-    # torch and diffusers load when the step runs, not when the code location loads
-    from pipeline.hops.training.data import load_examples
-    from pipeline.hops.training.publish import publish_run, run_dir
-    from pipeline.hops.training.train import run_fingerprint, train_diffusion
+    from pipeline.hops.training.child import ACCESSES, MODULE, TrainingParams
+    from pipeline.hops.training.publish import read_published
 
     started = time.perf_counter()
-    lake_ = lake.lake()
-    crawls = config.crawls or lake_.partitions(TableName.DOWNLOAD_RESULTS)
-    examples = load_examples(lake_, crawls)
-    if not examples:
-        raise Failure(f"no downloaded images in crawls {crawls}: materialize image_shards first")
-    cfg = config.train_config()
-    text_encoder = text_encoder_for(cfg, clip_model.clip())
-    fingerprint = run_fingerprint(cfg, examples, text_encoder.source)
-    out = run_dir(lake_, fingerprint, Path(config.work_dir))
-    run = train_diffusion(
-        examples, text_encoder, cfg, out, log=context.log.info, resume=config.resume
+    with tempfile.TemporaryDirectory(prefix="diffusion-child-") as tmp:
+        log_file = Path(tmp) / "child.log"
+        params = TrainingParams(
+            lake_root=lake.root,
+            storage_options=dict(lake.storage_options),
+            crawls=list(config.crawls),
+            config=config.train_config().to_dict(),
+            clip=asdict(clip_model.spec()),
+            work_dir=config.work_dir,
+            resume=config.resume,
+            log_file=str(log_file),
+        )
+        try:
+            invocation = pipes_subprocess_client.run(
+                context=context, command=[sys.executable, "-m", MODULE], extras=params.to_extras()
+            )
+        except Exception as error:  # the child failed (exit code, or its own exception)
+            tail = _tail(log_file)
+            raise Failure(
+                description=f"training child failed ({error}); its log ends:\n{tail}",
+                metadata={"child_log": MetadataValue.md(f"```\n{tail}\n```")},
+            ) from error
+        finally:
+            sys.stderr.write(log_file.read_text() if log_file.exists() else "")
+    reported = dict(invocation.get_materialize_result().metadata)
+    for access in reported.pop(ACCESSES).value:
+        lake.ledger.record(**access)
+    fingerprint = reported["run_fingerprint"].value
+    manifest, losses = read_published(
+        lake.root, lake.storage_options, fingerprint, reported["checkpoint"].value
     )
-    published = publish_run(lake_, run)
-    loss_png = line_png(run.losses, "diffusion training loss (MSE on noise)")
+    lake_ = lake.lake()
     return table_result(
         context,
         TableName.TRAINING_MANIFEST,
-        run.manifest,
-        published.manifest_uri,
+        manifest,
+        lake_.partition_uri(TableName.TRAINING_MANIFEST, fingerprint),
         asset_name=TableName.DIFFUSION_MODEL,
         started=started,
         metadata={
-            "dagster/uri": MetadataValue.path(published.run_uri),
-            "checkpoint": MetadataValue.path(published.checkpoint_uri),
-            "checkpoint_sha256": MetadataValue.text(run.final.sha256),
-            "checkpoints": MetadataValue.json(
-                [{"step": c.step, "sha256": c.sha256} for c in run.checkpoints]
-            ),
-            "run_fingerprint": MetadataValue.text(fingerprint),
-            "mode": MetadataValue.text("latent" if cfg.latent else "pixel"),
-            "text_encoder": MetadataValue.text(text_encoder.source),
-            "crawls": MetadataValue.json(list(crawls)),
-            "trained_from": MetadataValue.json(
-                {
-                    TableName.DOWNLOAD_RESULTS: sorted(
-                        {e.source["download_results_version"] for e in examples if e.source}
-                    )
-                }
-            ),
-            "training_pairs": MetadataValue.int(run.examples),
-            "steps": MetadataValue.int(cfg.train_steps),
-            "steps_this_run": MetadataValue.int(run.steps_this_call),
-            "resumed_from_step": MetadataValue.int(run.resumed_from or 0),
-            "final_loss": MetadataValue.float(
-                round(sum(run.losses[-50:]) / max(1, len(run.losses[-50:])), 4)
-            ),
-            "samples_per_second": MetadataValue.float(round(run.samples_per_second, 1)),
-            "config": MetadataValue.json(json.loads(json.dumps(cfg.to_dict()))),
+            **reported,
             **report_metadata(
                 lake_,
                 "loss_curve",
                 f"diffusion_model-{fingerprint}-loss.png",
-                loss_png,
+                line_png(losses, "diffusion training loss (MSE on noise)"),
                 "training loss",
             ),
         },
     )
+
+
+def _tail(log_file: Path, lines: int = LOG_TAIL) -> str:
+    """The last ``lines`` lines the child wrote to its log (empty if it wrote none)."""
+    if not log_file.exists():
+        return ""
+    return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
 
 from pipeline.hops.training.train import TrainingRun
 from pipeline.lake.store import Lake
@@ -80,3 +83,20 @@ def current_checkpoint(lake: Lake, work_dir: Path) -> tuple[dict, Path]:
             f"{remote}/checkpoints/{step_dir.name}/unet/", str(step_dir / "unet"), recursive=True
         )
     return pointer, step_dir
+
+
+def read_published(
+    root: str, storage_options: dict[str, Any], fingerprint: str, checkpoint_uri: str
+) -> tuple[pa.Table, list[float]]:
+    """A published run as the process that trained it had it: its ``training_manifest``
+    partition and the losses of every step up to the final checkpoint. Read through a lake of
+    its own (``root``), so the caller's ledger records no read of what it only reports."""
+    lake = Lake(root, storage_options)
+    manifest = lake.read(TableName.TRAINING_MANIFEST, [fingerprint])
+    if manifest is None:
+        raise FileNotFoundError(f"run {fingerprint} has no training manifest")
+    run = lake.path(TableName.DIFFUSION_MODEL, f"run={fingerprint}")
+    step = Path(checkpoint_uri).name
+    with lake.fs.open(f"{run}/checkpoints/{step}/checkpoint.json", "rb") as fh:
+        losses = json.loads(fh.read())["losses"]
+    return manifest, losses
