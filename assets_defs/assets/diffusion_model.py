@@ -9,6 +9,7 @@ step's ledger)."""
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     PipesSubprocessClient,
+    PreviewWarning,
     asset,
 )
 
@@ -120,9 +122,14 @@ def diffusion_model(
             log_file=str(log_file),
         )
         try:
-            invocation = pipes_subprocess_client.run(
-                context=context, command=[sys.executable, "-m", MODULE], extras=params.to_extras()
-            )
+            with warnings.catch_warnings():
+                # dagster marks an internal of every Pipes run "preview"; the demo stays quiet
+                warnings.simplefilter("ignore", PreviewWarning)
+                invocation = pipes_subprocess_client.run(
+                    context=context,
+                    command=[sys.executable, "-m", MODULE],
+                    extras=params.to_extras(),
+                )
         except Exception as error:  # the child failed (exit code, or its own exception)
             tail = _tail(log_file)
             raise Failure(
