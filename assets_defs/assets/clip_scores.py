@@ -15,6 +15,7 @@ from dagster import (
 from assets_defs.factory import Decisions, read_input, table_checks, table_result
 from assets_defs.metadata import code_version
 from assets_defs.partitions import wat_slices
+from assets_defs.pools import Pool
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
@@ -104,6 +105,7 @@ class ClipScoresConfig(Config):
         ),
     ],
     partitions_def=wat_slices,
+    pool=Pool.DOWNLOAD,
     check_specs=[
         *table_checks(TableName.CLIP_SCORES, conserves=True, row_count=True),
         *table_checks(TableName.IMAGE_EMBEDDINGS),

@@ -28,6 +28,7 @@ from dagster import (
 
 from assets_defs.factory import table_checks, table_result
 from assets_defs.metadata import code_version, report_metadata
+from assets_defs.pools import Pool
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.training.model import DiffusionTrainConfig
 from pipeline.lake.tables import TableName
@@ -95,6 +96,7 @@ class DiffusionModelConfig(Config):
     ],
     group_name="training",
     kinds={"pytorch", "diffusers", "safetensors"},
+    pool=Pool.GPU,
     check_specs=table_checks(TableName.TRAINING_MANIFEST, asset_name=TableName.DIFFUSION_MODEL),
 )
 def diffusion_model(

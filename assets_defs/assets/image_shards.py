@@ -16,6 +16,7 @@ from assets_defs.factory import Decisions, read_input, table_checks, table_resul
 from assets_defs.freshness import WEEKLY_FRESHNESS
 from assets_defs.metadata import code_version, counts_metadata
 from assets_defs.partitions import crawls
+from assets_defs.pools import Pool
 from assets_defs.resources import LakeResource, SyntheticWebResource
 from pipeline.hops.dataset import opt_outs as optout
 from pipeline.hops.download.output import output_to
@@ -99,6 +100,7 @@ class ImageShardsConfig(Config):
         ),
     ],
     partitions_def=crawls,
+    pool=Pool.DOWNLOAD,
     check_specs=table_checks(TableName.DOWNLOAD_RESULTS, conserves=True),
     can_subset=False,
 )

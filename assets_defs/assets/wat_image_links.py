@@ -14,6 +14,7 @@ from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.factory import read_input, table_asset, table_result
 from assets_defs.metadata import counts_metadata
 from assets_defs.partitions import wat_slices
+from assets_defs.pools import Pool
 from assets_defs.resources import CrawlSourceResource, LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
 from pipeline.hops.wat.records import ExtractStats, iter_image_link_batches
@@ -38,6 +39,7 @@ class WatExtractConfig(Config):
     deps=[crawl_manifest],
     group_name="crawl",
     kinds={"parquet"},
+    pool=Pool.DOWNLOAD,
     # only slices never materialized: a manifest refresh must not rebuild every slice
     automation_condition=AutomationCondition.on_missing(),
 )
