@@ -1,7 +1,8 @@
 """infra/ (issue 17.5): no container engine or cluster runs here, so every manifest is parsed
 and checked against the project: images are the Dockerfile's targets, env vars are settings
 (pipeline/settings.py) or AWS's, secrets are defined, the Helm queue and pools are
-infra/dagster.yaml's, and the Dockerfile installs with constraints.txt and real extras."""
+infra/dagster.yaml's, infra/pools.yaml limits the pools the assets name, and the Dockerfile
+installs with constraints.txt and real extras."""
 
 from __future__ import annotations
 
@@ -106,16 +107,33 @@ def test_helm_queue_and_pools_match_the_instance() -> None:
     helm = values()
     queue = helm["dagsterDaemon"]["runCoordinator"]
     assert instance["run_coordinator"]["class"] == queue["type"] == "QueuedRunCoordinator"
-    mine, theirs = queue["config"]["queuedRunCoordinator"], instance["run_coordinator"]["config"]
-    assert mine["maxConcurrentRuns"] == theirs["max_concurrent_runs"]
-    assert mine["tagConcurrencyLimits"] == theirs["tag_concurrency_limits"]
-    assert (
-        helm["concurrency"]["pools"]["defaultLimit"]
-        == instance["concurrency"]["default_op_concurrency_limit"]
-    )
+    assert "config" not in queue and "config" not in instance["run_coordinator"]
+    runs, helm_runs = instance["concurrency"]["runs"], helm["concurrency"]["runs"]
+    assert helm_runs == {"maxConcurrentRuns": runs["max_concurrent_runs"]}
+    pools, helm_pools = instance["concurrency"]["pools"], helm["concurrency"]["pools"]
+    assert helm_pools == {
+        "granularity": pools["granularity"],
+        "defaultLimit": pools["default_limit"],
+        "opGranularityRunBuffer": pools["op_granularity_run_buffer"],
+    }
     assert helm["runLauncher"]["type"] == "K8sRunLauncher"
     assert helm["postgresql"]["enabled"] and "postgres" in instance["storage"]
     assert helm["telemetry"]["enabled"] is instance["telemetry"]["enabled"] is False
+
+
+def test_pool_limits_name_the_pools_the_assets_use() -> None:
+    """infra/pools.yaml sets a limit for every pool an asset names, and for no other."""
+    from assets_defs.definitions import defs
+    from assets_defs.pools import Pool
+
+    limits = yaml.safe_load((INFRA / "pools.yaml").read_text())
+    graph = defs.resolve_asset_graph()
+    used = {pool for key in graph.get_all_asset_keys() for pool in graph.get(key).pools or ()}
+    assert set(limits) == used == {p.value for p in Pool}
+    assert all(isinstance(n, int) and n >= 1 for n in limits.values()), limits
+    documented = (REPO / "docs" / "deploy.md").read_text()
+    for pool, limit in limits.items():
+        assert f"dagster instance concurrency set {pool} {limit}" in documented
 
 
 def test_code_location_is_the_workspaces() -> None:
