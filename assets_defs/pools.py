@@ -8,11 +8,15 @@ of the instance's dagster.yaml; with no instance limit at all (the demo), a pool
 
 from __future__ import annotations
 
-from enum import StrEnum
+from typing import Final
 
 
-class Pool(StrEnum):
-    DOWNLOAD = "download"
+class Pool:
+    """Pool names (plain strings: Dagster serializes them into its job snapshots)."""
+
+    DOWNLOAD: Final = "download"
     """Steps that fetch from the web: WAT files (hop 1), images (hop 3, img2dataset)."""
-    GPU = "gpu"
+    GPU: Final = "gpu"
     """Steps that need a GPU for their whole duration: training."""
+
+    ALL: Final = (DOWNLOAD, GPU)

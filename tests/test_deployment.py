@@ -1,6 +1,9 @@
-"""A real deployment on loopback: dagster-webserver + dagster-daemon with a temporary
-DAGSTER_HOME. The daemon ticks the new-crawl sensor and launches its run; a partitioned
-materialization is submitted through the GraphQL API and its checks and metadata are read."""
+"""A real deployment on loopback: dagster-webserver + dagster-daemon on a PostgreSQL server the
+test starts (tests/postgres_server.py), with the instance written from infra/dagster.yaml (the
+QueuedRunCoordinator, op pools). The daemon ticks the new-crawl sensor and launches its run; a
+partitioned materialization is submitted through the GraphQL API and its checks and metadata are
+read; a backfill of four slices keeps to the run limit and the `download` pool's limit, read
+back from PostgreSQL's own tables."""
 
 from __future__ import annotations
 
@@ -14,14 +17,21 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from pipeline.lake.tables import TableName
 from tests.conftest import free_port
+from tests.postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+LOCATION = {"repositoryLocationName": "assets_defs.definitions", "repositoryName": "__repository__"}
 
+MAX_RUNS = 2
+"""The test's run limit (infra/dagster.yaml: 8): four partitions must queue behind it."""
+DOWNLOAD_LIMIT = 1
+"""The test's `download` pool limit (infra/pools.yaml: 2): two runs must contend for it."""
 
 BUSY_MACHINE_TIMEOUT = 600.0
 """Seconds a wait allows: loading the code location alone took 57 s on a busy 2-core machine."""
@@ -40,16 +50,34 @@ def wait_for(predicate, timeout: float, what: str, step: float = 1.0, logs: tupl
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{tails}")
 
 
+def instance_config() -> dict:
+    """infra/dagster.yaml with the test's smaller limits and a faster queue."""
+    config = yaml.safe_load((ROOT / "infra" / "dagster.yaml").read_text())
+    assert "postgres" in config["storage"] and "pools" in config["concurrency"]
+    config["concurrency"]["runs"]["max_concurrent_runs"] = MAX_RUNS
+    config["run_coordinator"]["config"] = {"dequeue_interval_seconds": 1}
+    config["sensors"] = {"use_threads": False}
+    return config
+
+
 @pytest.fixture
-def deployment(mini_crawl: Path, tmp_path: Path) -> Iterator[dict]:
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer(port=free_port()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def deployment(
+    mini_crawl: Path, tmp_path: Path, postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict]:
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\n"
-        "sensors:\n  use_threads: false\n"
-        "run_coordinator:\n  module: dagster.core.run_coordinator\n"
-        "  class: QueuedRunCoordinator\n  config:\n    dequeue_interval_seconds: 1\n"
-    )
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config()))
+    for name, value in postgres.env().items():
+        monkeypatch.setenv(name, value)  # for this process's DagsterInstance too
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -58,7 +86,16 @@ def deployment(mini_crawl: Path, tmp_path: Path) -> Iterator[dict]:
         "CRAWL2DIFFUSION_CC_INDEX": str(mini_crawl / "collinfo.json"),
         "CRAWL2DIFFUSION_CRAWLS": "",
         "CRAWL2DIFFUSION_DATA": str(tmp_path / "data"),
+        "CRAWL2DIFFUSION_LAKE": str(tmp_path / "lake"),
     }
+    # the pool limit, set as a deployment sets it (docs/deploy.md): in PostgreSQL, by the CLI
+    subprocess.run(
+        [str(BIN / "dagster"), "instance", "concurrency", "set", "download", str(DOWNLOAD_LIMIT)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=BUSY_MACHINE_TIMEOUT,
+    )
     port = free_port()
     workspace = ["-w", str(ROOT / "workspace.yaml")]
     procs = [
@@ -87,7 +124,9 @@ def deployment(mini_crawl: Path, tmp_path: Path) -> Iterator[dict]:
             "dagster-webserver to answer /server_info",
             logs=logs,
         )
-        yield {"port": port, "home": home, "env": env, "logs": logs}
+        with DagsterInstance.from_config(str(home)) as instance:
+            yield {"port": port, "home": home, "env": env, "logs": logs, "instance": instance,
+                   "postgres": postgres}  # fmt: skip
     finally:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -123,11 +162,7 @@ def test_sensor_tick_and_graphql_materialization(deployment: dict) -> None:
 
     port = deployment["port"]
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
-    selector = {
-        "repositoryLocationName": "assets_defs.definitions",
-        "repositoryName": "__repository__",
-        "sensorName": "new_crawl_sensor",
-    }
+    selector = {**LOCATION, "sensorName": "new_crawl_sensor"}
 
     def start_sensor() -> dict | None:
         """Start the sensor once the code location has loaded (None until then)."""
@@ -147,7 +182,7 @@ def test_sensor_tick_and_graphql_materialization(deployment: dict) -> None:
     )
     assert started["sensorState"]["status"] == "RUNNING"
 
-    instance = DagsterInstance.from_config(str(deployment["home"]))
+    instance = deployment["instance"]
     # the daemon ticks the sensor, which requests crawl_manifest_job; the daemon launches it
     manifest_run = wait_for(
         lambda: instance.get_runs(
@@ -182,3 +217,153 @@ def test_sensor_tick_and_graphql_materialization(deployment: dict) -> None:
     ]
     checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     assert {k: c.status.value for k, c in checks.items()} == dict.fromkeys(check_keys, "SUCCEEDED")
+
+
+LAUNCH_BACKFILL = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+
+LOCATIONS = """
+{
+  workspaceOrError {
+    ... on Workspace {
+      locationEntries {
+        name loadStatus locationOrLoadError { __typename ... on PythonError { message } }
+      }
+    }
+  }
+}
+"""
+
+RUN_EVENTS = ("PIPELINE_START", "PIPELINE_SUCCESS", "PIPELINE_FAILURE")
+STEP_EVENTS = ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE")
+
+
+def most_at_once(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of ``(start, end)`` intervals open at one instant (an end at the
+    same instant as a start closes first)."""
+    edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    open_, most = 0, 0
+    for _, delta in edges:
+        open_ += delta
+        most = max(most, open_)
+    return most
+
+
+def intervals(rows: list[tuple], starts: str, ends: tuple[str, ...]) -> dict:
+    """(start, end) timestamps per key from ``(key, event_type, timestamp)`` rows."""
+    opened = {key: ts for key, kind, ts in rows if kind == starts}
+    closed = {key: ts for key, kind, ts in rows if kind in ends}
+    assert opened.keys() == closed.keys(), (opened, closed)
+    return {key: (opened[key].timestamp(), closed[key].timestamp()) for key in opened}
+
+
+@pytest.mark.slow
+def test_backfill_on_postgres_keeps_the_run_and_pool_limits(
+    deployment: dict, mini_crawl: Path, tmp_path: Path
+) -> None:
+    from dagster import materialize
+
+    from assets_defs.assets.crawl_manifest import crawl_manifest
+    from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+
+    instance = deployment["instance"]
+    # one slice per WAT file: four partitions, registered in PostgreSQL by this process
+    resources = {
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+        "crawl_source": CrawlSourceResource(
+            data_root=str(mini_crawl), collinfo_uri=str(mini_crawl / "collinfo.json")
+        ),
+        "synthetic_web": SyntheticWebResource(enabled=False),
+    }
+    config = {"ops": {"crawl_manifest": {"config": {"slice_size": 1}}}}
+    assert materialize([crawl_manifest], instance=instance, resources=resources, run_config=config)
+    keys = instance.get_dynamic_partitions("wat_slices")
+    assert len(keys) == 4
+
+    port = deployment["port"]
+    params = {
+        "selector": {
+            "partitionSetName": "wat_to_pairs_job_partition_set",
+            "repositorySelector": LOCATION,
+        },
+        "partitionNames": keys,
+    }
+
+    def graphql(query: str, variables: dict | None = None) -> dict:
+        response = requests.post(
+            f"http://127.0.0.1:{port}/graphql",
+            json={"query": query, "variables": variables or {}},
+            timeout=60,
+        ).json()
+        assert not response.get("errors"), response["errors"]
+        return response["data"]
+
+    def location_loaded() -> bool:
+        entries = graphql(LOCATIONS)["workspaceOrError"]["locationEntries"]
+        [entry] = [e for e in entries if e["name"] == LOCATION["repositoryLocationName"]]
+        loaded = entry["loadStatus"] == "LOADED"
+        location = entry["locationOrLoadError"]
+        assert not loaded or location["__typename"] == "RepositoryLocation", location
+        return loaded
+
+    wait_for(
+        location_loaded, BUSY_MACHINE_TIMEOUT, "the webserver to load the code location",
+        step=2, logs=deployment["logs"],
+    )  # fmt: skip
+    launched = graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+
+    def finished() -> list | None:
+        runs = instance.get_runs(RunsFilter.for_backfill(backfill_id))
+        done = [r for r in runs if r.is_finished]
+        return runs if len(runs) == len(keys) and len(done) == len(runs) else None
+
+    runs = wait_for(
+        finished, BUSY_MACHINE_TIMEOUT, f"the backfill's {len(keys)} runs to finish",
+        step=2, logs=deployment["logs"],
+    )  # fmt: skip
+    assert {r.status for r in runs} == {DagsterRunStatus.SUCCESS}
+
+    # everything below is read from PostgreSQL's tables, not through Dagster
+    run_ids = [r.run_id for r in runs]
+    with deployment["postgres"].connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT run_id, status FROM runs r JOIN run_tags t USING (run_id)"
+            " WHERE t.key = 'dagster/backfill' AND t.value = %s",
+            (backfill_id,),
+        )
+        assert dict(cur.fetchall()) == dict.fromkeys(run_ids, "SUCCESS")
+        cur.execute(
+            "SELECT run_id, dagster_event_type, timestamp FROM event_logs"
+            " WHERE run_id = ANY(%s) AND dagster_event_type = ANY(%s)",
+            (run_ids, list(RUN_EVENTS)),
+        )
+        run_spans = intervals(cur.fetchall(), RUN_EVENTS[0], RUN_EVENTS[1:])
+        cur.execute(
+            "SELECT run_id, dagster_event_type, timestamp FROM event_logs"
+            " WHERE run_id = ANY(%s) AND dagster_event_type = ANY(%s) AND step_key = %s",
+            (run_ids, list(STEP_EVENTS), TableName.WAT_IMAGE_LINKS),
+        )
+        download_spans = intervals(cur.fetchall(), STEP_EVENTS[0], STEP_EVENTS[1:])
+        cur.execute(
+            "SELECT count(*) FROM event_logs WHERE run_id = ANY(%s) AND event LIKE %s",
+            (run_ids, "%blocked by limit for pool download%"),
+        )
+        blocked = cur.fetchone()[0]
+        cur.execute('SELECT concurrency_key, "limit" FROM concurrency_limits')
+        limits = dict(cur.fetchall())
+    assert limits["download"] == DOWNLOAD_LIMIT
+    assert len(run_spans) == len(download_spans) == len(keys)
+    # runs overlapped, and never more than the run limit at once
+    assert most_at_once(list(run_spans.values())) == MAX_RUNS, run_spans
+    # the download steps never ran more than the pool's limit at once
+    assert most_at_once(list(download_spans.values())) == DOWNLOAD_LIMIT, download_spans
+    print(f"runs {run_spans}\ndownload steps {download_spans}\nblocked events {blocked}")

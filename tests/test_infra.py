@@ -118,6 +118,8 @@ def test_helm_queue_and_pools_match_the_instance() -> None:
     }
     assert helm["runLauncher"]["type"] == "K8sRunLauncher"
     assert helm["postgresql"]["enabled"] and "postgres" in instance["storage"]
+    db = instance["storage"]["postgres"]["postgres_db"]
+    assert helm["postgresql"]["postgresqlScheme"] == db["scheme"] == "postgresql+psycopg2"
     assert helm["telemetry"]["enabled"] is instance["telemetry"]["enabled"] is False
 
 
@@ -129,7 +131,7 @@ def test_pool_limits_name_the_pools_the_assets_use() -> None:
     limits = yaml.safe_load((INFRA / "pools.yaml").read_text())
     graph = defs.resolve_asset_graph()
     used = {pool for key in graph.get_all_asset_keys() for pool in graph.get(key).pools or ()}
-    assert set(limits) == used == {p.value for p in Pool}
+    assert set(limits) == used == set(Pool.ALL)
     assert all(isinstance(n, int) and n >= 1 for n in limits.values()), limits
     documented = (REPO / "docs" / "deploy.md").read_text()
     for pool, limit in limits.items():
