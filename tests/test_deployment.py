@@ -28,10 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 LOCATION = {"repositoryLocationName": "assets_defs.definitions", "repositoryName": "__repository__"}
 
+SLICES = 3
+"""Partitions the backfill covers: more than the run limit, so one must queue."""
 MAX_RUNS = 2
-"""The test's run limit (infra/dagster.yaml: 8): four partitions must queue behind it."""
+"""The test's run limit (infra/dagster.yaml: 8)."""
 DOWNLOAD_LIMIT = 1
-"""The test's `download` pool limit (infra/pools.yaml: 2): two runs must contend for it."""
+"""The test's `download` pool limit (infra/pools.yaml: 2): two runs wait on it at once."""
 
 BUSY_MACHINE_TIMEOUT = 600.0
 """Seconds a wait allows: loading the code location alone took 57 s on a busy 2-core machine."""
@@ -55,6 +57,8 @@ def instance_config() -> dict:
     config = yaml.safe_load((ROOT / "infra" / "dagster.yaml").read_text())
     assert "postgres" in config["storage"] and "pools" in config["concurrency"]
     config["concurrency"]["runs"]["max_concurrent_runs"] = MAX_RUNS
+    # runs may start while their first step's pool is full (infra/dagster.yaml: 1 beyond it)
+    config["concurrency"]["pools"]["op_granularity_run_buffer"] = MAX_RUNS
     config["run_coordinator"]["config"] = {"dequeue_interval_seconds": 1}
     config["sensors"] = {"use_threads": False}
     return config
@@ -88,14 +92,6 @@ def deployment(
         "CRAWL2DIFFUSION_DATA": str(tmp_path / "data"),
         "CRAWL2DIFFUSION_LAKE": str(tmp_path / "lake"),
     }
-    # the pool limit, set as a deployment sets it (docs/deploy.md): in PostgreSQL, by the CLI
-    subprocess.run(
-        [str(BIN / "dagster"), "instance", "concurrency", "set", "download", str(DOWNLOAD_LIMIT)],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=BUSY_MACHINE_TIMEOUT,
-    )
     port = free_port()
     workspace = ["-w", str(ROOT / "workspace.yaml")]
     procs = [
@@ -268,13 +264,17 @@ def intervals(rows: list[tuple], starts: str, ends: tuple[str, ...]) -> dict:
 def test_backfill_on_postgres_keeps_the_run_and_pool_limits(
     deployment: dict, mini_crawl: Path, tmp_path: Path
 ) -> None:
+    """Three slices, at most two runs at once, the `download` pool closed (limit 0) until both
+    first runs wait on it, then opened to one slot as an operator would, with the CLI: the
+    second run's download step must wait for the first's. Everything asserted is read from
+    PostgreSQL's own tables."""
     from dagster import materialize
 
     from assets_defs.assets.crawl_manifest import crawl_manifest
     from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
 
-    instance = deployment["instance"]
-    # one slice per WAT file: four partitions, registered in PostgreSQL by this process
+    instance, postgres = deployment["instance"], deployment["postgres"]
+    logs = deployment["logs"]
     resources = {
         "lake": LakeResource(root=str(tmp_path / "lake")),
         "crawl_source": CrawlSourceResource(
@@ -282,19 +282,14 @@ def test_backfill_on_postgres_keeps_the_run_and_pool_limits(
         ),
         "synthetic_web": SyntheticWebResource(enabled=False),
     }
-    config = {"ops": {"crawl_manifest": {"config": {"slice_size": 1}}}}
+    manifest = {"slice_size": 1, "sample_size": SLICES}  # one partition per WAT file
+    config = {"ops": {"crawl_manifest": {"config": manifest}}}
     assert materialize([crawl_manifest], instance=instance, resources=resources, run_config=config)
     keys = instance.get_dynamic_partitions("wat_slices")
-    assert len(keys) == 4
+    assert len(keys) == SLICES
+    instance.event_log_storage.set_concurrency_slots("download", 0)  # closed
 
     port = deployment["port"]
-    params = {
-        "selector": {
-            "partitionSetName": "wat_to_pairs_job_partition_set",
-            "repositorySelector": LOCATION,
-        },
-        "partitionNames": keys,
-    }
 
     def graphql(query: str, variables: dict | None = None) -> dict:
         response = requests.post(
@@ -313,57 +308,74 @@ def test_backfill_on_postgres_keeps_the_run_and_pool_limits(
         assert not loaded or location["__typename"] == "RepositoryLocation", location
         return loaded
 
-    wait_for(
-        location_loaded, BUSY_MACHINE_TIMEOUT, "the webserver to load the code location",
-        step=2, logs=deployment["logs"],
-    )  # fmt: skip
+    wait_for(location_loaded, BUSY_MACHINE_TIMEOUT, "the webserver to load the code location",
+             step=2, logs=logs)  # fmt: skip
+    params = {
+        "selector": {
+            "partitionSetName": "wat_to_pairs_job_partition_set",
+            "repositorySelector": LOCATION,
+        },
+        "partitionNames": keys,
+        # one process per run (one code load, not one per step): the pools hold in it too
+        "runConfigData": {"execution": {"config": {"in_process": {}}}},
+    }
     launched = graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     backfill_id = launched["backfillId"]
+
+    def query(sql: str, args: tuple = ()) -> list[tuple]:
+        with postgres.connect() as conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+
+    blocked_sql = "SELECT DISTINCT run_id FROM event_logs WHERE step_key = %s AND event LIKE %s"
+    blocked_args = (TableName.WAT_IMAGE_LINKS, "%Step blocked by limit for pool download%")
+    waiting = wait_for(
+        lambda: len(rows := query(blocked_sql, blocked_args)) >= MAX_RUNS and rows,
+        BUSY_MACHINE_TIMEOUT, f"{MAX_RUNS} runs' download steps to wait on the closed pool",
+        step=2, logs=logs,
+    )  # fmt: skip
+    started = query(
+        "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'STEP_START'"
+        " AND step_key = %s", (TableName.WAT_IMAGE_LINKS,),
+    )  # fmt: skip
+    assert started == [(0,)]  # the closed pool held them all
+    subprocess.run(
+        [str(BIN / "dagster"), "instance", "concurrency", "set", "download", str(DOWNLOAD_LIMIT)],
+        env=deployment["env"], check=True, capture_output=True, timeout=BUSY_MACHINE_TIMEOUT,
+    )  # fmt: skip
 
     def finished() -> list | None:
         runs = instance.get_runs(RunsFilter.for_backfill(backfill_id))
         done = [r for r in runs if r.is_finished]
         return runs if len(runs) == len(keys) and len(done) == len(runs) else None
 
-    runs = wait_for(
-        finished, BUSY_MACHINE_TIMEOUT, f"the backfill's {len(keys)} runs to finish",
-        step=2, logs=deployment["logs"],
-    )  # fmt: skip
+    runs = wait_for(finished, BUSY_MACHINE_TIMEOUT, f"the backfill's {len(keys)} runs to finish",
+                    step=2, logs=logs)  # fmt: skip
     assert {r.status for r in runs} == {DagsterRunStatus.SUCCESS}
 
-    # everything below is read from PostgreSQL's tables, not through Dagster
     run_ids = [r.run_id for r in runs]
-    with deployment["postgres"].connect() as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT run_id, status FROM runs r JOIN run_tags t USING (run_id)"
-            " WHERE t.key = 'dagster/backfill' AND t.value = %s",
-            (backfill_id,),
-        )
-        assert dict(cur.fetchall()) == dict.fromkeys(run_ids, "SUCCESS")
-        cur.execute(
-            "SELECT run_id, dagster_event_type, timestamp FROM event_logs"
-            " WHERE run_id = ANY(%s) AND dagster_event_type = ANY(%s)",
-            (run_ids, list(RUN_EVENTS)),
-        )
-        run_spans = intervals(cur.fetchall(), RUN_EVENTS[0], RUN_EVENTS[1:])
-        cur.execute(
-            "SELECT run_id, dagster_event_type, timestamp FROM event_logs"
-            " WHERE run_id = ANY(%s) AND dagster_event_type = ANY(%s) AND step_key = %s",
-            (run_ids, list(STEP_EVENTS), TableName.WAT_IMAGE_LINKS),
-        )
-        download_spans = intervals(cur.fetchall(), STEP_EVENTS[0], STEP_EVENTS[1:])
-        cur.execute(
-            "SELECT count(*) FROM event_logs WHERE run_id = ANY(%s) AND event LIKE %s",
-            (run_ids, "%blocked by limit for pool download%"),
-        )
-        blocked = cur.fetchone()[0]
-        cur.execute('SELECT concurrency_key, "limit" FROM concurrency_limits')
-        limits = dict(cur.fetchall())
+    assert {run_id for (run_id,) in waiting} <= set(run_ids)
+    statuses = query(
+        "SELECT run_id, status FROM runs JOIN run_tags t USING (run_id)"
+        " WHERE t.key = 'dagster/backfill' AND t.value = %s", (backfill_id,),
+    )  # fmt: skip
+    assert dict(statuses) == dict.fromkeys(run_ids, "SUCCESS")
+    events = "SELECT run_id, dagster_event_type, timestamp FROM event_logs"
+    run_spans = intervals(
+        query(f"{events} WHERE run_id = ANY(%s) AND dagster_event_type = ANY(%s)",
+              (run_ids, list(RUN_EVENTS))),
+        RUN_EVENTS[0], RUN_EVENTS[1:],
+    )  # fmt: skip
+    download_spans = intervals(
+        query(f"{events} WHERE run_id = ANY(%s) AND dagster_event_type = ANY(%s)"
+              " AND step_key = %s", (run_ids, list(STEP_EVENTS), TableName.WAT_IMAGE_LINKS)),
+        STEP_EVENTS[0], STEP_EVENTS[1:],
+    )  # fmt: skip
+    limits = dict(query('SELECT concurrency_key, "limit" FROM concurrency_limits'))
     assert limits["download"] == DOWNLOAD_LIMIT
     assert len(run_spans) == len(download_spans) == len(keys)
     # runs overlapped, and never more than the run limit at once
     assert most_at_once(list(run_spans.values())) == MAX_RUNS, run_spans
-    # the download steps never ran more than the pool's limit at once
+    # two download steps were waiting when the pool opened; they still ran one at a time
     assert most_at_once(list(download_spans.values())) == DOWNLOAD_LIMIT, download_spans
-    print(f"runs {run_spans}\ndownload steps {download_spans}\nblocked events {blocked}")
