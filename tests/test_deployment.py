@@ -264,9 +264,10 @@ def intervals(rows: list[tuple], starts: str, ends: tuple[str, ...]) -> dict:
 def test_backfill_on_postgres_keeps_the_run_and_pool_limits(
     deployment: dict, mini_crawl: Path, tmp_path: Path
 ) -> None:
-    """Three slices, at most two runs at once, the `download` pool closed (limit 0) until both
-    first runs wait on it, then opened to one slot as an operator would, with the CLI: the
-    second run's download step must wait for the first's. Everything asserted is read from
+    """A backfill of hop 1 (`wat_to_pairs_job`'s download step) over three slices, at most two
+    runs at once, the `download` pool closed (limit 0) until both first runs wait on it, then
+    opened to one slot as an operator would, with the CLI: the second run's download step must
+    wait for the first's. Everything asserted is read from
     PostgreSQL's own tables."""
     from dagster import materialize
 
@@ -316,7 +317,9 @@ def test_backfill_on_postgres_keeps_the_run_and_pool_limits(
             "repositorySelector": LOCATION,
         },
         "partitionNames": keys,
-        # one process per run (one code load, not one per step): the pools hold in it too
+        # hop 1 only (the download step; hop 2's language models would cost minutes) in one
+        # process per run (one code load, not one per step): the pools hold in it too
+        "assetSelection": [{"path": [TableName.WAT_IMAGE_LINKS]}],
         "runConfigData": {"execution": {"config": {"in_process": {}}}},
     }
     launched = graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
