@@ -267,8 +267,7 @@ def test_backfill_on_postgres_keeps_the_run_and_pool_limits(
     """A backfill of hop 1 (`wat_to_pairs_job`'s download step) over three slices, at most two
     runs at once, the `download` pool closed (limit 0) until both first runs wait on it, then
     opened to one slot as an operator would, with the CLI: the second run's download step must
-    wait for the first's. Everything asserted is read from
-    PostgreSQL's own tables."""
+    wait for the first's. Runs, steps and limits are read from PostgreSQL's own tables."""
     from dagster import materialize
 
     from assets_defs.assets.crawl_manifest import crawl_manifest
@@ -276,6 +275,8 @@ def test_backfill_on_postgres_keeps_the_run_and_pool_limits(
 
     instance, postgres = deployment["instance"], deployment["postgres"]
     logs = deployment["logs"]
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
     resources = {
         "lake": LakeResource(root=str(tmp_path / "lake")),
         "crawl_source": CrawlSourceResource(
