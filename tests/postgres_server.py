@@ -57,8 +57,16 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         self._uid = _run_as()
         self.root = Path(tempfile.mkdtemp(prefix="c2d-pg-"))
-        self.root.chmod(0o755)
         self.data = self.root / "data"
+        try:
+            self._init_and_start()
+        except BaseException:
+            self.stop()  # a half-started server goes too
+            raise
+        return self
+
+    def _init_and_start(self) -> None:
+        self.root.chmod(0o755)
         self.data.mkdir()
         if self._uid is not None:
             os.chown(self.root, self._uid, -1)
@@ -79,11 +87,12 @@ class PostgresServer:
                 cur.execute(f"CREATE DATABASE {self.database} OWNER {self.user}")
         finally:
             conn.close()
-        return self
 
     def stop(self) -> None:
+        """Stop the server (if it runs) and remove its directory."""
         try:
-            self._pg("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
+            if (self.data / "postmaster.pid").exists():
+                self._pg("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
