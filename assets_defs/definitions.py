@@ -40,6 +40,7 @@ from assets_defs.progress import progress_logger
 from assets_defs.resources import (
     ClipModelResource,
     CrawlSourceResource,
+    EngineResource,
     LakeResource,
     SyntheticWebResource,
 )
@@ -55,6 +56,7 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
     lake = LakeResource(root=settings.lake_root)
     # training runs in a child process (docs/deploy.md: PipesK8sClient for a GPU pod)
     pipes = PipesSubprocessClient()
+    engine = EngineResource(kind=settings.engine, ray_address=settings.ray_address)
     if settings.profile == "demo":
         web_root = Path(settings.web_root)
         return {
@@ -65,6 +67,7 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
             "synthetic_web": SyntheticWebResource(root=str(web_root), **(web or {})),
             "clip_model": ClipModelResource(),
             "pipes_subprocess_client": pipes,
+            "engine": engine,
         }
     root = settings.cc_root
     return {
@@ -84,6 +87,7 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
             aesthetic_head=settings.aesthetic_head,
         ),
         "pipes_subprocess_client": pipes,
+        "engine": engine,
     }
 
 

@@ -9,6 +9,7 @@ from pydantic import PrivateAttr
 
 from pipeline.lake.ledger import AccessLedger
 from pipeline.lake.store import Lake
+from pipeline.settings import Settings
 
 
 class LakeResource(ConfigurableResource):
@@ -154,3 +155,27 @@ class ClipModelResource(ConfigurableResource):
         path = {"punsafe": self.punsafe_head, "pwatermark": self.pwatermark_head,
                 "aesthetic": self.aesthetic_head}[kind]  # fmt: skip
         return load_head(kind, path or None)
+
+
+class EngineResource(ConfigurableResource):
+    """Where hop 1, hop 3 and the download run (:mod:`pipeline.engine`): ``in_process`` or
+    ``ray`` (``ray_address``: a cluster's ``host:port`` or ``ray://host:port``; empty: a local
+    cluster per hop). Same rows on both."""
+
+    kind: str = Settings.engine
+    ray_address: str = Settings.ray_address
+    fetch_batch: int = 64
+    """Hop 3 on Ray: URLs per fetch task."""
+    fetch_cpus: float = 1.0
+    embed_actors: int = 1
+    """Hop 3 on Ray: CLIP actors in the pool."""
+    embed_gpus: float | None = None
+    """GPUs per CLIP actor; None: 1 where the cluster has GPUs, else 0."""
+
+    def engine(self):
+        from pipeline.engine import Engine
+        from pipeline.engine.clip import RayClipPlan
+
+        plan = RayClipPlan(self.fetch_batch, self.fetch_cpus, self.embed_actors,
+                           embed_gpus=self.embed_gpus)  # fmt: skip
+        return Engine(self.kind, self.ray_address, plan)

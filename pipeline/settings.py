@@ -17,6 +17,8 @@ from pathlib import Path
 
 ENV_PREFIX = "CRAWL2DIFFUSION_"
 PROFILES = ("demo", "commoncrawl")
+ENGINES = ("in_process", "ray")
+"""Where the wide hops run (:mod:`pipeline.engine`): in the step's process, or on Ray."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,16 @@ class Settings:
     """LAION's pwatermark head weights (``.pth``); empty: the shipped head."""
     aesthetic_head: str = ""
     """LAION's aesthetic head weights (``.pth``); empty: the shipped head."""
+    engine: str = "in_process"
+    """Where hops 1, 3 and the download run: ``in_process`` or ``ray`` (the ``ray`` extra)."""
+    ray_address: str = ""
+    """The Ray cluster (``host:port``, ``ray://host:port``); empty: a local one."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r} (expected 'demo' or 'commoncrawl')")
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r} (expected one of {list(ENGINES)})")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -206,7 +206,12 @@ def mini_resources(mini_crawl: Path, tmp_path: Path) -> dict:
     """Dagster resources for the mini crawl: a temporary lake, no synthetic web."""
     from dagster import PipesSubprocessClient
 
-    from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+    from assets_defs.resources import (
+        CrawlSourceResource,
+        EngineResource,
+        LakeResource,
+        SyntheticWebResource,
+    )
 
     return {
         "lake": LakeResource(root=str(tmp_path / "lake")),
@@ -215,4 +220,5 @@ def mini_resources(mini_crawl: Path, tmp_path: Path) -> dict:
         ),
         "synthetic_web": SyntheticWebResource(enabled=False),
         "pipes_subprocess_client": PipesSubprocessClient(),
+        "engine": EngineResource(),
     }

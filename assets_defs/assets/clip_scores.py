@@ -15,7 +15,12 @@ from dagster import (
 from assets_defs.factory import Decisions, read_input, table_checks, table_result
 from assets_defs.metadata import code_version
 from assets_defs.partitions import wat_slices
-from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
+from assets_defs.resources import (
+    ClipModelResource,
+    EngineResource,
+    LakeResource,
+    SyntheticWebResource,
+)
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
 from pipeline.hops.clip.filter import Thresholds, cached_outcomes, embeddings_table, score_pairs
@@ -116,6 +121,7 @@ def clip_scores(
     lake: LakeResource,
     clip_model: ClipModelResource,
     synthetic_web: SyntheticWebResource,
+    engine: EngineResource,
 ):
     """Fetch, embed and score the slice's kept pairs; reuse embeddings of known URLs."""
     started = time.perf_counter()
@@ -139,19 +145,22 @@ def clip_scores(
     fetcher = Fetcher(
         config.fetch_policy(synthetic_web.resolve_map(), withdrawn), config.fetch_workers
     )
-    result = score_pairs(
-        pairs,
-        clip,
-        fetcher,
-        config.decode_policy(),
-        config.thresholds(),
-        heads["punsafe"],
-        heads["pwatermark"],
-        cached=cached,
-        keep_images=config.keep_images,
-        progress=context.log.info,
-        hash_lists=takedowns,
-    )
+    runner = engine.engine()  # in process, or a Ray Data pipeline (fetch tasks, CLIP actors)
+    with runner.session():
+        result = score_pairs(
+            pairs,
+            clip,
+            fetcher,
+            config.decode_policy(),
+            config.thresholds(),
+            heads["punsafe"],
+            heads["pwatermark"],
+            cached=cached,
+            keep_images=config.keep_images,
+            progress=context.log.info,
+            hash_lists=takedowns,
+            embed=runner.fetch_and_embed,
+        )
     own_urls = _urls_of(lake_, key) - result.withdrawn_cached
     own_cached = [o for uid, o in cached.items() if uid in own_urls]
     embeddings = result.embeddings
@@ -162,6 +171,7 @@ def clip_scores(
         "model_id": MetadataValue.text(clip.model_id),
         "model": MetadataValue.text(clip.spec.model),
         "device": MetadataValue.text(clip.device),
+        "engine": MetadataValue.text(runner.kind),
         **{f"{k}_head_sha256": MetadataValue.text(h.sha256 or "") for k, h in heads.items()},
     }
     lake_.write_partition(TableName.IMAGE_EMBEDDINGS, embeddings, key, {"model_id": clip.model_id})

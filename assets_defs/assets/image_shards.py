@@ -16,7 +16,7 @@ from assets_defs.factory import Decisions, read_input, table_checks, table_resul
 from assets_defs.freshness import WEEKLY_FRESHNESS
 from assets_defs.metadata import code_version, counts_metadata
 from assets_defs.partitions import crawls
-from assets_defs.resources import LakeResource, SyntheticWebResource
+from assets_defs.resources import EngineResource, LakeResource, SyntheticWebResource
 from pipeline.hops.dataset import opt_outs as optout
 from pipeline.hops.download.output import output_to
 from pipeline.hops.download.shards import ShardSpec, download_shards
@@ -107,6 +107,7 @@ def image_shards(
     config: ImageShardsConfig,
     lake: LakeResource,
     synthetic_web: SyntheticWebResource,
+    engine: EngineResource,
 ):
     """Download the subset with img2dataset; re-runs redo missing shards and failed URLs."""
     started = time.perf_counter()
@@ -116,13 +117,21 @@ def image_shards(
     subset = subset.filter(subset.column("kept"))
     previous = lake_.read(TableName.DOWNLOAD_RESULTS, [crawl])
     root = lake_.partition_uri(TableName.IMAGE_SHARDS, crawl)
+    runner = engine.engine()  # img2dataset's multiprocessing or ray distributor
+    distributor = runner.distributor(config.distributor)
+    spec = replace(
+        config.spec(synthetic_web.download_proxy_url),
+        opt_outs=optout.load(lake_),
+        distributor=distributor,
+    )
     with output_to(lambda line: context.log.info(f"img2dataset: {line}")):
         result = download_shards(
             subset,
             root,
-            replace(config.spec(synthetic_web.download_proxy_url), opt_outs=optout.load(lake_)),
+            spec,
             previous,
             storage_options=lake_.storage_options,
+            cluster=runner.download_cluster(),
         )
     uri = lake_.write_partition(TableName.DOWNLOAD_RESULTS, result.results, crawl)
     counts = result.status_counts
@@ -137,7 +146,8 @@ def image_shards(
             "images": MetadataValue.int(ok),
             "batch": MetadataValue.text(result.batch or ""),
             "image_size": MetadataValue.int(config.image_size),
-            "distributor": MetadataValue.text(config.distributor),
+            "distributor": MetadataValue.text(distributor),
+            "engine": MetadataValue.text(runner.kind),
         },
     )
     yield table_result(

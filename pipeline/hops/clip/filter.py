@@ -114,7 +114,7 @@ class Prepared:
     """(``opted_out:sha256`` or ``hash_list:<name>``, detail): dropped after hashing."""
 
 
-def _prepare(
+def prepare_url(
     fetcher: Fetcher,
     decode: DecodePolicy,
     preprocess: Callable,
@@ -143,6 +143,33 @@ def _prepare(
     if not keep or out.withdrawn:
         fetched.body = None
     return out
+
+
+def outcome_of(uid: str, url: str, prepared: Prepared) -> UrlOutcome:
+    """The :class:`UrlOutcome` of one prepared URL, before its image is embedded."""
+    fetched, decoded, hashes = prepared.fetched, prepared.decoded, prepared.hashes
+    outcome = UrlOutcome(
+        url_id=uid,
+        url=url,
+        status=fetched.status,
+        http_status=fetched.http_status,
+        final_url=fetched.final_url,
+        attempts=fetched.attempts,
+        error=fetched.error,
+        sha256=hashes.sha256,
+        md5=hashes.md5,
+        pdq=hashes.pdq,
+        n_bytes=prepared.n_bytes,
+    )
+    if decoded is not None:
+        outcome.status, outcome.error = decoded.status, decoded.error
+        outcome.width, outcome.height = decoded.width, decoded.height
+        outcome.image_format = decoded.format
+        outcome.image_bytes = fetched.body
+    if prepared.withdrawn:
+        outcome.status, outcome.error = prepared.withdrawn
+        outcome.image_bytes = None
+    return outcome
 
 
 def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, window: int) -> Iterator:
@@ -184,32 +211,11 @@ def fetch_and_embed(
 
     def work(item: tuple[str, str]) -> tuple[str, str, Prepared]:
         uid, url = item
-        return uid, url, _prepare(fetcher, decode, clip.preprocess, keep_images, url, hash_lists)
+        return uid, url, prepare_url(fetcher, decode, clip.preprocess, keep_images, url, hash_lists)
 
     with ThreadPoolExecutor(fetcher.workers, thread_name_prefix="fetch") as pool:
         for uid, url, prepared in _bounded_map(pool, work, urls.items(), fetcher.workers * 4):
-            fetched, decoded, hashes = prepared.fetched, prepared.decoded, prepared.hashes
-            outcome = UrlOutcome(
-                url_id=uid,
-                url=url,
-                status=fetched.status,
-                http_status=fetched.http_status,
-                final_url=fetched.final_url,
-                attempts=fetched.attempts,
-                error=fetched.error,
-                sha256=hashes.sha256,
-                md5=hashes.md5,
-                pdq=hashes.pdq,
-                n_bytes=prepared.n_bytes,
-            )
-            if decoded is not None:
-                outcome.status, outcome.error = decoded.status, decoded.error
-                outcome.width, outcome.height = decoded.width, decoded.height
-                outcome.image_format = decoded.format
-                outcome.image_bytes = fetched.body
-            if prepared.withdrawn:
-                outcome.status, outcome.error = prepared.withdrawn
-                outcome.image_bytes = None
+            outcome = outcome_of(uid, url, prepared)
             if prepared.tensor is None:
                 yield outcome
                 continue
@@ -260,10 +266,13 @@ def score_pairs(
     keep_images: bool = False,
     progress: Callable[[str], None] | None = None,
     hash_lists: HashLists | None = None,
+    embed: Callable[..., Iterable[UrlOutcome]] | None = None,
 ) -> ClipScoresResult:
     """Hop 3 over the kept rows of an ``alt_text_pairs`` partition; ``progress`` gets a line
     at every tenth of the URLs fetched. URLs on the fetcher's opt-out list are not requested
-    and cached embeddings the lists withdraw now are not reused."""
+    and cached embeddings the lists withdraw now are not reused. ``embed`` fetches and embeds
+    the URLs not cached, with :func:`fetch_and_embed`'s arguments (default: that function, in
+    this process; ``pipeline.engine`` runs it on a Ray cluster)."""
     from pipeline.hops.clip.embed import cosine
 
     seconds: dict[str, float] = {}
@@ -295,7 +304,7 @@ def score_pairs(
     to_fetch = {uid: url for uid, url in urls.items() if uid not in outcomes}
     started = time.perf_counter()
     step = max(1, len(to_fetch) // 10)
-    fetched = fetch_and_embed(to_fetch, clip, fetcher, decode, keep_images, hash_lists)
+    fetched = (embed or fetch_and_embed)(to_fetch, clip, fetcher, decode, keep_images, hash_lists)
     for done, outcome in enumerate(fetched):
         outcomes[outcome.url_id] = outcome
         if progress is not None and ((done + 1) % step == 0 or done + 1 == len(to_fetch)):
