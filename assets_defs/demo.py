@@ -15,6 +15,7 @@ from assets_defs.definitions import build_definitions
 from assets_defs.partitions import crawls, wat_slices
 from assets_defs.progress import PROGRESS_LOGS
 from pipeline.lake.tables import DOWNLOAD_REFUSED_STATUSES, TABLES, TableName
+from pipeline.settings import Settings
 
 LOCAL_INSTANCE_YAML = """\
 # Local instance for the demo (SQLite under DAGSTER_HOME). Production: infra/dagster.yaml.
@@ -125,13 +126,24 @@ def run_demo(
     slice_size: int = 2,
     web: dict | None = None,
     training: dict | None = None,
+    engine: str | None = None,
+    ray_address: str | None = None,
 ) -> DemoSummary:
     """Run the main job; ``web`` overrides the synthetic web's size (see SyntheticWebResource)
-    and ``training`` the run config of ``training_job`` (e.g. fewer steps in tests)."""
+    and ``training`` the run config of ``training_job`` (e.g. fewer steps in tests).
+    ``engine="ray"`` runs hops 1, 3 and the download on the Ray cluster at ``ray_address``,
+    or on a local cluster started for the demo when no address is given."""
+    chosen = Settings.from_env().override(engine=engine, ray_address=ray_address)
+    if chosen.engine == "ray" and not chosen.ray_address:  # one local cluster for every run
+        from pipeline.engine.cluster import LocalRayCluster
+
+        with LocalRayCluster(num_cpus=os.cpu_count() or 2) as cluster:
+            _say(f"local Ray cluster at {cluster.address} ({cluster.startup_s:.0f} s to start)")
+            return run_demo(data_dir, slice_size, web, training, "ray", cluster.address)
     started = time.perf_counter()
     data = Path(data_dir).resolve()
     instance = prepare_instance(data)
-    defs = build_definitions("demo", data, web)
+    defs = build_definitions("demo", data, web, settings=chosen)
     _run(
         defs.resolve_job_def("crawl_manifest_job"),
         instance,

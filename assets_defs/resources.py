@@ -7,6 +7,8 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
+from pipeline.engine import Engine
+from pipeline.engine.clip import RayClipPlan
 from pipeline.lake.ledger import AccessLedger
 from pipeline.lake.store import Lake
 from pipeline.settings import Settings
@@ -164,18 +166,15 @@ class EngineResource(ConfigurableResource):
 
     kind: str = Settings.engine
     ray_address: str = Settings.ray_address
-    fetch_batch: int = 64
+    fetch_batch: int = RayClipPlan.fetch_batch
     """Hop 3 on Ray: URLs per fetch task."""
-    fetch_cpus: float = 1.0
-    embed_actors: int = 1
+    fetch_cpus: float = RayClipPlan.fetch_cpus
+    embed_actors: int = RayClipPlan.embed_actors
     """Hop 3 on Ray: CLIP actors in the pool."""
-    embed_gpus: float | None = None
+    embed_gpus: float | None = RayClipPlan.embed_gpus
     """GPUs per CLIP actor; None: 1 where the cluster has GPUs, else 0."""
 
-    def engine(self):
-        from pipeline.engine import Engine
-        from pipeline.engine.clip import RayClipPlan
-
+    def engine(self) -> Engine:
         plan = RayClipPlan(self.fetch_batch, self.fetch_cpus, self.embed_actors,
                            embed_gpus=self.embed_gpus)  # fmt: skip
         return Engine(self.kind, self.ray_address, plan)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pipeline.settings import Settings
+from pipeline.settings import ENGINES, Settings
 
 if TYPE_CHECKING:
     from pipeline.lake.store import Lake
@@ -219,7 +219,12 @@ def _cmd_web_serve(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from assets_defs.demo import run_demo
 
-    summary = run_demo(_settings(args).data, slice_size=args.slice_size)
+    summary = run_demo(
+        _settings(args).data,
+        slice_size=args.slice_size,
+        engine=args.engine,
+        ray_address=args.ray_address,
+    )
     print(summary.render())
     return 0
 
@@ -260,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"data folder (web, lake, DAGSTER_HOME); {DATA_HELP}",
     )
     demo.add_argument("--slice-size", type=int, default=2, help="WAT files per partition")
+    demo.add_argument("--engine", choices=ENGINES, default=None,
+                      help="where hops 1, 3 and the download run; "
+                      "default: $CRAWL2DIFFUSION_ENGINE, else in_process")  # fmt: skip
+    demo.add_argument("--ray-address", default=None,
+                      help="with --engine ray: a cluster to join (host:port or ray://host:port); "
+                      "default: a local cluster started for the demo")  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
 
     web = sub.add_parser("web", help="the synthetic web")

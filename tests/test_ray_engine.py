@@ -185,6 +185,7 @@ except RayUnavailableError as exc:
 def test_in_process_is_the_default_and_needs_no_ray() -> None:
     with pytest.raises(ValueError, match="unknown engine"):
         Engine("spark")
+    assert EngineResource().engine() == Engine()  # one default per setting
     wat = next(REAL_WAT.rglob("*2023*"))
     env = {**os.environ, "PYTHONPATH": ROOT}
     done = subprocess.run([sys.executable, "-c", NO_RAY, str(wat)], capture_output=True,

@@ -23,6 +23,8 @@ EVERY = {
     "CRAWL2DIFFUSION_PUNSAFE_HEAD": "/w/punsafe.pth",
     "CRAWL2DIFFUSION_PWATERMARK_HEAD": "/w/pwatermark.pth",
     "CRAWL2DIFFUSION_AESTHETIC_HEAD": "/w/aesthetic.pth",
+    "CRAWL2DIFFUSION_ENGINE": "ray",
+    "CRAWL2DIFFUSION_RAY_ADDRESS": "ray://head:10001",
 }
 
 
@@ -40,6 +42,8 @@ def test_every_setting_is_read_from_its_variable() -> None:
         punsafe_head="/w/punsafe.pth",
         pwatermark_head="/w/pwatermark.pth",
         aesthetic_head="/w/aesthetic.pth",
+        engine="ray",
+        ray_address="ray://head:10001",
     )
     assert sorted(env_name(f) for f in Settings.__dataclass_fields__) == sorted(EVERY)
     assert settings.lake_root == "s3://bucket/lake"
@@ -77,6 +81,8 @@ def test_the_code_location_uses_every_setting() -> None:
     heads = (clip.punsafe_head, clip.pwatermark_head, clip.aesthetic_head)
     assert heads == ("/w/punsafe.pth", "/w/pwatermark.pth", "/w/aesthetic.pth")
     assert not resources["synthetic_web"].enabled
+    engine = resources["engine"]
+    assert (engine.kind, engine.ray_address) == ("ray", "ray://head:10001")
 
 
 @pytest.mark.parametrize("lake_variable", [False, True])
