@@ -188,3 +188,43 @@ def test_in_process_is_the_default_and_needs_no_ray() -> None:
                           text=True, timeout=300, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "refused: the ray engine needs Ray" in done.stdout
+
+
+def test_ray_download_reruns_the_shards_img2dataset_left_incomplete(
+    small_lake: LakeRun, ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """img2dataset's ray distributor ignores a failed shard; the project runs it again. The
+    fault (a shard left without its stats by the first run) is injected, as it cannot be
+    caused at will."""
+    from pipeline.hops.download import shards
+    from pipeline.synthetic.server import SyntheticWebServer
+
+    subset = small_lake.lake.read(TableName.AESTHETIC_SUBSET, [small_lake.crawl])
+    subset = subset.filter(subset.column("kept")).slice(0, 8)
+    real, calls = shards._download, []
+
+    def leaves_shard_1_incomplete(download, folder: str, spec: shards.ShardSpec) -> None:
+        real(download, folder, spec)
+        calls.append(folder)
+        if len(calls) == 1:
+            Path(folder, "00001_stats.json").unlink()
+
+    monkeypatch.setattr(shards, "_download", leaves_shard_1_incomplete)
+    with SyntheticWebServer(small_lake.web) as server:
+        spec = shards.ShardSpec(distributor="ray", samples_per_shard=4,
+                                http_proxy=server.proxy_url, https_as_http=True)  # fmt: skip
+        joined = Engine("ray", ray_cluster).download_cluster()
+        result = shards.download_shards(subset, str(tmp_path / "shards"), spec, cluster=joined)
+    assert len(calls) == 2 and result.shards_written == 2
+    statuses = result.results.column("status").to_pylist()
+    assert "not_attempted_yet" not in statuses and "success" in statuses
+
+
+def test_demo_takes_an_engine_and_a_ray_address() -> None:
+    from crawl2diffusion.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--engine", "ray", "--ray-address", "h:6379"])
+    assert (args.engine, args.ray_address) == ("ray", "h:6379")
+    assert build_parser().parse_args(["demo"]).engine is None  # the setting's default
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--engine", "spark"])
