@@ -14,8 +14,8 @@ its start-up time apart. Then:
   in process, with the Ray job's join and worker start-up included; the peak resident memory
   of each Ray worker process, sampled every 0.2 s, by the task or actor it ran;
 - hop 1: the engine's link batches of ``--wat-files`` WAT files from ``bench/_watgen.py`` (one
-  seed each), in process (one file after the other, one core) against one Ray task per file;
-  links/s and the ratio.
+  seed each, or ``--wat-seeds`` distinct files repeated), in process (one file after the
+  other, one core) against one Ray task per file; links/s and the ratio.
 """
 
 from __future__ import annotations
@@ -127,10 +127,11 @@ def bench_hop1(args, address: str) -> None:
     from pipeline.engine import Engine
     from pipeline.hops.wat.records import ExtractStats
 
-    files = [ensure_wat(args.wat_mb, seed=seed) for seed in range(args.wat_files)]
+    seeds = [i % args.wat_seeds for i in range(args.wat_files)]
+    files = [ensure_wat(args.wat_mb, seed=seed) for seed in seeds]
     size = sum(f.path.stat().st_size for f in files) / 2**20
     uris = [str(f.path) for f in files]
-    print(f"hop 1: {len(files)} WAT files, {size:,.0f} MB")
+    print(f"hop 1: {len(files)} WAT files ({len(set(seeds))} distinct), {size:,.0f} MB")
     results = {}
     for engine in (Engine(), Engine("ray", address)):
         stats = ExtractStats()
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fetch-cpus", type=float, default=1.0)
     parser.add_argument("--wat-mb", type=int, default=50)
     parser.add_argument("--wat-files", type=int, default=4)
+    parser.add_argument("--wat-seeds", type=int, default=4,
+                        help="distinct generated files; the others repeat them")  # fmt: skip
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--skip-hop1", action="store_true")
     parser.add_argument("--skip-hop3", action="store_true")
