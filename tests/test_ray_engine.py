@@ -107,46 +107,58 @@ def _normalized(results: pa.Table) -> pa.Table:
     return results.set_column(index, "error_message", pa.array(errors, pa.string()))
 
 
-def test_download_on_ray_gives_the_same_results_and_records_its_distributor(
-    small_lake: LakeRun, ray_cluster: str, tmp_path: Path
+def test_download_on_ray_reruns_a_shard_left_incomplete_and_gives_the_same_results(
+    small_lake: LakeRun, ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """img2dataset's ray distributor ignores a failed shard; the project runs img2dataset
+    again for it. The fault (the first run leaves shard 0 without its stats) is injected, as
+    it cannot be caused at will; the results still equal the in-process run's."""
+    from pipeline.hops.download import shards
+
     crawl = small_lake.crawl
     here = small_lake.fork(tmp_path / "in-process")
     checks_passed(here.run(image_shards, partition=crawl))
+    real, calls = shards._download, []
+
+    def leaves_shard_0_incomplete(download, folder: str, spec: shards.ShardSpec) -> None:
+        real(download, folder, spec)
+        calls.append(spec.distributor)
+        if len(calls) == 1:
+            Path(folder, "00000_stats.json").unlink()
+
+    monkeypatch.setattr(shards, "_download", leaves_shard_0_incomplete)
     there = on_ray(small_lake.fork(tmp_path / "ray"), ray_cluster)
     checks_passed(there.run(image_shards, partition=crawl))
+    assert calls == ["ray", "ray"]
     ours = _normalized(there.lake.read(TableName.DOWNLOAD_RESULTS, [crawl]))
     theirs = _normalized(here.lake.read(TableName.DOWNLOAD_RESULTS, [crawl]))
     same_rows(ours, theirs, "pair_id")
     assert "success" in ours.column("status").to_pylist()
     meta = there.metadata(TableName.IMAGE_SHARDS, crawl)
+    before = here.metadata(TableName.IMAGE_SHARDS, crawl)
     assert (meta["distributor"], meta["engine"]) == ("ray", "ray")
-    assert here.metadata(TableName.IMAGE_SHARDS, crawl)["distributor"] == "multiprocessing"
+    assert (before["distributor"], before["engine"]) == ("multiprocessing", "in_process")
+    assert meta["shards_written_now"] == before["shards_written_now"] > 0
     tars = sorted(p.name for p in (tmp_path / "ray" / "lake").rglob("*.tar"))
     assert tars == sorted(p.name for p in (tmp_path / "in-process" / "lake").rglob("*.tar"))
 
 
-def test_unreadable_wat_file_fails_the_ray_step_with_its_path(
+def test_workers_get_the_hop_environment_and_a_bad_file_fails_with_its_path(
     ray_cluster: str, tmp_path: Path
 ) -> None:
-    """A task's error reaches the step as the file's WatOpenError, naming the file."""
-    good = tmp_path / "empty.warc.wat.gz"
-    good.write_bytes(b"")
-    missing = str(tmp_path / "missing.warc.wat.gz")
-    engine = Engine("ray", ray_cluster)
-    stats = ExtractStats()
-    with engine.session(), pytest.raises(WatOpenError, match=r"missing\.warc\.wat\.gz"):
-        list(engine.image_link_batches([str(good), missing], "X", stats))
-
-
-def test_workers_get_the_hop_environment(ray_cluster: str) -> None:
-    """S3 options, proxies and offline switches travel in the job's runtime_env."""
+    """S3 options, proxies and offline switches travel in the job's runtime_env; a task's
+    error reaches the step as the file's WatOpenError, naming the file (one job for both)."""
     engine = Engine("ray", ray_cluster)
     options = {"key": "AK", "secret": "SK", "client_kwargs": {"endpoint_url": "http://s3:9"}}
     names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "http_proxy",
              "NO_ALBUMENTATIONS_UPDATE")  # fmt: skip
+    empty = tmp_path / "empty.warc.wat.gz"
+    empty.write_bytes(b"")
+    missing = str(tmp_path / "missing.warc.wat.gz")
     with engine.session(options, {"http_proxy": "http://127.0.0.1:1"}) as ray:
         seen = ray.get(ray.remote(_environment).remote(names))
+        with pytest.raises(WatOpenError, match=r"missing\.warc\.wat\.gz"):
+            list(engine.image_link_batches([str(empty), missing], "X", ExtractStats()))
     assert seen == ["AK", "SK", "http://s3:9", "http://127.0.0.1:1", "1"]
     assert worker_env(options, local=False, environ={}).get("PYTHONPATH") is None
 
@@ -188,36 +200,6 @@ def test_in_process_is_the_default_and_needs_no_ray() -> None:
                           text=True, timeout=300, env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "refused: the ray engine needs Ray" in done.stdout
-
-
-def test_ray_download_reruns_the_shards_img2dataset_left_incomplete(
-    small_lake: LakeRun, ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """img2dataset's ray distributor ignores a failed shard; the project runs it again. The
-    fault (a shard left without its stats by the first run) is injected, as it cannot be
-    caused at will."""
-    from pipeline.hops.download import shards
-    from pipeline.synthetic.server import SyntheticWebServer
-
-    subset = small_lake.lake.read(TableName.AESTHETIC_SUBSET, [small_lake.crawl])
-    subset = subset.filter(subset.column("kept")).slice(0, 8)
-    real, calls = shards._download, []
-
-    def leaves_shard_1_incomplete(download, folder: str, spec: shards.ShardSpec) -> None:
-        real(download, folder, spec)
-        calls.append(folder)
-        if len(calls) == 1:
-            Path(folder, "00001_stats.json").unlink()
-
-    monkeypatch.setattr(shards, "_download", leaves_shard_1_incomplete)
-    with SyntheticWebServer(small_lake.web) as server:
-        spec = shards.ShardSpec(distributor="ray", samples_per_shard=4,
-                                http_proxy=server.proxy_url, https_as_http=True)  # fmt: skip
-        joined = Engine("ray", ray_cluster).download_cluster()
-        result = shards.download_shards(subset, str(tmp_path / "shards"), spec, cluster=joined)
-    assert len(calls) == 2 and result.shards_written == 2
-    statuses = result.results.column("status").to_pylist()
-    assert "not_attempted_yet" not in statuses and "success" in statuses
 
 
 def test_demo_takes_an_engine_and_a_ray_address() -> None:
