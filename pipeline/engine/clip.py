@@ -61,8 +61,10 @@ class RayClipPlan:
 
     fetch_batch: int = 64
     """URLs per fetch task."""
-    fetch_cpus: float = 1.0
-    """CPUs reserved per fetch task (fetching mostly waits: fractions pack more tasks)."""
+    fetch_cpus: float = 0.5
+    """CPUs reserved per fetch task: fetching mostly waits on the network. It must differ
+    from ``embed_cpus`` (or GPUs be used), else Ray Data fuses the fetch stage into the CLIP
+    actors and fetching no longer runs as tasks of its own."""
     embed_actors: int = 1
     """CLIP actors in the pool."""
     embed_cpus: float = 1.0
@@ -143,6 +145,7 @@ def ray_fetch_and_embed(
 
     if not urls:
         return
+
     items = [{"url_id": uid, "url": url} for uid, url in urls.items()]
     blocks = max(1, -(-len(items) // plan.fetch_batch))
     gpus = plan.embed_gpus
