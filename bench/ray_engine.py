@@ -146,13 +146,15 @@ def bench_hop1(args, address: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from pipeline.engine.clip import RayClipPlan
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--web", default=str(ROOT / "data" / "web-bench"))
     parser.add_argument("--pages-per-crawl", type=int, default=1100)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=16, help="fetch threads")
-    parser.add_argument("--fetch-batch", type=int, default=64)
-    parser.add_argument("--fetch-cpus", type=float, default=1.0)
+    parser.add_argument("--fetch-batch", type=int, default=RayClipPlan.fetch_batch)
+    parser.add_argument("--fetch-cpus", type=float, default=RayClipPlan.fetch_cpus)
     parser.add_argument("--wat-mb", type=int, default=50)
     parser.add_argument("--wat-files", type=int, default=4)
     parser.add_argument("--wat-seeds", type=int, default=4,
