@@ -45,6 +45,9 @@ class Settings:
     """LAION's pwatermark head weights (``.pth``); empty: the shipped head."""
     aesthetic_head: str = ""
     """LAION's aesthetic head weights (``.pth``); empty: the shipped head."""
+    safety_threshold: float = 0.5
+    """punsafe at or above which a generated sample is flagged and stored blurred; the shipped
+    head's error rates at it: ``pipeline/models/heads/punsafe_calibration.json``."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -89,4 +92,6 @@ def env_name(field: str) -> str:
 def _parse(field: str, raw: str) -> object:
     if field == "crawls":
         return tuple(c.strip() for c in raw.split(",") if c.strip())
+    if field == "safety_threshold":
+        return float(raw)
     return raw
