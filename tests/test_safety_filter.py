@@ -125,8 +125,15 @@ def test_samples_stores_flagged_images_blurred_and_judges_unblurred_pixels(tmp_p
     from pipeline.lake.tables import TableName
     from pipeline.models.training.samples import make_sample
 
-    cfg = DiffusionTrainConfig(resolution=16, block_out_channels=(8, 16), attention_head_dim=4,
-                               train_steps=2, batch_size=4, warmup_steps=1, checkpoint_every=2)  # fmt: skip
+    cfg = DiffusionTrainConfig(
+        resolution=16,
+        block_out_channels=(8, 16),
+        attention_head_dim=4,
+        train_steps=2,
+        batch_size=4,
+        warmup_steps=1,
+        checkpoint_every=2,
+    )
     examples = [
         TrainingExample(f"pair-{i}", s.captions["en"], s.image)
         for i, s in enumerate(make_sample("safety-asset", i, 0.0, 0.5) for i in range(4))
@@ -169,8 +176,8 @@ def test_samples_stores_flagged_images_blurred_and_judges_unblurred_pixels(tmp_p
     assert _edges(Image.fromarray(stored[flagged])) < _edges(images[flagged]) / 5
     # prompt following was judged on the unblurred pixels, which were never written
     unblurred = prompt_alignment(clip, images, prompts, len(seeds)).own
-    shown = prompt_alignment(clip, shown_images(images, SafetyFilter(
-        clip, load_head("punsafe"), threshold).screen(images)), prompts, len(seeds)).own  # fmt: skip
+    screening = SafetyFilter(clip, load_head("punsafe"), threshold).screen(images)
+    shown = prompt_alignment(clip, shown_images(images, screening), prompts, len(seeds)).own
     similarity = table.column("prompt_similarity").to_numpy()
     np.testing.assert_allclose(similarity, unblurred, atol=1e-5)
     assert abs(similarity[flagged] - shown[flagged]) > 1e-4
@@ -178,8 +185,6 @@ def test_samples_stores_flagged_images_blurred_and_judges_unblurred_pixels(tmp_p
     assert meta["safety_flagged"].value == 1 and meta["safety_threshold"].value == threshold
     decisions = meta["safety_decisions"].value
     assert [d["flagged"] for d in decisions] == [i == flagged for i in range(4)]
-    assert [(d["prompt"], d["seed"]) for d in decisions] == [
-        (p, s) for p in prompts for s in seeds
-    ]
+    assert [(d["prompt"], d["seed"]) for d in decisions] == [(p, s) for p in prompts for s in seeds]
     assert 0.0 <= meta["safety_32px_degraded_false_negative_rate"].value <= 1.0
     assert meta["safety_calibration"].value["matches_head"] is True

@@ -233,9 +233,14 @@ def replication_audit(
     uri = lake_.write_partition(TableName.REPLICATION_AUDIT, result.table, generator.sha256[:16])
     extra = {}
     if result.flagged:
+        from pipeline.hops.samples.safety import shown_images
+
+        # the audit judged the unblurred samples; the grid shows unsafe ones blurred
+        picked = [images[i] for i, _ in result.flagged[:8]]
+        picked = shown_images(picked, clip_model.safety_filter().screen(picked))
         rows = [
-            (f"{result.table['similarity'][i].as_py():.3f}", [images[i], examples[j].image])
-            for i, j in result.flagged[:8]
+            (f"{result.table['similarity'][i].as_py():.3f}", [picked[n], examples[j].image])
+            for n, (i, j) in enumerate(result.flagged[:8])
         ]
         shown = [examples[j] for _, j in result.flagged[:8]]
         extra = report_metadata(
