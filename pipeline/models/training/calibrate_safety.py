@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     safety = SafetyFilter(clip, load_head("punsafe"), args.threshold)
     report = calibrate(safety, args.per_class)
     report["seconds"] = round(time.perf_counter() - started, 1)
-    Path(args.out).write_text(json.dumps(report, indent=1))
+    Path(args.out).write_text(json.dumps(report, separators=(",", ":")) + "\n")
     for name, cond in report["conditions"].items():
         print(name, json.dumps(cond["at_threshold"]))
     print("suggested threshold (best F1, degraded):", report["suggested_threshold"])
