@@ -63,7 +63,7 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
                 data_root=str(web_root), collinfo_uri=str(web_root / "collinfo.json")
             ),
             "synthetic_web": SyntheticWebResource(root=str(web_root), **(web or {})),
-            "clip_model": ClipModelResource(),
+            "clip_model": ClipModelResource(safety_threshold=settings.safety_threshold),
             "pipes_subprocess_client": pipes,
         }
     root = settings.cc_root
@@ -82,6 +82,7 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
             punsafe_head=settings.punsafe_head,
             pwatermark_head=settings.pwatermark_head,
             aesthetic_head=settings.aesthetic_head,
+            safety_threshold=settings.safety_threshold,
         ),
         "pipes_subprocess_client": pipes,
     }

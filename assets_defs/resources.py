@@ -9,6 +9,7 @@ from pydantic import PrivateAttr
 
 from pipeline.lake.ledger import AccessLedger
 from pipeline.lake.store import Lake
+from pipeline.settings import Settings
 
 
 class LakeResource(ConfigurableResource):
@@ -127,6 +128,8 @@ class ClipModelResource(ConfigurableResource):
     punsafe_head: str = ""
     pwatermark_head: str = ""
     aesthetic_head: str = ""
+    safety_threshold: float = Settings.safety_threshold
+    """punsafe at or above which a generated sample is flagged (``samples``)."""
     _clip: Any = PrivateAttr(default=None)
 
     def spec(self):
@@ -154,3 +157,9 @@ class ClipModelResource(ConfigurableResource):
         path = {"punsafe": self.punsafe_head, "pwatermark": self.pwatermark_head,
                 "aesthetic": self.aesthetic_head}[kind]  # fmt: skip
         return load_head(kind, path or None)
+
+    def safety_filter(self):
+        """The interface safety filter: the punsafe head at ``safety_threshold``."""
+        from pipeline.hops.samples.safety import SafetyFilter
+
+        return SafetyFilter(self.clip(), self.head("punsafe"), self.safety_threshold)

@@ -45,6 +45,10 @@ class Settings:
     """LAION's pwatermark head weights (``.pth``); empty: the shipped head."""
     aesthetic_head: str = ""
     """LAION's aesthetic head weights (``.pth``); empty: the shipped head."""
+    safety_threshold: float = 0.02
+    """punsafe at or above which a generated sample is flagged and stored blurred: the best F1
+    on degraded 32 px drawings for the shipped head; its error rates at this threshold are in
+    ``pipeline/models/heads/punsafe_calibration.json`` (set it anew with another head)."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -89,4 +93,6 @@ def env_name(field: str) -> str:
 def _parse(field: str, raw: str) -> object:
     if field == "crawls":
         return tuple(c.strip() for c in raw.split(",") if c.strip())
+    if field == "safety_threshold":
+        return float(raw)
     return raw

@@ -23,6 +23,7 @@ EVERY = {
     "CRAWL2DIFFUSION_PUNSAFE_HEAD": "/w/punsafe.pth",
     "CRAWL2DIFFUSION_PWATERMARK_HEAD": "/w/pwatermark.pth",
     "CRAWL2DIFFUSION_AESTHETIC_HEAD": "/w/aesthetic.pth",
+    "CRAWL2DIFFUSION_SAFETY_THRESHOLD": "0.75",
 }
 
 
@@ -40,6 +41,7 @@ def test_every_setting_is_read_from_its_variable() -> None:
         punsafe_head="/w/punsafe.pth",
         pwatermark_head="/w/pwatermark.pth",
         aesthetic_head="/w/aesthetic.pth",
+        safety_threshold=0.75,
     )
     assert sorted(env_name(f) for f in Settings.__dataclass_fields__) == sorted(EVERY)
     assert settings.lake_root == "s3://bucket/lake"
@@ -76,6 +78,7 @@ def test_the_code_location_uses_every_setting() -> None:
     assert (clip.model, clip.pretrained) == ("ViT-B-32", "openai")
     heads = (clip.punsafe_head, clip.pwatermark_head, clip.aesthetic_head)
     assert heads == ("/w/punsafe.pth", "/w/pwatermark.pth", "/w/aesthetic.pth")
+    assert clip.safety_threshold == 0.75
     assert not resources["synthetic_web"].enabled
 
 

@@ -21,6 +21,7 @@ from dagster import (
 from assets_defs.factory import table_asset, table_result
 from assets_defs.metadata import report_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
+from assets_defs.safety import safety_metadata
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
@@ -104,10 +105,15 @@ def samples(
     prompts = [p for p in config.prompts for _ in config.seeds]
     seeds = [s for _ in config.prompts for s in config.seeds]
     images = generator.generate(prompts, seeds, config.spec())
+    from pipeline.hops.samples.safety import shown_images
     from pipeline.hops.samples.sample import prompt_alignment
 
+    # checks judge the unblurred pixels; only ``stored`` (flagged ones blurred) leaves memory
     alignment = prompt_alignment(clip_model.clip(), images, config.prompts, len(config.seeds))
     own, others = alignment.own, alignment.others
+    safety = clip_model.safety_filter()
+    screening = safety.screen(images)
+    stored = shown_images(images, screening)
     table = pa.table(
         {
             "prompt": prompts,
@@ -117,13 +123,15 @@ def samples(
             "guidance_scale": pa.array([config.guidance_scale] * len(images), pa.float32()),
             "checkpoint_sha256": [generator.sha256] * len(images),
             "prompt_similarity": pa.array(own, pa.float32()),
-            "png": [_png(im) for im in images],
+            "punsafe": pa.array(screening.scores, pa.float32()),
+            "safety_flagged": pa.array(screening.flagged, pa.bool_()),
+            "png": [_png(im) for im in stored],
         },
         schema=SAMPLES_SCHEMA,
     )
     uri = lake_.write_partition(TableName.SAMPLES, table, generator.sha256[:16])
     n = len(config.seeds)
-    grid = grid_png([(p[:16], images[i * n : (i + 1) * n]) for i, p in enumerate(config.prompts)])
+    grid = grid_png([(p[:16], stored[i * n : (i + 1) * n]) for i, p in enumerate(config.prompts)])
     top1 = alignment.top1
     return table_result(
         context,
@@ -158,6 +166,7 @@ def samples(
                 grid,
                 "samples, one row per prompt",
             ),
+            **safety_metadata(lake_, screening, prompts, seeds, safety.head.sha256),
         },
     )
 
@@ -224,9 +233,14 @@ def replication_audit(
     uri = lake_.write_partition(TableName.REPLICATION_AUDIT, result.table, generator.sha256[:16])
     extra = {}
     if result.flagged:
+        from pipeline.hops.samples.safety import shown_images
+
+        # the audit judged the unblurred samples; the grid shows unsafe ones blurred
+        picked = [images[i] for i, _ in result.flagged[:8]]
+        picked = shown_images(picked, clip_model.safety_filter().screen(picked))
         rows = [
-            (f"{result.table['similarity'][i].as_py():.3f}", [images[i], examples[j].image])
-            for i, j in result.flagged[:8]
+            (f"{result.table['similarity'][i].as_py():.3f}", [picked[n], examples[j].image])
+            for n, (i, j) in enumerate(result.flagged[:8])
         ]
         shown = [examples[j] for _, j in result.flagged[:8]]
         extra = report_metadata(

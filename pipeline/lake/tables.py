@@ -426,10 +426,14 @@ SAMPLES_SCHEMA = pa.schema(
         pa.field("guidance_scale", pa.float32(), nullable=False),
         pa.field("checkpoint_sha256", pa.string(), nullable=False),
         pa.field("prompt_similarity", pa.float32(), nullable=False),
+        pa.field("punsafe", pa.float32(), nullable=False),
+        pa.field("safety_flagged", pa.bool_(), nullable=False),
         pa.field("png", pa.binary(), nullable=False),
     ]
 )
-"""One generated image; ``prompt_similarity``: CLIP similarity of the image to its prompt."""
+"""One generated image; ``prompt_similarity``: CLIP similarity of the (unblurred) image to its
+prompt; ``punsafe``: the safety filter's score; ``safety_flagged``: punsafe reached the
+threshold, so ``png`` holds the image blurred (``pipeline/hops/samples/safety.py``)."""
 
 AUDIT_SCHEMA = pa.schema(
     [
