@@ -2,7 +2,6 @@
 
 import io
 import random
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ from dagster import (
 )
 
 from assets_defs.factory import table_asset, table_result
-from assets_defs.metadata import report_metadata
+from assets_defs.metadata import report_metadata, stopwatch
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
@@ -98,7 +97,7 @@ def samples(
     clip_model: ClipModelResource,
 ) -> MaterializeResult:
     """Seeded sample grids for the configured prompts, with everything needed to redo them."""
-    started = time.perf_counter()
+    started = stopwatch()
     lake_ = lake.lake()
     generator, pointer = _generator(lake_, clip_model, config.work_dir)
     prompts = [p for p in config.prompts for _ in config.seeds]
@@ -202,7 +201,7 @@ def replication_audit(
     clip_model: ClipModelResource,
 ) -> MaterializeResult:
     """Prompt with training captions; flag samples that copy their nearest training image."""
-    started = time.perf_counter()
+    started = stopwatch()
     lake_ = lake.lake()
     generator, pointer = _generator(lake_, clip_model, config.work_dir)
     manifest = lake_.read(TableName.TRAINING_MANIFEST, [pointer["fingerprint"]])
