@@ -45,6 +45,12 @@ class Settings:
     """LAION's pwatermark head weights (``.pth``); empty: the shipped head."""
     aesthetic_head: str = ""
     """LAION's aesthetic head weights (``.pth``); empty: the shipped head."""
+    energy_country: str = "WLD"
+    """Where training's electricity comes from (ISO 3166 alpha-3, ``WLD``: world average), for
+    its emissions (pipeline/hops/training/energy.py lists the countries known)."""
+    cpu_watts_per_core: float = 10.0
+    """Stated power of one busy CPU core, in watts (a desktop CPU's TDP over its cores), for
+    training's energy estimate."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -89,4 +95,6 @@ def env_name(field: str) -> str:
 def _parse(field: str, raw: str) -> object:
     if field == "crawls":
         return tuple(c.strip() for c in raw.split(",") if c.strip())
+    if field == "cpu_watts_per_core":
+        return float(raw)
     return raw
