@@ -22,6 +22,7 @@ from assets_defs.metadata import report_metadata, stopwatch
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
+from pipeline.hops.training.model_card import write_model_cards
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
 from pipeline.reports import grid_png
 
@@ -221,14 +222,15 @@ def replication_audit(
     result = audit_generator(generator, examples, chosen, rules, config.spec(), describe)
     images = result.samples
     uri = lake_.write_partition(TableName.REPLICATION_AUDIT, result.table, generator.sha256[:16])
-    extra = {}
+    cards = write_model_cards(lake_, pointer["fingerprint"])  # the cards now name this audit
+    extra = {"model_cards": MetadataValue.json(cards)}
     if result.flagged:
         rows = [
             (f"{result.table['similarity'][i].as_py():.3f}", [images[i], examples[j].image])
             for i, j in result.flagged[:8]
         ]
         shown = [examples[j] for _, j in result.flagged[:8]]
-        extra = report_metadata(
+        extra |= report_metadata(
             lake_,
             "flagged_pairs",
             f"replication_audit-{generator.sha256[:16]}.png",
