@@ -6,21 +6,23 @@ from assets_defs.factory import table_asset, table_result
 from assets_defs.metadata import stopwatch
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
-from pipeline.datasheet.figures import TOP_DOMAINS, ReportOptions, compute_figures, load_crawl
+from pipeline.datasheet.figures import ReportOptions, compute_figures, load_crawl
 from pipeline.datasheet.render import build_blocks, to_html, to_markdown
-from pipeline.datasheet.terms import DEFAULT_TERM_GROUPS, synthetic_artist_names
 from pipeline.lake.tables import TableName
+
+REPORT_DEFAULTS = ReportOptions()
+"""The one place the report's defaults live (pipeline/datasheet/figures.py)."""
 
 
 class DatasetReportConfig(Config):
-    term_groups: dict[str, list[str]] = {k: list(v) for k, v in DEFAULT_TERM_GROUPS.items()}
+    term_groups: dict[str, list[str]] = {k: list(v) for k, v in REPORT_DEFAULTS.term_groups.items()}
     """Caption term groups: an unmarked term first, its marked variants after it."""
-    artists: list[str] = list(synthetic_artist_names())
+    artists: list[str] = list(REPORT_DEFAULTS.artists)
     """Artist names to follow (default: those the synthetic web's vocabulary defines)."""
-    top_domains: int = TOP_DOMAINS
+    top_domains: int = REPORT_DEFAULTS.top_domains
 
     def options(self) -> ReportOptions:
-        return ReportOptions(self.term_groups, tuple(self.artists), self.top_domains)
+        return ReportOptions(self.term_groups, self.artists, self.top_domains)
 
 
 @table_asset(

@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from pipeline.datasheet.terms import exclusive_terms, term_pattern
+from pipeline.datasheet.terms import (
+    DEFAULT_TERM_GROUPS,
+    exclusive_terms,
+    synthetic_artist_names,
+    term_pattern,
+)
 from pipeline.hops.crawl.manifest import crawl_of_partition
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import DATASET_REPORT_SCHEMA, TableName
@@ -158,9 +163,18 @@ def _stage_views(tables: CrawlTables) -> None:
 class ReportOptions:
     """What the report follows: caption term groups, artist names, how many domains."""
 
-    term_groups: Mapping[str, Sequence[str]]
-    artists: Sequence[str] = ()
+    term_groups: Mapping[str, Sequence[str]] = field(
+        default_factory=lambda: dict(DEFAULT_TERM_GROUPS)
+    )
+    artists: Sequence[str] = field(default_factory=synthetic_artist_names)
     top_domains: int = TOP_DOMAINS
+
+    def __post_init__(self) -> None:
+        groups = {g: tuple(terms) for g, terms in self.term_groups.items()}
+        object.__setattr__(self, "term_groups", groups)
+        object.__setattr__(self, "artists", tuple(self.artists))
+        if self.top_domains < 1:
+            raise ValueError(f"top_domains must be at least 1, not {self.top_domains}")
 
 
 def compute_figures(tables: CrawlTables, options: ReportOptions) -> pa.Table:

@@ -157,8 +157,8 @@ def _audits(lake: Lake, sha256: str) -> dict[str, dict[str, int]]:
     for row in data.to_pylist():
         if row["checkpoint_sha256"] != sha256:
             continue
-        entry = out.setdefault(f"replication ({row['descriptor']})", {"samples": 0, "flagged": 0})
-        entry["samples"] += 1
+        entry = out.setdefault(f"replication ({row['descriptor']})", {"audited": 0, "flagged": 0})
+        entry["audited"] += 1
         entry["flagged"] += int(bool(row["flagged"]))
     return out
 
@@ -242,7 +242,7 @@ def render_card(facts: CardFacts) -> str:
         "",
         *(
             [
-                f"- {k}: {v['samples']} samples, {v['flagged']} flagged as copies"
+                f"- {k}: {v['audited']} samples, {v['flagged']} flagged as copies"
                 for k, v in facts.audits.items()
             ]
             or ["- None yet: materialize `replication_audit` for this checkpoint."]
