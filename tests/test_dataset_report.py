@@ -211,7 +211,8 @@ def test_duplicates_and_missing_ai_column_match_the_lake(db, reported: LakeRun) 
     t = TableName
     figures = _figures(db, "duplicates")
     pairs, within = db.execute(
-        f"SELECT count(*), sum((drop_reason = 'duplicate')::int) FROM {t.ALT_TEXT_PAIRS}"
+        f"SELECT count(*), count(*) FILTER (WHERE drop_reason = 'duplicate') "
+        f"FROM {t.ALT_TEXT_PAIRS}"
     ).fetchone()
     assert (
         figures["duplicate_in_slice", "alt_text"]["count"],
@@ -230,7 +231,8 @@ def test_duplicates_and_missing_ai_column_match_the_lake(db, reported: LakeRun) 
         [h for h in hashes if h is not None]
     )
     # the small lake's hop 3 records no ai_generated column: no figure, and the report says so
-    columns = DeltaTable(str(reported.root / "lake" / t.CLIP_SCORES)).schema().to_pyarrow().names
+    schema = DeltaTable(str(reported.root / "lake" / t.CLIP_SCORES)).schema()
+    columns = [f.name for f in schema.fields]
     meta = reported.metadata(t.DATASET_REPORT, reported.crawl)
     assert ("ai_generated" in columns) == meta["ai_generated_recorded"]
     if "ai_generated" not in columns:
