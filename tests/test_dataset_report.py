@@ -268,6 +268,27 @@ def test_datasheet_markdown_and_html_show_the_figures(db, reported: LakeRun) -> 
     assert meta["cpu_s"] >= meta["cpu_s/process"] > 0
 
 
+def test_every_hop_reports_its_cpu_seconds(small_lake: LakeRun, reported: LakeRun) -> None:
+    """Each hop's materialization has cpu_s = its threads' + its child processes' seconds."""
+    key, crawl = small_lake.keys[0], small_lake.crawl
+    hops = [
+        (small_lake, TableName.CRAWL_MANIFEST, None),
+        (small_lake, TableName.WAT_IMAGE_LINKS, key),
+        (small_lake, TableName.ALT_TEXT_PAIRS, key),
+        (small_lake, TableName.CLIP_SCORES, key),
+        (small_lake, TableName.LAION_DATASET, crawl),
+        (small_lake, TableName.AESTHETIC_SCORES, crawl),
+        (small_lake, TableName.AESTHETIC_SUBSET, crawl),
+        (reported, TableName.DOWNLOAD_RESULTS, crawl),
+        (reported, TableName.DATASET_REPORT, crawl),
+    ]
+    for run, asset, partition in hops:
+        meta = run.metadata(asset, partition)
+        own, children = meta["cpu_s/process"], meta["cpu_s/children"]
+        assert own > 0 and children >= 0, asset
+        assert meta["cpu_s"] == pytest.approx(own + children, abs=2e-3), asset
+
+
 def test_default_term_groups_and_bad_groups() -> None:
     defaults = DatasetReportConfig().options()
     assert defaults.term_groups == DEFAULT_TERM_GROUPS

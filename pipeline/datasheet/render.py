@@ -207,7 +207,8 @@ def _term_blocks(title: str, rows: list[dict]) -> list[Block]:
         cells = [f"{per[s]['count']} ({_pct(per[s]['share'])})" for s in stages]
         lifts = [_num(per[s]["lift"]) for s in stages[1:]]
         body.append((term, *cells, *lifts))
-    header = (title.split()[0].lower(), *stages, *(f"lift {s}" for s in stages[1:]))
+    label = "artist" if title.startswith("Artist") else "term"
+    header = (label, *stages, *(f"lift {s}" for s in stages[1:]))
     return [
         Block("h2", title),
         Block(
