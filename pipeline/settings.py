@@ -49,6 +49,12 @@ class Settings:
     """punsafe at or above which a generated sample is flagged and stored blurred: the best F1
     on degraded 32 px drawings for the shipped head; its error rates at this threshold are in
     ``pipeline/models/heads/punsafe_calibration.json`` (set it anew with another head)."""
+    energy_country: str = "WLD"
+    """Where training's electricity comes from (ISO 3166 alpha-3, ``WLD``: world average), for
+    its emissions (pipeline/hops/training/energy.py lists the countries known)."""
+    cpu_watts_per_core: float = 10.0
+    """Stated power of one busy CPU core, in watts (a desktop CPU's TDP over its cores), for
+    training's energy estimate."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -93,6 +99,6 @@ def env_name(field: str) -> str:
 def _parse(field: str, raw: str) -> object:
     if field == "crawls":
         return tuple(c.strip() for c in raw.split(",") if c.strip())
-    if field == "safety_threshold":
+    if field in ("safety_threshold", "cpu_watts_per_core"):
         return float(raw)
     return raw

@@ -1,7 +1,6 @@
 """``aesthetic_scores`` and ``aesthetic_subset``: LAION-Aesthetics over the released index."""
 
 import itertools
-import time
 
 from dagster import (
     AllPartitionMapping,
@@ -17,7 +16,7 @@ from dagster import (
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.factory import Decisions, read_input, table_asset, table_result
 from assets_defs.freshness import WEEKLY_FRESHNESS
-from assets_defs.metadata import report_metadata
+from assets_defs.metadata import report_metadata, stopwatch
 from assets_defs.partitions import crawls
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.hops.aesthetic.scores import SubsetRules, apply_rules, score_embeddings
@@ -61,7 +60,7 @@ def aesthetic_scores(
     context: AssetExecutionContext, lake: LakeResource, clip_model: ClipModelResource
 ) -> MaterializeResult:
     """Score every released pair with the aesthetic head, from stored embeddings only."""
-    started = time.perf_counter()
+    started = stopwatch()
     crawl = context.partition_key
     lake_ = lake.lake()
     release = read_input(lake_, TableName.LAION_DATASET, [crawl])
@@ -151,7 +150,7 @@ def aesthetic_subset(
     synthetic_web: SyntheticWebResource,
 ) -> MaterializeResult:
     """Cut the subset by score, punsafe and pwatermark; show sample images per band."""
-    started = time.perf_counter()
+    started = stopwatch()
     crawl = context.partition_key
     lake_ = lake.lake()
     scored = read_input(lake_, TableName.AESTHETIC_SCORES, [crawl])

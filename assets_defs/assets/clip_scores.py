@@ -1,7 +1,5 @@
 """``clip_scores`` and ``image_embeddings`` (hop 3): the CLIP filter over a slice's kept pairs."""
 
-import time
-
 import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
@@ -13,7 +11,7 @@ from dagster import (
 )
 
 from assets_defs.factory import Decisions, read_input, table_checks, table_result
-from assets_defs.metadata import code_version
+from assets_defs.metadata import code_version, stopwatch
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.hops.clip.decode import DecodePolicy
@@ -118,7 +116,7 @@ def clip_scores(
     synthetic_web: SyntheticWebResource,
 ):
     """Fetch, embed and score the slice's kept pairs; reuse embeddings of known URLs."""
-    started = time.perf_counter()
+    started = stopwatch()
     key = context.partition_key
     lake_ = lake.lake()
     pairs = read_input(lake_, TableName.ALT_TEXT_PAIRS, [key])

@@ -2,7 +2,6 @@
 
 import io
 import random
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,11 +18,12 @@ from dagster import (
 )
 
 from assets_defs.factory import table_asset, table_result
-from assets_defs.metadata import report_metadata
+from assets_defs.metadata import report_metadata, stopwatch
 from assets_defs.resources import ClipModelResource, LakeResource
 from assets_defs.safety import safety_metadata
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
+from pipeline.hops.training.model_card import write_model_cards
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
 from pipeline.reports import grid_png
 
@@ -99,7 +99,7 @@ def samples(
     clip_model: ClipModelResource,
 ) -> MaterializeResult:
     """Seeded sample grids for the configured prompts, with everything needed to redo them."""
-    started = time.perf_counter()
+    started = stopwatch()
     lake_ = lake.lake()
     generator, pointer = _generator(lake_, clip_model, config.work_dir)
     prompts = [p for p in config.prompts for _ in config.seeds]
@@ -211,7 +211,7 @@ def replication_audit(
     clip_model: ClipModelResource,
 ) -> MaterializeResult:
     """Prompt with training captions; flag samples that copy their nearest training image."""
-    started = time.perf_counter()
+    started = stopwatch()
     lake_ = lake.lake()
     generator, pointer = _generator(lake_, clip_model, config.work_dir)
     manifest = lake_.read(TableName.TRAINING_MANIFEST, [pointer["fingerprint"]])
@@ -231,7 +231,8 @@ def replication_audit(
     result = audit_generator(generator, examples, chosen, rules, config.spec(), describe)
     images = result.samples
     uri = lake_.write_partition(TableName.REPLICATION_AUDIT, result.table, generator.sha256[:16])
-    extra = {}
+    cards = write_model_cards(lake_, pointer["fingerprint"])  # the cards now name this audit
+    extra = {"model_cards": MetadataValue.json(cards)}
     if result.flagged:
         from pipeline.hops.samples.safety import shown_images
 
@@ -243,7 +244,7 @@ def replication_audit(
             for n, (i, j) in enumerate(result.flagged[:8])
         ]
         shown = [examples[j] for _, j in result.flagged[:8]]
-        extra = report_metadata(
+        extra |= report_metadata(
             lake_,
             "flagged_pairs",
             f"replication_audit-{generator.sha256[:16]}.png",

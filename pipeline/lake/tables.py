@@ -42,6 +42,7 @@ class TableName:
     OPT_OUT_REPORT: Final = "opt_out_report"
     LAKE_RUNS: Final = "lake_runs"
     ERASURES: Final = "erasures"
+    DATASET_REPORT: Final = "dataset_report"
 
 
 T = TableName
@@ -481,6 +482,23 @@ ERASURES_SCHEMA = pa.schema(
 """Tombstones: one row per erased pair (``pair_id`` null for an image no pair names), with
 why and when, and ``what`` was removed for it (``image_embeddings``, ``tar:<shard>#<key>``,
 ``report:<name>``). ``erasure_id`` is the erasure run (also its partition)."""
+
+DATASET_REPORT_SCHEMA = pa.schema(
+    [
+        pa.field("crawl", pa.string(), nullable=False),
+        pa.field("release_version", pa.int64(), nullable=False),
+        pa.field("section", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("total", pa.int64(), nullable=False),
+        pa.field("share", pa.float64()),
+        pa.field("lift", pa.float64()),
+    ]
+)
+"""One figure of a crawl's datasheet (pipeline/datasheet/figures.py): ``count`` of ``total``
+rows at ``stage`` (``share``), and for terms and artists the ``lift`` of the filter that led
+to the stage; ``release_version``: the ``laion_dataset`` version it describes."""
 
 # ---------------------------------------------------------------------------------------------
 # Expectations, as data (quality/suites.py turns them into great-expectations suites)
@@ -1090,6 +1108,23 @@ _SPECS = (
             matches("pair_id", HEX16),
             matches("sha256", HEX64),
             unique_together("erasure_id", "url_id", "pair_id"),
+        ),
+    ),
+)
+
+_SPECS += (
+    TableSpec(
+        T.DATASET_REPORT,
+        "A datasheet per crawl and release version: funnel, domains, languages, terms, lifts.",
+        DATASET_REPORT_SCHEMA,
+        "crawls",
+        keys=("section", "name", "stage"),
+        expectations=(
+            *not_null("crawl", "release_version", "section", "name", "stage", "count", "total"),
+            unique_together("section", "name", "stage"),
+            between("count", 0),
+            between("share", 0.0, 1.0),
+            between("lift", 0.0),
         ),
     ),
 )
