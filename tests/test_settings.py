@@ -24,6 +24,8 @@ EVERY = {
     "CRAWL2DIFFUSION_PWATERMARK_HEAD": "/w/pwatermark.pth",
     "CRAWL2DIFFUSION_AESTHETIC_HEAD": "/w/aesthetic.pth",
     "CRAWL2DIFFUSION_SAFETY_THRESHOLD": "0.75",
+    "CRAWL2DIFFUSION_ENERGY_COUNTRY": "FRA",
+    "CRAWL2DIFFUSION_CPU_WATTS_PER_CORE": "12.5",
 }
 
 
@@ -42,6 +44,8 @@ def test_every_setting_is_read_from_its_variable() -> None:
         pwatermark_head="/w/pwatermark.pth",
         aesthetic_head="/w/aesthetic.pth",
         safety_threshold=0.75,
+        energy_country="FRA",
+        cpu_watts_per_core=12.5,
     )
     assert sorted(env_name(f) for f in Settings.__dataclass_fields__) == sorted(EVERY)
     assert settings.lake_root == "s3://bucket/lake"
