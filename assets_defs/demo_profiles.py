@@ -1,0 +1,62 @@
+"""Named sizes of the demo: every setting that makes ``crawl2diffusion demo`` big or small
+lives here, and nowhere else.
+
+``default`` is ``crawl2diffusion demo``: two synthetic crawls of four WAT files each and the
+training defaults (500 steps). ``small`` is ``crawl2diffusion demo --small``: one crawl, two
+WAT files in one slice, a smaller web and a short training, every hop still run (through
+training, samples and the replication audit) in under 3 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from pipeline.lake.tables import TableName
+
+
+@dataclass(frozen=True)
+class DemoProfile:
+    """One size of the demo: the synthetic web, the slicing and the training run config."""
+
+    name: str
+    slice_size: int = 2
+    """WAT files per partition."""
+    web: dict[str, Any] = field(default_factory=dict)
+    """SyntheticWebResource fields (empty: the web's defaults)."""
+    training: dict[str, Any] = field(default_factory=dict)
+    """Run config of ``training_job`` (empty: the assets' defaults)."""
+    data_subdir: str = ""
+    """Folder under the data folder for this profile's web, lake and instance ("": the data
+    folder itself), so that demos of different sizes never mix their lakes."""
+
+    def data_dir(self, data: str) -> str:
+        """Where this profile keeps its web, lake and Dagster instance under ``data``."""
+        return f"{data.rstrip('/')}/{self.data_subdir}" if self.data_subdir else data
+
+
+DEFAULT = DemoProfile("default")
+
+SMALL = DemoProfile(
+    "small",
+    slice_size=2,
+    web={
+        "crawl_ids": ["SYNTH-2026-10"],
+        "wat_files_per_crawl": 2,
+        "pages_per_crawl": 150,
+        "sites": 16,
+    },
+    training={
+        "ops": {
+            TableName.DIFFUSION_MODEL: {"config": {"train_steps": 60, "checkpoint_every": 30}},
+            TableName.SAMPLES: {"config": {"steps": 10}},
+            TableName.REPLICATION_AUDIT: {"config": {"steps": 10, "captions": 8}},
+        }
+    },
+    data_subdir="small",
+)
+
+PROFILES: MappingProxyType[str, DemoProfile] = MappingProxyType(
+    {p.name: p for p in (DEFAULT, SMALL)}
+)
