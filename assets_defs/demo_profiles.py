@@ -49,8 +49,15 @@ SMALL = DemoProfile(
     },
     training={
         "ops": {
-            TableName.DIFFUSION_MODEL: {"config": {"train_steps": 60, "checkpoint_every": 30}},
-            TableName.SAMPLES: {"config": {"steps": 10}},
+            TableName.DIFFUSION_MODEL: {
+                "config": {
+                    "train_steps": 30,
+                    "checkpoint_every": 30,
+                    "batch_size": 8,
+                    "warmup_steps": 5,
+                }
+            },
+            TableName.SAMPLES: {"config": {"steps": 10, "seeds": [0, 1]}},
             TableName.REPLICATION_AUDIT: {"config": {"steps": 10, "captions": 8}},
         }
     },
