@@ -129,13 +129,13 @@ def run_demo(
     training: dict | None = None,
     profile: DemoProfile = DEFAULT,
 ) -> DemoSummary:
-    """Run the main job at the size ``profile`` names (its web, slicing and training) in
-    ``data_dir``; ``slice_size``, ``web`` (SyntheticWebResource fields) and ``training``
+    """Run the main job at the size ``profile`` names (its web, slicing and jobs' run config)
+    in ``data_dir``; ``slice_size``, ``web`` (SyntheticWebResource fields) and ``training``
     (``training_job``'s run config) replace the profile's when given."""
     started = time.perf_counter()
     slice_size = profile.slice_size if slice_size is None else slice_size
     web = profile.web if web is None else web
-    training = profile.training if training is None else training
+    training = profile.run_config("training_job") if training is None else training
     data = Path(data_dir).resolve()
     instance = prepare_instance(data)
     defs = build_definitions("demo", data, web)
@@ -156,12 +156,12 @@ def run_demo(
     for job_name in ("wat_to_pairs_job", "clip_filter_job"):
         job = defs.resolve_job_def(job_name)
         for key in keys:
-            _run(job, instance, key, {})
+            _run(job, instance, key, profile.run_config(job_name))
             runs += 1
     crawl_ids = sorted(instance.get_dynamic_partitions(crawls.name))
     dataset = defs.resolve_job_def("dataset_job")
     for crawl in crawl_ids:
-        _run(dataset, instance, crawl, {})
+        _run(dataset, instance, crawl, profile.run_config("dataset_job"))
         runs += 1
     trained = _run(defs.resolve_job_def("training_job"), instance, None, training or {})
     runs += 1

@@ -3,8 +3,9 @@ lives here, and nowhere else.
 
 ``default`` is ``crawl2diffusion demo``: two synthetic crawls of four WAT files each and the
 training defaults (500 steps). ``small`` is ``crawl2diffusion demo --small``: one crawl, two
-WAT files in one slice, a smaller web and a short training, every hop still run (through
-training, samples and the replication audit) in under 3 minutes on 2 cores.
+WAT files in one slice, a smaller web, language identification over the web's own languages
+and a short training, every hop still run (through training, samples and the replication
+audit).
 """
 
 from __future__ import annotations
@@ -14,22 +15,30 @@ from types import MappingProxyType
 from typing import Any
 
 from pipeline.lake.tables import TableName
+from pipeline.synthetic.config import SyntheticWebConfig
+
+WEB_LANGUAGES = SyntheticWebConfig().languages
 
 
 @dataclass(frozen=True)
 class DemoProfile:
-    """One size of the demo: the synthetic web, the slicing and the training run config."""
+    """One size of the demo: the synthetic web, the slicing and the jobs' run config."""
 
     name: str
     slice_size: int = 2
     """WAT files per partition."""
     web: dict[str, Any] = field(default_factory=dict)
     """SyntheticWebResource fields (empty: the web's defaults)."""
-    training: dict[str, Any] = field(default_factory=dict)
-    """Run config of ``training_job`` (empty: the assets' defaults)."""
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Run config by job name (``wat_to_pairs_job``, ``training_job``...); a job not named
+    runs with its assets' defaults."""
     data_subdir: str = ""
     """Folder under the data folder for this profile's web, lake and instance ("": the data
     folder itself), so that demos of different sizes never mix their lakes."""
+
+    def run_config(self, job: str) -> dict[str, Any]:
+        """The run config of ``job`` in this profile."""
+        return self.jobs.get(job, {})
 
     def data_dir(self, data: str) -> str:
         """Where this profile keeps its web, lake and Dagster instance under ``data``."""
@@ -47,19 +56,25 @@ SMALL = DemoProfile(
         "pages_per_crawl": 150,
         "sites": 16,
     },
-    training={
-        "ops": {
-            TableName.DIFFUSION_MODEL: {
-                "config": {
-                    "train_steps": 30,
-                    "checkpoint_every": 30,
-                    "batch_size": 8,
-                    "warmup_steps": 5,
-                }
-            },
-            TableName.SAMPLES: {"config": {"steps": 10, "seeds": [0, 1]}},
-            TableName.REPLICATION_AUDIT: {"config": {"steps": 10, "captions": 8}},
-        }
+    jobs={
+        # the synthetic web's six languages only: lingua then loads 6 models, not 75
+        "wat_to_pairs_job": {
+            "ops": {TableName.ALT_TEXT_PAIRS: {"config": {"languages": list(WEB_LANGUAGES)}}}
+        },
+        "training_job": {
+            "ops": {
+                TableName.DIFFUSION_MODEL: {
+                    "config": {
+                        "train_steps": 30,
+                        "checkpoint_every": 30,
+                        "batch_size": 8,
+                        "warmup_steps": 5,
+                    }
+                },
+                TableName.SAMPLES: {"config": {"steps": 10, "seeds": [0, 1]}},
+                TableName.REPLICATION_AUDIT: {"config": {"steps": 10, "captions": 8}},
+            }
+        },
     },
     data_subdir="small",
 )

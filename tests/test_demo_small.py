@@ -1,5 +1,5 @@
 """``crawl2diffusion demo --small``: its named profile reaches every piece of the demo (the
-web, the slicing, the training run config, its own data folder). The full small demo's time
+web, the slicing, the jobs' run config, its own data folder). The full small demo's time
 is in the README; the whole pipeline end to end is tests/test_demo.py's job."""
 
 from __future__ import annotations
@@ -40,11 +40,13 @@ def test_small_web_is_one_crawl_of_two_wat_files_in_one_slice(tmp_path: Path) ->
     assert set(plan.column("partition_key").to_pylist()) == {f"{small.crawl_ids[0]}_00000"}
 
 
-def test_small_training_config_is_valid_and_shorter(tmp_path: Path) -> None:
+def test_small_run_configs_are_valid_and_training_is_shorter(tmp_path: Path) -> None:
     defs = build_definitions("demo", tmp_path, SMALL.web)
-    job = defs.resolve_job_def("training_job")
-    validate_run_config(job, SMALL.training)  # raises on a key the assets do not take
-    ops = SMALL.training["ops"]
+    assert {"wat_to_pairs_job", "training_job"} <= SMALL.jobs.keys()
+    for name in SMALL.jobs:  # raises on a job, op or key the assets do not take
+        validate_run_config(defs.resolve_job_def(name), SMALL.run_config(name))
+    assert SMALL.run_config("clip_filter_job") == {}  # a job not named: the defaults
+    ops = SMALL.run_config("training_job")["ops"]
     train = ops[TableName.DIFFUSION_MODEL]["config"]
     assert train["train_steps"] < TRAIN_DEFAULTS.train_steps  # what the full demo trains
     assert train["checkpoint_every"] <= train["train_steps"]  # a checkpoint is written
