@@ -50,6 +50,8 @@ class SyntheticWebResource(ConfigurableResource):
     pages_per_crawl: int = 1100
     wat_files_per_crawl: int = 4
     sites: int = 40
+    crawl_ids: list[str] | None = None
+    """The synthetic crawls to generate; None: SyntheticWebConfig's (two crawls)."""
     serve: bool = True
     download_epoch: int = 2
     """What the download hop sees: 2, the web after hop 3 scored it (some images replaced,
@@ -60,11 +62,13 @@ class SyntheticWebResource(ConfigurableResource):
     def web_config(self):
         from pipeline.synthetic.config import SyntheticWebConfig
 
+        crawls = {"crawl_ids": tuple(self.crawl_ids)} if self.crawl_ids else {}
         return SyntheticWebConfig(
             seed=self.seed,
             pages_per_crawl=self.pages_per_crawl,
             wat_files_per_crawl=self.wat_files_per_crawl,
             sites=self.sites,
+            **crawls,
         )
 
     @contextmanager

@@ -218,8 +218,11 @@ def _cmd_web_serve(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from assets_defs.demo import run_demo
+    from assets_defs.demo_profiles import PROFILES
 
-    summary = run_demo(_settings(args).data, slice_size=args.slice_size)
+    profile = PROFILES["small" if args.small else "default"]
+    data = profile.data_dir(_settings(args).data)
+    summary = run_demo(data, slice_size=args.slice_size, profile=profile)
     print(summary.render())
     return 0
 
@@ -259,7 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"data folder (web, lake, DAGSTER_HOME); {DATA_HELP}",
     )
-    demo.add_argument("--slice-size", type=int, default=2, help="WAT files per partition")
+    demo.add_argument(
+        "--slice-size", type=int, default=None, help="WAT files per partition (default: 2)"
+    )
+    demo.add_argument(
+        "--small",
+        action="store_true",
+        help="one crawl, two WAT files, short training: every hop in ~2 min (under <data>/small)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     web = sub.add_parser("web", help="the synthetic web")
