@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import fsspec.core
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.lake import keyindex
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
 
@@ -47,12 +47,9 @@ class Hit:
 
 def index_root(lake: Lake) -> Path:
     """``<lake>/_indexes`` for a local lake; for a remote one (usearch maps local files),
-    ``$XDG_CACHE_HOME/crawl2diffusion/indexes/<hash of the lake root>``."""
-    if lake.is_local:
-        return Path(fsspec.core.strip_protocol(lake.root)) / "_indexes"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    digest = hashlib.sha256(lake.root.encode()).hexdigest()[:16]
-    return cache / "crawl2diffusion" / "indexes" / digest
+    ``$XDG_CACHE_HOME/crawl2diffusion/indexes/<hash of the lake root>`` (the lake's key
+    sidecars live there too: :meth:`Lake.index_root`)."""
+    return lake.index_root()
 
 
 def _kind(model_id: str | None) -> str:
@@ -61,10 +58,7 @@ def _kind(model_id: str | None) -> str:
 
 def current_files(lake: Lake, table: str) -> dict[str, str]:
     """Partition -> hash of its current data files (changes whenever the partition does)."""
-    return {
-        m["partition"]: hashlib.sha256("\n".join(m["files"]).encode()).hexdigest()[:16]
-        for m in lake.manifests(table)
-    }
+    return {m["partition"]: keyindex.files_hash(m["files"]) for m in lake.manifests(table)}
 
 
 def _build(lake: Lake, table: str, partition: str, model_id: str | None, path: Path) -> None:
