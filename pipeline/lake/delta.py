@@ -259,5 +259,8 @@ def partition_batches(
         fragments, dataset.schema, dataset.format, filesystem=dataset.filesystem
     )
     wanted = [n for n in dataset.schema.names if n != PARTITION] if columns is None else columns
-    scanner = ordered.scanner(columns=wanted)
+    # one file and a few batches in flight: a partition may be larger than memory
+    scanner = ordered.scanner(
+        columns=wanted, batch_size=16384, batch_readahead=1, fragment_readahead=1
+    )
     return scanner.projected_schema, scanner.to_batches()
