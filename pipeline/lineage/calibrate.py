@@ -123,8 +123,11 @@ def drawings(n: int, seed: int, start: int = 0) -> list[tuple[int, str, Image.Im
     return out
 
 
-def calibrate(config: CalibrationConfig = CalibrationConfig()) -> dict[str, Any]:
-    """Describe the gallery and the queries; precision/recall per threshold; the chosen one."""
+def calibrate(
+    config: CalibrationConfig = CalibrationConfig(), threshold: float | None = None
+) -> dict[str, Any]:
+    """Describe the gallery and the queries; precision/recall per threshold; the chosen one
+    (or, with ``threshold``, what that one achieves)."""
     rng = random.Random(config.seed)
     pool = drawings(config.originals + config.distinct, config.seed)
     gallery, others = pool[: config.originals], pool[config.originals :]
@@ -163,7 +166,10 @@ def calibrate(config: CalibrationConfig = CalibrationConfig()) -> dict[str, Any]
 
     curve = [at(t) for t in THRESHOLDS]
     ok = [c for c in curve if c["precision"] >= config.min_precision]
-    best = max(ok, key=lambda c: (c["recall"], -c["threshold"]))
+    best = max(ok, key=lambda c: (c["recall"], -c["threshold"])) if threshold is None else None
+    if best is None:
+        best = at(threshold)
+        curve.append(best)
     t = best["threshold"]
     per_transform = {}
     for k in TRANSFORMS:
