@@ -12,9 +12,10 @@ import pytest
 
 from pipeline.lake import keyindex
 from pipeline.lake.store import Lake
+from pipeline.lake.tables import TableName
 from pipeline.lineage import ann
 
-TABLE = "image_embeddings"
+TABLE = TableName.IMAGE_EMBEDDINGS
 
 
 def _rows(ids: list[str], tag: str, start: int = 0, dim: int = 4) -> pa.Table:
