@@ -5,10 +5,12 @@ millions of rows touches every row group (``image_embeddings``' url_ids are hash
 first lookup of a partition writes a sidecar beside the search indexes, named after the
 partition's current data files (:func:`files_hash`), in two files:
 
-- ``lookup-<column>-<files hash>.arrow``: the partition's rows, in scan order, as an
-  uncompressed Arrow IPC file, memory-mapped on read, so that taking a row reads its pages;
-- ``lookup-<column>-<files hash>.keys.npy``: the 64-bit hash of every row's key, sorted, with
-  the row it belongs to (``hash``, ``row``), searched with ``numpy.searchsorted``.
+- ``lookup-<column>-<schema>-<files hash>.arrow``: the partition's rows in key-hash order, as
+  uncompressed Arrow IPC messages: the schema, then :data:`BLOCK`-row record batches;
+- ``lookup-<column>-<schema>-<files hash>.keys.npy``: the 64-bit hash of every row's key, in
+  that order, with the row's place in a scan of the partition (``hash``, ``row``), then each
+  record batch's byte range. A lookup binary-searches the hashes and reads only the record
+  batches that hold a match.
 
 A re-written partition (or a Delta ``DELETE``, an erasure) has new data files, so a new
 sidecar name; stale sidecars are removed with the search indexes (:func:`prune`). A hash
@@ -31,6 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 KEYS_DTYPE = np.dtype([("hash", "<u8"), ("row", "<i8")])
+BLOCK = 32
+FORMAT = 2
+"""The sidecar layout's version (part of its name: a new layout is never misread)."""
+"""Rows per record batch of a sidecar: what one matching key costs to read."""
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -62,40 +68,56 @@ def key_hashes(values: pa.Array) -> np.ndarray:
 
 def sidecar_path(directory: Path, column: str, schema: pa.Schema, files: str) -> Path:
     """The rows file of a partition's sidecar (``.keys.npy`` beside it), named after the key
-    column, the table's schema (a column added later must be read too) and the files."""
-    shape = hashlib.sha256(schema.to_string(show_schema_metadata=False).encode()).hexdigest()
+    column, the layout and table schema (a column added later must be read too) and the
+    files."""
+    described = f"{FORMAT}\n" + schema.to_string(show_schema_metadata=False)
+    shape = hashlib.sha256(described.encode()).hexdigest()
     return directory / f"lookup-{_SAFE.sub('_', column)}-{shape[:8]}-{files}.arrow"
 
 
 def build(path: Path, column: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
-    """Write a sidecar at ``path`` from a partition's ``batches`` (in scan order), streamed:
-    only the key hashes are held whole. Written under temporary names, then renamed (the keys
+    """Write a sidecar at ``path`` from a partition's ``batches`` (in scan order): streamed to
+    a temporary file, then re-written in key-hash order in record batches of :data:`BLOCK`
+    rows, whose byte ranges are kept with the keys. Renamed into place at the end (the keys
     file last: it marks the sidecar complete)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
+    tmp_scan = path.with_name(f".{path.name}.{token}.scan")
     tmp_rows = path.with_name(f".{path.name}.{token}")
     tmp_keys = path.with_name(f".{keys_path(path).name}.{token}")
     hashes: list[np.ndarray] = []
     try:
-        with pa.OSFile(str(tmp_rows), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        with pa.OSFile(str(tmp_scan), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
             for batch in batches:
                 hashes.append(key_hashes(batch.column(column)))
                 writer.write_batch(batch)
         every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
-        keys = np.empty(len(every), KEYS_DTYPE)
         order = np.argsort(every, kind="stable")
+        keys = np.empty(len(every), KEYS_DTYPE)
         keys["hash"], keys["row"] = every[order], order
+        scan = pa.ipc.open_file(pa.memory_map(str(tmp_scan))).read_all()
+        with open(tmp_rows, "wb") as sink:
+            head = schema.serialize()
+            sink.write(head)
+            blocks = [(0, head.size)]  # the schema, then one IPC message per block
+            for start in range(0, len(order), BLOCK):
+                chunk = scan.take(pa.array(order[start : start + BLOCK])).combine_chunks()
+                body = chunk.to_batches()[0].serialize()
+                blocks.append((sink.tell(), body.size))
+                sink.write(body)
+        del scan
         with open(tmp_keys, "wb") as handle:
             np.save(handle, keys)
+            np.save(handle, np.array(blocks, np.int64).reshape(-1, 2))
         os.replace(tmp_rows, path)
         os.replace(tmp_keys, keys_path(path))
     finally:
-        tmp_rows.unlink(missing_ok=True)
-        tmp_keys.unlink(missing_ok=True)
+        for tmp in (tmp_scan, tmp_rows, tmp_keys):
+            tmp.unlink(missing_ok=True)
 
 
 def keys_path(path: Path) -> Path:
-    """The sorted key hashes beside a sidecar's rows file."""
+    """The sorted key hashes (and the rows file's blocks) beside a sidecar's rows file."""
     return path.with_name(path.name.removesuffix(".arrow") + ".keys.npy")
 
 
@@ -105,19 +127,21 @@ def exists(path: Path) -> bool:
 
 
 @lru_cache(maxsize=256)
-def _open(path: Path) -> tuple[list[pa.RecordBatch], np.ndarray, np.ndarray, pa.Schema]:
-    """A sidecar's record batches, the row each starts at, and its keys, memory-mapped (files
-    never change: they are named by content)."""
-    reader = pa.ipc.open_file(pa.memory_map(str(path)))
-    batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
-    starts = np.cumsum([0] + [b.num_rows for b in batches])
-    return batches, starts, np.load(keys_path(path), mmap_mode="r"), reader.schema
+def _open(path: Path) -> tuple[np.ndarray, np.ndarray, pa.Schema]:
+    """A sidecar's keys, its blocks' byte ranges and its schema (files never change: they are
+    named by content)."""
+    with open(keys_path(path), "rb") as handle:
+        keys, blocks = np.load(handle), np.load(handle)
+    with open(path, "rb") as source:
+        schema = pa.ipc.read_schema(pa.py_buffer(source.read(int(blocks[0][1]))))
+    return keys, blocks[1:], schema
 
 
 def find(path: Path, column: str, values: pa.Array, hashes: np.ndarray) -> pa.Table:
     """The rows of one sidecar whose ``column`` is in ``values`` (``hashes``: their
-    :func:`key_hashes`), in scan order."""
-    batches, starts, keys, schema = _open(path)
+    :func:`key_hashes`), in scan order. Only the blocks holding a matching hash are read, by
+    ``pread`` (a memory map would count every page the kernel maps around a touched one)."""
+    keys, blocks, schema = _open(path)
     stored = keys["hash"]
     low = np.searchsorted(stored, hashes, "left")
     counts = np.searchsorted(stored, hashes, "right") - low
@@ -125,11 +149,21 @@ def find(path: Path, column: str, values: pa.Array, hashes: np.ndarray) -> pa.Ta
     if not total:
         return schema.empty_table()
     first = np.repeat(low - (np.cumsum(counts) - counts), counts)
-    picked = np.unique(keys["row"][first + np.arange(total)])
-    # take from each record batch (a take over a chunked column may concatenate it first)
-    which = np.searchsorted(starts, picked, "right") - 1
-    parts = [batches[b].take(pa.array(picked[which == b] - starts[b])) for b in np.unique(which)]
+    positions = np.unique(first + np.arange(total))
+    parts = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for block in np.unique(positions // BLOCK):
+            offset, length = blocks[block]
+            body = pa.py_buffer(os.pread(fd, int(length), int(offset)))
+            batch = pa.ipc.read_record_batch(body, schema)
+            inside = positions[(positions // BLOCK) == block] - block * BLOCK
+            parts.append(batch.take(pa.array(inside)))
+    finally:
+        os.close(fd)
     found = pa.Table.from_batches(parts, schema)
+    order = np.argsort(keys["row"][positions], kind="stable")  # back to scan order
+    found = found.take(pa.array(order))
     return found.filter(pc.is_in(found.column(column), values))
 
 
