@@ -111,3 +111,13 @@ def test_erasure_leaves_no_row_in_any_sidecar(tmp_path: Path) -> None:
     assert lake.lookup(TABLE, "url_id", ["e"]).num_rows == 1
     files = list((lake.index_root() / TABLE).rglob("lookup-*.arrow"))
     assert len(files) == 3 and not any(secret in f.read_bytes() for f in files)
+
+
+def test_a_partition_of_many_blocks(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    ids = [f"{i:016x}" for i in range(0, 700, 7)]  # 100 rows: 4 blocks of keyindex.BLOCK
+    assert len(ids) > 3 * keyindex.BLOCK
+    lake.write_partition(TABLE, _rows(ids, "m1", start=5), "s1")
+    wanted = set(ids[::9]) | {"nope"}
+    found = lake.lookup(TABLE, "url_id", wanted)
+    assert found.equals(_expected(lake, wanted)) and found.num_rows == len(ids[::9])

@@ -77,8 +77,9 @@ def sidecar_path(directory: Path, column: str, schema: pa.Schema, files: str) ->
 
 def build(path: Path, column: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
     """Write a sidecar at ``path`` from a partition's ``batches`` (in scan order): streamed to
-    a temporary file, then re-written in key-hash order in record batches of :data:`BLOCK`
-    rows, whose byte ranges are kept with the keys. Renamed into place at the end (the keys
+    a temporary file, then sorted in memory (about twice the partition's size) and written in
+    key-hash order in record batches of :data:`BLOCK` rows, whose byte ranges are kept with
+    the keys. Renamed into place at the end (the keys
     file last: it marks the sidecar complete)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
@@ -95,17 +96,19 @@ def build(path: Path, column: str, schema: pa.Schema, batches: Iterable[pa.Recor
         order = np.argsort(every, kind="stable")
         keys = np.empty(len(every), KEYS_DTYPE)
         keys["hash"], keys["row"] = every[order], order
-        scan = pa.ipc.open_file(pa.memory_map(str(tmp_scan))).read_all()
+        # one take over one chunk (a take over a chunked column concatenates it every time)
+        scan = pa.ipc.open_file(pa.memory_map(str(tmp_scan))).read_all().combine_chunks()
+        ordered = scan.take(pa.array(order)).combine_chunks()
+        del scan
         with open(tmp_rows, "wb") as sink:
             head = schema.serialize()
             sink.write(head)
             blocks = [(0, head.size)]  # the schema, then one IPC message per block
-            for start in range(0, len(order), BLOCK):
-                chunk = scan.take(pa.array(order[start : start + BLOCK])).combine_chunks()
-                body = chunk.to_batches()[0].serialize()
+            for batch in ordered.to_batches(max_chunksize=BLOCK):
+                body = batch.serialize()
                 blocks.append((sink.tell(), body.size))
                 sink.write(body)
-        del scan
+        del ordered
         with open(tmp_keys, "wb") as handle:
             np.save(handle, keys)
             np.save(handle, np.array(blocks, np.int64).reshape(-1, 2))
