@@ -111,10 +111,10 @@ def _decks(cfg: SyntheticWebConfig) -> dict[str, Deck]:
 def drawings(n: int, seed: int, start: int = 0) -> list[tuple[int, str, Image.Image]]:
     """``n`` content drawings of the synthetic web (seeded ``seed``) from ``image_id``
     ``start`` on: (image_id, background, the image as served: encoded and decoded)."""
-    return [(i, b, img) for i, b, img, _ in _drawings(n, seed, start)]
+    return [(i, b, img) for i, b, img, _ in looked_drawings(n, seed, start)]
 
 
-def _drawings(n: int, seed: int, start: int = 0) -> list[tuple[int, str, Image.Image, tuple]]:
+def looked_drawings(n: int, seed: int, start: int = 0) -> list[tuple[int, str, Image.Image, tuple]]:
     """:func:`drawings`, each with its look (:func:`look`)."""
     cfg = SyntheticWebConfig(seed=seed)
     decks = _decks(cfg)
@@ -146,7 +146,7 @@ def calibrate(
     """Describe the gallery and the queries; precision/recall per threshold; the chosen one
     (or, with ``threshold``, what that one achieves)."""
     rng = random.Random(config.seed)
-    pool = _drawings(config.originals + config.distinct, config.seed)
+    pool = looked_drawings(config.originals + config.distinct, config.seed)
     gallery, others = pool[: config.originals], pool[config.originals :]
     looks = {i: lk for i, _, _, lk in pool}
     stored = np.stack([copydetect.describe(img)[0] for _, _, img, _ in gallery])
