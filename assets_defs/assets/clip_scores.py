@@ -201,7 +201,7 @@ def clip_scores(
             ),
             "upstream_partition": MetadataValue.text(key),
             "max_pdq_distance": MetadataValue.int(config.max_pdq_distance),
-            **near_duplicate_rule().metadata(),  # trace by image's calibrated PDQ rule
+            **near_duplicate_rule().metadata(),  # trace by image's calibrated near-duplicate rule
             **{f"seconds/{k}": MetadataValue.float(round(v, 3)) for k, v in result.seconds.items()},
         },
     )

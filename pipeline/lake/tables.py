@@ -243,6 +243,7 @@ CLIP_SCORES_SCHEMA = pa.schema(
         pa.field("sha256", pa.string()),
         pa.field("md5", pa.string()),
         pa.field("pdq", pa.string()),
+        pa.field("copy_desc", pa.string()),
         pa.field("similarity", pa.float32()),
         pa.field("threshold", pa.float32()),
         pa.field("punsafe", pa.float32()),
@@ -254,7 +255,9 @@ CLIP_SCORES_SCHEMA = pa.schema(
 )
 """One row per kept hop-2 pair. ``sha256`` and ``md5`` are of the fetched bytes, ``pdq`` the
 PDQ hash (hex) of the decoded pixels, kept for every fetched image, so a takedown list that
-grows later is matched again at ``laion_dataset``."""
+grows later is matched again at ``laion_dataset``; ``copy_desc`` the copy-detection
+descriptor (hex of int8, ``pipeline/lineage/copydetect.py``; null without contrast) that
+trace by image finds near-duplicates with."""
 
 
 def embeddings_schema(dim: int, keep_images: bool = False) -> pa.Schema:
@@ -266,6 +269,7 @@ def embeddings_schema(dim: int, keep_images: bool = False) -> pa.Schema:
         pa.field("sha256", pa.string()),
         pa.field("md5", pa.string()),
         pa.field("pdq", pa.string()),
+        pa.field("copy_desc", pa.string()),
         pa.field("width", pa.int32()),
         pa.field("height", pa.int32()),
         pa.field("n_bytes", pa.int64()),
@@ -507,6 +511,8 @@ to the stage; ``release_version``: the ``laion_dataset`` version it describes.""
 HEX16 = r"^[0-9a-f]{16}$"
 HEX32 = r"^[0-9a-f]{32}$"
 HEX64 = r"^[0-9a-f]{64}$"
+COPY_DESC = r"^[0-9a-f]{864}$"
+"""The copy-detection descriptor: 432 int8 as hex (``pipeline/lineage/copydetect.py``)."""
 HTTP_URL = r"^https?://[^\s/?#]+"
 ISO_639_1 = r"^[a-z]{2}$"
 KEPT = "kept == True"
@@ -781,7 +787,8 @@ _SPECS = (
             "similarity": ((T.ALT_TEXT_PAIRS, "text"), (T.IMAGE_EMBEDDINGS, "embedding")),
             "punsafe": ((T.IMAGE_EMBEDDINGS, "embedding"),),
             "pwatermark": ((T.IMAGE_EMBEDDINGS, "embedding"),),
-            **same(T.IMAGE_EMBEDDINGS, "sha256", "md5", "pdq", "width", "height", "n_bytes"),
+            **same(T.IMAGE_EMBEDDINGS, "sha256", "md5", "pdq", "copy_desc"),
+            **same(T.IMAGE_EMBEDDINGS, "width", "height", "n_bytes"),
         },
         traced=(
             "pair_id",
@@ -822,6 +829,7 @@ _SPECS = (
             matches("sha256", HEX64),
             matches("md5", HEX32),
             matches("pdq", HEX64),
+            matches("copy_desc", COPY_DESC),
             between("similarity", -1.0, 1.0),
             between("punsafe", 0.0, 1.0),
             between("pwatermark", 0.0, 1.0),
@@ -853,6 +861,7 @@ _SPECS = (
             matches("sha256", HEX64),
             matches("md5", HEX32),
             matches("pdq", HEX64),
+            matches("copy_desc", COPY_DESC),
             between("width", 1),
             between("height", 1),
         ),

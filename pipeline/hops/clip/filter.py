@@ -30,6 +30,7 @@ from pipeline.hops.clip.fetch import Fetcher, FetchResult
 from pipeline.hops.dataset.hash_lists import HashLists, ImageHashes, file_hashes, pdq_hash
 from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.tables import CLIP_SCORES_SCHEMA, embeddings_schema
+from pipeline.lineage import copydetect
 
 if TYPE_CHECKING:  # torch loads only when a model does (the code location loads fast)
     from pipeline.hops.clip.embed import ClipModel
@@ -64,6 +65,7 @@ class UrlOutcome:
     sha256: str | None = None
     md5: str | None = None
     pdq: str | None = None
+    copy_desc: str | None = None
     image_format: str | None = None
     embedding: np.ndarray | None = None
     image_bytes: bytes | None = None
@@ -110,6 +112,8 @@ class Prepared:
     tensor: object = None
     hashes: ImageHashes = field(default_factory=ImageHashes)
     n_bytes: int | None = None
+    copy_desc: str | None = None
+    """The copy-detection descriptor of the decoded pixels (trace by image's near-duplicates)."""
     withdrawn: tuple[str, str] | None = None
     """(``opted_out:sha256`` or ``hash_list:<name>``, detail): dropped after hashing."""
 
@@ -138,6 +142,7 @@ def _prepare(
             out.hashes = dataclasses.replace(out.hashes, pdq=pdq_hash(out.decoded.image))
             out.withdrawn = withdrawn_image(out.hashes, opt_outs, lists)
             if out.withdrawn is None:
+                out.copy_desc = copydetect.descriptor_hex(out.decoded.image)
                 out.tensor = preprocess(out.decoded.image)
         out.decoded.image = None
     if not keep or out.withdrawn:
@@ -200,6 +205,7 @@ def fetch_and_embed(
                 sha256=hashes.sha256,
                 md5=hashes.md5,
                 pdq=hashes.pdq,
+                copy_desc=prepared.copy_desc,
                 n_bytes=prepared.n_bytes,
             )
             if decoded is not None:
@@ -240,6 +246,7 @@ def cached_outcomes(embeddings: pa.Table | None, model_id: str, url_ids: set[str
             sha256=row["sha256"],
             md5=row.get("md5"),
             pdq=row.get("pdq"),
+            copy_desc=row.get("copy_desc"),
             image_format=row["image_format"],
             embedding=np.asarray(row["embedding"], dtype=np.float32),
             image_bytes=row.get("image"),
@@ -349,6 +356,7 @@ def score_pairs(
         out["sha256"].append(o.sha256)
         out["md5"].append(o.md5)
         out["pdq"].append(o.pdq)
+        out["copy_desc"].append(o.copy_desc)
         out["similarity"].append(sim)
         out["threshold"].append(threshold)
         out["punsafe"].append(pu)
@@ -383,6 +391,7 @@ def embeddings_table(
         "sha256": [o.sha256 for o in outcomes],
         "md5": [o.md5 for o in outcomes],
         "pdq": [o.pdq for o in outcomes],
+        "copy_desc": [o.copy_desc for o in outcomes],
         "width": [o.width for o in outcomes],
         "height": [o.height for o in outcomes],
         "n_bytes": [o.n_bytes for o in outcomes],
