@@ -23,6 +23,7 @@ from pipeline.hops.samples.safety_calibration import (
     load_calibration,
     rates,
 )
+from pipeline.lake.tables import TableName
 from pipeline.models.training.calibrate_safety import (
     NEIGHBOURS,
     at_resolution,
@@ -122,7 +123,6 @@ def test_samples_stores_flagged_images_blurred_and_judges_unblurred_pixels(tmp_p
     from pipeline.hops.training.text import OpenClipTextEncoder
     from pipeline.hops.training.train import TrainingExample, run_fingerprint, train_diffusion
     from pipeline.lake.store import Lake
-    from pipeline.lake.tables import TableName
     from pipeline.models.training.samples import make_sample
 
     cfg = DiffusionTrainConfig(
@@ -162,7 +162,7 @@ def test_samples_stores_flagged_images_blurred_and_judges_unblurred_pixels(tmp_p
             "clip_model": ClipModelResource(device="cpu", safety_threshold=threshold),
         },
         run_config={
-            "ops": {"samples": {"config": {"prompts": prompts, "seeds": seeds, "steps": 2}}}
+            "ops": {TableName.SAMPLES: {"config": {"prompts": prompts, "seeds": seeds, "steps": 2}}}
         },
     )
     assert result.success
@@ -181,7 +181,7 @@ def test_samples_stores_flagged_images_blurred_and_judges_unblurred_pixels(tmp_p
     similarity = table.column("prompt_similarity").to_numpy()
     np.testing.assert_allclose(similarity, unblurred, atol=1e-5)
     assert abs(similarity[flagged] - shown[flagged]) > 1e-4
-    meta = result.asset_materializations_for_node("samples")[0].metadata
+    meta = result.asset_materializations_for_node(TableName.SAMPLES)[0].metadata
     assert meta["safety_flagged"].value == 1 and meta["safety_threshold"].value == threshold
     decisions = meta["safety_decisions"].value
     assert [d["flagged"] for d in decisions] == [i == flagged for i in range(4)]
