@@ -45,6 +45,15 @@ class Settings:
     """LAION's pwatermark head weights (``.pth``); empty: the shipped head."""
     aesthetic_head: str = ""
     """LAION's aesthetic head weights (``.pth``); empty: the shipped head."""
+    exclude_ai_generated: bool = True
+    """Leave images whose metadata declares a trained model out of the aesthetic subset
+    (``0``/``false`` in the environment keeps them); the aesthetic config's default."""
+    c2pa_trust_anchors: str = ""
+    """A PEM bundle of trusted C2PA signers' roots; empty: manifests are at most ``valid``."""
+    c2pa_sign_cert: str = ""
+    """The certificate chain (PEM) that signs the samples' C2PA manifests; empty: unsigned."""
+    c2pa_sign_key: str = ""
+    """The private key (PEM) of ``c2pa_sign_cert``."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -89,4 +98,8 @@ def env_name(field: str) -> str:
 def _parse(field: str, raw: str) -> object:
     if field == "crawls":
         return tuple(c.strip() for c in raw.split(",") if c.strip())
+    if field == "exclude_ai_generated":
+        if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise ValueError(f"{env_name(field)} must be true or false, not {raw!r}")
+        return raw.lower() in ("1", "true", "yes")
     return raw

@@ -1,7 +1,8 @@
 """IPTC ``Iptc4xmpExt:DigitalSourceType`` (and a C2PA remote-manifest reference) in XMP.
 
-The packet is searched, not parsed: no entity is expanded and no DTD is read, so a hostile
-packet costs at most a linear scan of its capped bytes (see :class:`Limits`).
+The packet is searched, not parsed: no entity is expanded and no DTD is read. Every pattern
+starts at a literal and its repeats are bounded, so a hostile packet costs at most a linear
+scan of its capped bytes (see :class:`pipeline.provenance.limits.Limits`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from pipeline.provenance.signals import Signal, declares_for, source_type_name
 
 _SOURCE_TYPE = re.compile(
-    rb"""[\w.-]+:DigitalSourceType\s*(?:=\s*["']([^"'<>]{1,512})["']"""
+    rb""":DigitalSourceType\s*(?:=\s*["']([^"'<>]{1,512})["']"""
     rb"""|>\s*([^<>]{1,512}?)\s*<"""
     rb"""|[^>]{0,256}?rdf:resource\s*=\s*["']([^"'<>]{1,512})["'])"""
 )

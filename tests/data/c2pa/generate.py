@@ -23,9 +23,9 @@ NOT_BEFORE = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
 NOT_AFTER = datetime.datetime(2045, 1, 1, tzinfo=datetime.UTC)
 
 
-def _key(label: str) -> ed25519.Ed25519PrivateKey:
+def _key(seed: str, label: str) -> ed25519.Ed25519PrivateKey:
     return ed25519.Ed25519PrivateKey.from_private_bytes(
-        hashlib.sha256(f"{SEED}:{label}".encode()).digest()
+        hashlib.sha256(f"{seed}:{label}".encode()).digest()
     )
 
 
@@ -38,9 +38,9 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def build() -> tuple[bytes, bytes, bytes]:
-    """(key.pem, chain.pem, ca.pem)."""
-    ca_key, leaf_key = _key("root"), _key("signer")
+def build(seed: str = SEED) -> tuple[bytes, bytes, bytes]:
+    """(key.pem, chain.pem, ca.pem) derived from ``seed``."""
+    ca_key, leaf_key = _key(seed, "root"), _key(seed, "signer")
     root = _name("crawl2diffusion test root")
     ca = (
         x509.CertificateBuilder()
