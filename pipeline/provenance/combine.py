@@ -27,6 +27,10 @@ class Provenance:
         """The signals as a JSON list (the ``ai_signals`` column)."""
         return json.dumps([s.as_dict() for s in self.signals], ensure_ascii=False)
 
+    def columns(self) -> dict:
+        """The four lake columns (``ai_signals`` as its JSON string)."""
+        return {**self.as_dict(), "ai_signals": self.ai_signals}
+
     def as_dict(self) -> dict:
         """The four columns by name, with ``ai_signals`` as a list."""
         return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from pipeline.provenance.c2pa_store import ABSENT, INVALID, C2paResult, read_c2pa
 from pipeline.provenance.combine import Provenance, ai_generated, training_mining
@@ -12,6 +13,7 @@ from pipeline.provenance.generators import chunk_signals
 from pipeline.provenance.limits import DEFAULT_LIMITS, Limits
 from pipeline.provenance.signals import Signal
 from pipeline.provenance.xmp import remote_manifest_url, xmp_signals
+from pipeline.settings import Settings
 
 
 def _note(value: str, detail: str | None = None) -> Signal:
@@ -58,9 +60,28 @@ def read_provenance(
     )
 
 
+@dataclass(frozen=True)
+class ProvenancePolicy:
+    """Whether and how a hop reads provenance: its caps and its C2PA trust anchors."""
+
+    enabled: bool = True
+    trust_anchors: str = ""
+    """A PEM bundle's path (``CRAWL2DIFFUSION_C2PA_TRUST_ANCHORS``); empty: none trusted."""
+    limits: Limits = DEFAULT_LIMITS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProvenancePolicy:
+        """Reading on, with the settings' trust anchors."""
+        return cls(trust_anchors=settings.c2pa_trust_anchors)
+
+    def read(self, body: bytes) -> Provenance | None:
+        """The provenance of ``body``, or None when reading is off."""
+        return read_provenance(body, self.limits, self.trust_anchors) if self.enabled else None
+
+
 def _exif(block: bytes | None) -> list[Signal]:
     found, notes = exif_signals(block)
     return found + [_note(n) for n in notes]
 
 
-__all__ = ["ABSENT", "Provenance", "read_provenance"]
+__all__ = ["ABSENT", "Provenance", "ProvenancePolicy", "read_provenance"]
