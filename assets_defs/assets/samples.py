@@ -22,6 +22,7 @@ from assets_defs.factory import table_asset, table_result
 from assets_defs.metadata import report_metadata
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
+from pipeline.hops.samples.label import Signing, label_png
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
 from pipeline.reports import grid_png
@@ -117,7 +118,10 @@ def samples(
             "guidance_scale": pa.array([config.guidance_scale] * len(images), pa.float32()),
             "checkpoint_sha256": [generator.sha256] * len(images),
             "prompt_similarity": pa.array(own, pa.float32()),
-            "png": [_png(im) for im in images],
+            "png": [
+                label_png(_png(im), p, s, generator.sha256, Signing.from_env())  # labelled
+                for im, p, s in zip(images, prompts, seeds, strict=True)
+            ],
         },
         schema=SAMPLES_SCHEMA,
     )
