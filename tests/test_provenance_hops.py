@@ -137,3 +137,18 @@ def test_aesthetic_subset_leaves_out_ai_generated_by_default() -> None:
     assert result.dropped == {"ai_generated": 1}
     kept = apply_rules(scored, SubsetRules(exclude_ai_generated=False), ai)
     assert kept.table.column("kept").to_pylist() == [True, True, True]
+
+
+def test_ai_generated_pairs_are_looked_up_in_clip_scores(tmp_path) -> None:
+    from pipeline.lake.store import Lake
+    from pipeline.lake.tables import CLIP_SCORES_SCHEMA
+    from pipeline.provenance.lake import ai_generated_pairs
+
+    lake = Lake(str(tmp_path / "lake"))
+    assert ai_generated_pairs(lake, ["a" * 16]) == frozenset()  # no table yet
+    n = 3
+    columns = {name: [None] * n for name in CLIP_SCORES_SCHEMA.names}
+    columns.update(pair_id=["a" * 16, "b" * 16, "c" * 16], kept=[True] * n,
+                   ai_generated=[True, False, None])  # fmt: skip
+    lake.write_partition(TableName.CLIP_SCORES, pa.table(columns).cast(CLIP_SCORES_SCHEMA), "p0")
+    assert ai_generated_pairs(lake, ["a" * 16, "b" * 16, "c" * 16, "d" * 16]) == {"a" * 16}
