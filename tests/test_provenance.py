@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from pipeline.provenance.c2pa_store import voids
 from pipeline.provenance.limits import Limits
 from pipeline.provenance.reader import read_provenance
 from tests import provenance_images as fx
@@ -228,3 +229,21 @@ def test_oversize_file_is_not_read() -> None:
     prov = read(fx.with_xmp("trainedAlgorithmicMedia"), limits=Limits(max_file_bytes=100))
     assert (prov.ai_generated, prov.c2pa_state) == (None, None)
     assert values(prov, "note") == ["oversize"]
+
+
+@pytest.mark.parametrize(
+    ("code", "void"),
+    [
+        ("assertion.dataHash.mismatch", True),
+        ("assertion.hashedURI.mismatch", True),
+        ("claimSignature.mismatch", True),
+        ("claimSignature.missing", True),
+        ("assertion.action.malformed", True),
+        ("signingCredential.expired", False),  # c2pa-python refuses to sign with one
+        ("signingCredential.untrusted", False),
+        ("signingCredential.ocsp.inaccessible", False),
+        ("timeStamp.untrusted", False),
+    ],
+)
+def test_which_failures_void_the_claims(code: str, void: bool) -> None:
+    assert voids(code) is void

@@ -38,8 +38,9 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def build(seed: str = SEED) -> tuple[bytes, bytes, bytes]:
-    """(key.pem, chain.pem, ca.pem) derived from ``seed``."""
+def build(seed: str = SEED, not_after: datetime.datetime = NOT_AFTER) -> tuple[bytes, bytes, bytes]:
+    """(key.pem, chain.pem, ca.pem) derived from ``seed``; ``not_after`` ends the signer's
+    validity (the root's stays :data:`NOT_AFTER`)."""
     ca_key, leaf_key = _key(seed, "root"), _key(seed, "signer")
     root = _name("crawl2diffusion test root")
     ca = (
@@ -64,7 +65,7 @@ def build(seed: str = SEED) -> tuple[bytes, bytes, bytes]:
         .public_key(leaf_key.public_key())
         .serial_number(2)
         .not_valid_before(NOT_BEFORE)
-        .not_valid_after(NOT_AFTER)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(True, False, False, False, False, False, False, False, False), True
