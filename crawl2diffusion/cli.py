@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from crawl2diffusion import provenance_cmd
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -354,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
     _add_lake_flags(erase)
     erase.set_defaults(func=_cmd_erase)
+    provenance_cmd.add_command(sub)
     return parser
 
 

@@ -55,6 +55,15 @@ class Settings:
     cpu_watts_per_core: float = 10.0
     """Stated power of one busy CPU core, in watts (a desktop CPU's TDP over its cores), for
     training's energy estimate."""
+    exclude_ai_generated: bool = True
+    """Leave images whose metadata declares a trained model out of the aesthetic subset
+    (``0``/``false`` in the environment keeps them); the aesthetic config's default."""
+    c2pa_trust_anchors: str = ""
+    """A PEM bundle of trusted C2PA signers' roots; empty: manifests are at most ``valid``."""
+    c2pa_sign_cert: str = ""
+    """The certificate chain (PEM) that signs the samples' C2PA manifests; empty: unsigned."""
+    c2pa_sign_key: str = ""
+    """The private key (PEM) of ``c2pa_sign_cert``."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -101,4 +110,8 @@ def _parse(field: str, raw: str) -> object:
         return tuple(c.strip() for c in raw.split(",") if c.strip())
     if field in ("safety_threshold", "cpu_watts_per_core"):
         return float(raw)
+    if field == "exclude_ai_generated":
+        if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise ValueError(f"{env_name(field)} must be true or false, not {raw!r}")
+        return raw.lower() in ("1", "true", "yes")
     return raw

@@ -23,6 +23,8 @@ from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
 from pipeline.lineage.calibrate import near_duplicate_rule
+from pipeline.provenance.reader import ProvenancePolicy
+from pipeline.settings import Settings
 
 CODE_VERSION = code_version(__name__)
 
@@ -149,6 +151,7 @@ def clip_scores(
         keep_images=config.keep_images,
         progress=context.log.info,
         hash_lists=takedowns,
+        provenance=ProvenancePolicy.from_settings(Settings.from_env()),
     )
     own_urls = _urls_of(lake_, key) - result.withdrawn_cached
     own_cached = [o for uid, o in cached.items() if uid in own_urls]

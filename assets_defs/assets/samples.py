@@ -22,6 +22,7 @@ from assets_defs.metadata import report_metadata, stopwatch
 from assets_defs.resources import ClipModelResource, LakeResource
 from assets_defs.safety import safety_metadata
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
+from pipeline.hops.samples.label import Signing, label_png
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.hops.training.model_card import write_model_cards
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
@@ -125,7 +126,10 @@ def samples(
             "prompt_similarity": pa.array(own, pa.float32()),
             "punsafe": pa.array(screening.scores, pa.float32()),
             "safety_flagged": pa.array(screening.flagged, pa.bool_()),
-            "png": [_png(im) for im in stored],
+            "png": [  # blurred where flagged, then labelled (and signed when a key is set)
+                label_png(_png(im), p, s, generator.sha256, Signing.from_env())
+                for im, p, s in zip(stored, prompts, seeds, strict=True)
+            ],
         },
         schema=SAMPLES_SCHEMA,
     )

@@ -16,6 +16,9 @@ from typing import Any, Final
 
 import pyarrow as pa
 
+from pipeline.provenance.c2pa_store import C2PA_STATES
+from pipeline.provenance.combine import TRAINING_USES
+
 
 class TableName:
     """Every lake table and file asset, in the order of the hops (plain strings: they are
@@ -121,10 +124,13 @@ closed set (:data:`HASH_LIST_REASON`)."""
 HASH_LIST_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 HASH_LIST_REASON = f"{HASH_LIST_PREFIX}{HASH_LIST_NAME}"
 
+CREDENTIALS_NO_TRAINING = "credentials_no_training"
+"""Hop 3: the image's C2PA credentials say ``notAllowed`` for (generative) AI training."""
 CLIP_DROP_REASONS = (
     *URL_OPT_OUT_REASONS,
     *(s for s in FETCH_STATUSES if s != "ok"),
     "opted_out:sha256",
+    CREDENTIALS_NO_TRAINING,
     *DECODE_STATUSES,
     "below_threshold",
 )
@@ -133,11 +139,25 @@ and no request is made for it; ``opted_out:sha256`` and ``hash_list:<name>``
 (:data:`HASH_LIST_REASON`): the fetched bytes are withdrawn, dropped before they are embedded
 or stored."""
 
-FETCH_OUTCOMES = (*URL_OPT_OUT_REASONS, *FETCH_STATUSES, "opted_out:sha256", *DECODE_STATUSES)
+FETCH_OUTCOMES = (
+    *URL_OPT_OUT_REASONS,
+    *FETCH_STATUSES,
+    "opted_out:sha256",
+    CREDENTIALS_NO_TRAINING,
+    *DECODE_STATUSES,
+)
 """What happened to a URL at hop 3 (``clip_scores.fetch_status``), besides ``hash_list:*``."""
 
 RELEASE_DROP_REASONS = ("global_duplicate", *OPT_OUT_DROP_REASONS)
-AESTHETIC_DROP_REASONS = ("missing_embedding", "below_aesthetic", "unsafe", "watermarked")
+AESTHETIC_DROP_REASONS = (
+    "missing_embedding",
+    "below_aesthetic",
+    "unsafe",
+    "watermarked",
+    "ai_generated",
+)
+"""``ai_generated``: otherwise kept, but hop 3 read metadata declaring a trained model
+(``exclude_ai_generated``, on by default)."""
 
 DOWNLOAD_SUCCESS = "success"
 DOWNLOAD_FAILED_STATUSES = ("failed_to_download", "failed_to_resize")
@@ -223,6 +243,16 @@ ALT_TEXT_SCHEMA = pa.schema(
     ]
 )
 
+PROVENANCE_FIELDS = (
+    pa.field("ai_generated", pa.bool_()),
+    pa.field("ai_signals", pa.string()),
+    pa.field("c2pa_state", pa.string()),
+    pa.field("training_mining", pa.string()),
+)
+"""What an image's metadata says (:mod:`pipeline.provenance`): ``ai_generated`` (null: no
+signal), ``ai_signals`` (a JSON list of every signal read, counted or not), ``c2pa_state``
+(:data:`C2PA_STATES`; null: not read) and ``training_mining`` (:data:`TRAINING_USES`)."""
+
 CLIP_SCORES_SCHEMA = pa.schema(
     [
         pa.field("pair_id", pa.string(), nullable=False),
@@ -251,13 +281,15 @@ CLIP_SCORES_SCHEMA = pa.schema(
         pa.field("kept", pa.bool_(), nullable=False),
         pa.field("drop_reason", pa.string()),
         pa.field("error", pa.string()),
+        *PROVENANCE_FIELDS,
     ]
 )
 """One row per kept hop-2 pair. ``sha256`` and ``md5`` are of the fetched bytes, ``pdq`` the
 PDQ hash (hex) of the decoded pixels, kept for every fetched image, so a takedown list that
 grows later is matched again at ``laion_dataset``; ``copy_desc`` the copy-detection
 descriptor (hex of int8, ``pipeline/lineage/copydetect.py``; null without contrast) that
-trace by image finds near-duplicates with."""
+trace by image finds near-duplicates with. The provenance columns are read from the fetched
+bytes before any size rule or decode (:mod:`pipeline.provenance`)."""
 
 
 def embeddings_schema(dim: int, keep_images: bool = False) -> pa.Schema:
@@ -275,6 +307,7 @@ def embeddings_schema(dim: int, keep_images: bool = False) -> pa.Schema:
         pa.field("n_bytes", pa.int64()),
         pa.field("image_format", pa.string()),
         pa.field("embedding", pa.list_(pa.float32(), dim)),
+        *PROVENANCE_FIELDS,
     ]
     if keep_images:
         fields.append(pa.field("image", pa.binary()))
@@ -842,6 +875,8 @@ _SPECS = (
                 KEPT,
             ),
             matches("language", ISO_639_1),
+            in_set("c2pa_state", C2PA_STATES),
+            in_set("training_mining", TRAINING_USES),
         ),
     ),
     TableSpec(
