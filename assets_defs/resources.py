@@ -52,6 +52,8 @@ class SyntheticWebResource(ConfigurableResource):
     pages_per_crawl: int = 1100
     wat_files_per_crawl: int = 4
     sites: int = 40
+    crawl_ids: list[str] | None = None
+    """The synthetic crawls to generate; None: SyntheticWebConfig's (two crawls)."""
     serve: bool = True
     download_epoch: int = 2
     """What the download hop sees: 2, the web after hop 3 scored it (some images replaced,
@@ -62,11 +64,13 @@ class SyntheticWebResource(ConfigurableResource):
     def web_config(self):
         from pipeline.synthetic.config import SyntheticWebConfig
 
+        crawls = {"crawl_ids": tuple(self.crawl_ids)} if self.crawl_ids else {}
         return SyntheticWebConfig(
             seed=self.seed,
             pages_per_crawl=self.pages_per_crawl,
             wat_files_per_crawl=self.wat_files_per_crawl,
             sites=self.sites,
+            **crawls,
         )
 
     @contextmanager
@@ -130,6 +134,8 @@ class ClipModelResource(ConfigurableResource):
     punsafe_head: str = ""
     pwatermark_head: str = ""
     aesthetic_head: str = ""
+    safety_threshold: float = Settings.safety_threshold
+    """punsafe at or above which a generated sample is flagged (``samples``)."""
     _clip: Any = PrivateAttr(default=None)
 
     def spec(self):
@@ -157,6 +163,12 @@ class ClipModelResource(ConfigurableResource):
         path = {"punsafe": self.punsafe_head, "pwatermark": self.pwatermark_head,
                 "aesthetic": self.aesthetic_head}[kind]  # fmt: skip
         return load_head(kind, path or None)
+
+    def safety_filter(self):
+        """The interface safety filter: the punsafe head at ``safety_threshold``."""
+        from pipeline.hops.samples.safety import SafetyFilter
+
+        return SafetyFilter(self.clip(), self.head("punsafe"), self.safety_threshold)
 
 
 class EngineResource(ConfigurableResource):

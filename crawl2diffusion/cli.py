@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from crawl2diffusion import provenance_cmd
 from pipeline.settings import ENGINES, Settings
 
 if TYPE_CHECKING:
@@ -218,10 +219,14 @@ def _cmd_web_serve(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from assets_defs.demo import run_demo
+    from assets_defs.demo_profiles import PROFILES
 
+    profile = PROFILES["small" if args.small else "default"]
+    data = profile.data_dir(_settings(args).data)
     summary = run_demo(
-        _settings(args).data,
+        data,
         slice_size=args.slice_size,
+        profile=profile,
         engine=args.engine,
         ray_address=args.ray_address,
     )
@@ -264,7 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"data folder (web, lake, DAGSTER_HOME); {DATA_HELP}",
     )
-    demo.add_argument("--slice-size", type=int, default=2, help="WAT files per partition")
+    demo.add_argument(
+        "--slice-size", type=int, default=None, help="WAT files per partition (default: 2)"
+    )
+    demo.add_argument(
+        "--small",
+        action="store_true",
+        help="one crawl, two WAT files, short training: every hop in ~2 min (under <data>/small)",
+    )
     demo.add_argument("--engine", choices=ENGINES, default=None,
                       help="where hops 1, 3 and the download run; "
                       "default: $CRAWL2DIFFUSION_ENGINE, else in_process")  # fmt: skip
@@ -355,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
     _add_lake_flags(erase)
     erase.set_defaults(func=_cmd_erase)
+    provenance_cmd.add_command(sub)
     return parser
 
 

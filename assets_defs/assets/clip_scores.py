@@ -1,7 +1,5 @@
 """``clip_scores`` and ``image_embeddings`` (hop 3): the CLIP filter over a slice's kept pairs."""
 
-import time
-
 import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
@@ -13,7 +11,7 @@ from dagster import (
 )
 
 from assets_defs.factory import Decisions, read_input, table_checks, table_result
-from assets_defs.metadata import code_version
+from assets_defs.metadata import code_version, stopwatch
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import (
     ClipModelResource,
@@ -30,6 +28,8 @@ from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
 from pipeline.lineage.calibrate import near_duplicate_rule
+from pipeline.provenance.reader import ProvenancePolicy
+from pipeline.settings import Settings
 
 CODE_VERSION = code_version(__name__)
 
@@ -124,7 +124,7 @@ def clip_scores(
     engine: EngineResource,
 ):
     """Fetch, embed and score the slice's kept pairs; reuse embeddings of known URLs."""
-    started = time.perf_counter()
+    started = stopwatch()
     key = context.partition_key
     lake_ = lake.lake()
     pairs = read_input(lake_, TableName.ALT_TEXT_PAIRS, [key])
@@ -159,6 +159,7 @@ def clip_scores(
             keep_images=config.keep_images,
             progress=context.log.info,
             hash_lists=takedowns,
+            provenance=ProvenancePolicy.from_settings(Settings.from_env()),
             embed=runner.fetch_and_embed,
         )
     own_urls = _urls_of(lake_, key) - result.withdrawn_cached
@@ -213,7 +214,7 @@ def clip_scores(
             ),
             "upstream_partition": MetadataValue.text(key),
             "max_pdq_distance": MetadataValue.int(config.max_pdq_distance),
-            **near_duplicate_rule().metadata(),  # trace by image's calibrated PDQ rule
+            **near_duplicate_rule().metadata(),  # trace by image's calibrated near-duplicate rule
             **{f"seconds/{k}": MetadataValue.float(round(v, 3)) for k, v in result.seconds.items()},
         },
     )

@@ -1,6 +1,5 @@
 """``image_shards`` and ``download_results``: img2dataset over one crawl's aesthetic subset."""
 
-import time
 from dataclasses import replace
 
 from dagster import (
@@ -14,7 +13,7 @@ from dagster import (
 
 from assets_defs.factory import Decisions, read_input, table_checks, table_result
 from assets_defs.freshness import WEEKLY_FRESHNESS
-from assets_defs.metadata import code_version, counts_metadata
+from assets_defs.metadata import code_version, counts_metadata, stopwatch
 from assets_defs.partitions import crawls
 from assets_defs.resources import EngineResource, LakeResource, SyntheticWebResource
 from pipeline.hops.dataset import opt_outs as optout
@@ -110,7 +109,7 @@ def image_shards(
     engine: EngineResource,
 ):
     """Download the subset with img2dataset; re-runs redo missing shards and failed URLs."""
-    started = time.perf_counter()
+    started = stopwatch()
     crawl = context.partition_key
     lake_ = lake.lake()
     subset = read_input(lake_, TableName.AESTHETIC_SUBSET, [crawl])

@@ -12,7 +12,7 @@ from dagster import (
 
 from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.factory import read_input, table_asset, table_result
-from assets_defs.metadata import counts_metadata
+from assets_defs.metadata import counts_metadata, stopwatch
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import CrawlSourceResource, EngineResource, LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
@@ -49,7 +49,7 @@ def wat_image_links(
     engine: EngineResource,
 ) -> MaterializeResult:
     """Stream the partition's WAT files and write their image links to the lake."""
-    key = context.partition_key
+    started, key = stopwatch(), context.partition_key
     lake_ = lake.lake()
     manifest = read_input(lake_, TableName.CRAWL_MANIFEST)
     mine = manifest.filter(pc.equal(manifest.column("partition_key"), key))
@@ -83,6 +83,7 @@ def wat_image_links(
         lake_.partition_uri(TableName.WAT_IMAGE_LINKS, key),
         rows=stats.image_links,
         max_row_change=config.max_row_change,
+        started=started,
         metadata={
             "wat_uris": MetadataValue.json(uris),
             "files_read": MetadataValue.int(stats.files_read),
@@ -92,7 +93,6 @@ def wat_image_links(
             "records_with_html": MetadataValue.int(stats.records_with_html),
             "records_failed": MetadataValue.int(summary["records_failed"]),
             **counts_metadata("records_failed", stats.records_failed, RECORD_ERRORS),
-            "duration_s": MetadataValue.float(round(stats.seconds, 3)),
             "engine": MetadataValue.text(runner.kind),
         },
     )

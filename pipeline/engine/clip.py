@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 
 from pipeline.faults import maybe_kill
@@ -27,6 +28,7 @@ from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
 from pipeline.hops.clip.filter import UrlOutcome, outcome_of, prepare_url
 from pipeline.hops.dataset.hash_lists import HashLists
+from pipeline.provenance.reader import ProvenancePolicy
 
 if TYPE_CHECKING:
     from pipeline.hops.clip.embed import ClipModel, ClipSpec
@@ -46,12 +48,15 @@ OUTCOME_SCHEMA = pa.schema(
         ("sha256", pa.string()),
         ("md5", pa.string()),
         ("pdq", pa.string()),
+        ("copy_desc", pa.string()),
+        ("provenance", pa.string()),
         ("image_format", pa.string()),
         ("image_bytes", pa.binary()),
         ("tensor", pa.binary()),
     ]
 )
-"""A prepared batch: one row per URL, its outcome before embedding and its image tensor."""
+"""A prepared batch: one row per URL, its outcome before embedding (``provenance`` as JSON)
+and its image tensor."""
 _FIELDS = [name for name in OUTCOME_SCHEMA.names if name != "tensor"]
 
 
@@ -86,6 +91,7 @@ def prepare_batch(
     preprocess: Any,
     keep_images: bool,
     hash_lists: HashLists | None,
+    provenance: ProvenancePolicy | None = None,
 ) -> pa.Table:
     """A fetch task: fetch, hash, decode and preprocess a batch of (url_id, url) rows."""
     fetcher = Fetcher(policy, workers)
@@ -94,9 +100,13 @@ def prepare_batch(
 
     def work(item: tuple[str, str]) -> dict[str, Any]:
         uid, url = item
-        prepared = prepare_url(fetcher, decode, preprocess, keep_images, url, hash_lists)
+        prepared = prepare_url(
+            fetcher, decode, preprocess, keep_images, url, hash_lists, provenance
+        )
         outcome = outcome_of(uid, url, prepared)
         row = {name: getattr(outcome, name) for name in _FIELDS}
+        if outcome.provenance is not None:
+            row["provenance"] = orjson.dumps(outcome.provenance).decode()
         row["tensor"] = None if prepared.tensor is None else _tensor_bytes(prepared.tensor)
         return row
 
@@ -137,6 +147,7 @@ def ray_fetch_and_embed(
     decode: DecodePolicy,
     keep_images: bool = False,
     hash_lists: HashLists | None = None,
+    provenance: ProvenancePolicy | None = None,
     plan: RayClipPlan = RayClipPlan(),
 ) -> Iterator[UrlOutcome]:
     """:func:`~pipeline.hops.clip.filter.fetch_and_embed` on the connected Ray cluster."""
@@ -166,6 +177,7 @@ def ray_fetch_and_embed(
             "preprocess": clip.preprocess,
             "keep_images": keep_images,
             "hash_lists": hash_lists,
+            "provenance": provenance,
         },
     )
     embedded = prepared.map_batches(
@@ -180,7 +192,8 @@ def ray_fetch_and_embed(
     for batch in embedded.iter_batches(batch_format="pyarrow", batch_size=None):
         for row in batch.to_pylist():
             data = row.pop("embedding")
-            outcome = UrlOutcome(**row)
+            found = row.pop("provenance")
+            outcome = UrlOutcome(**row, provenance=None if found is None else orjson.loads(found))
             if data is not None:
                 outcome.embedding = np.frombuffer(data, dtype=np.float32).copy()
                 maybe_kill("clip.embedded")
