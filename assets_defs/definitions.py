@@ -20,6 +20,7 @@ from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
 from assets_defs.assets.alt_text_pairs import alt_text_pairs
 from assets_defs.assets.clip_scores import clip_scores
 from assets_defs.assets.crawl_manifest import crawl_manifest
+from assets_defs.assets.dataset_report import dataset_report
 from assets_defs.assets.diffusion_model import diffusion_model
 from assets_defs.assets.hash_lists import hash_lists
 from assets_defs.assets.image_shards import image_shards
@@ -40,6 +41,7 @@ from assets_defs.progress import progress_logger
 from assets_defs.resources import (
     ClipModelResource,
     CrawlSourceResource,
+    EngineResource,
     LakeResource,
     SyntheticWebResource,
 )
@@ -55,6 +57,7 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
     lake = LakeResource(root=settings.lake_root)
     # training runs in a child process (docs/deploy.md: PipesK8sClient for a GPU pod)
     pipes = PipesSubprocessClient()
+    engine = EngineResource(kind=settings.engine, ray_address=settings.ray_address)
     if settings.profile == "demo":
         web_root = Path(settings.web_root)
         return {
@@ -63,8 +66,9 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
                 data_root=str(web_root), collinfo_uri=str(web_root / "collinfo.json")
             ),
             "synthetic_web": SyntheticWebResource(root=str(web_root), **(web or {})),
-            "clip_model": ClipModelResource(),
+            "clip_model": ClipModelResource(safety_threshold=settings.safety_threshold),
             "pipes_subprocess_client": pipes,
+            "engine": engine,
         }
     root = settings.cc_root
     return {
@@ -82,8 +86,10 @@ def build_resources(settings: Settings, web: dict | None = None) -> dict:
             punsafe_head=settings.punsafe_head,
             pwatermark_head=settings.pwatermark_head,
             aesthetic_head=settings.aesthetic_head,
+            safety_threshold=settings.safety_threshold,
         ),
         "pipes_subprocess_client": pipes,
+        "engine": engine,
     }
 
 
@@ -102,6 +108,7 @@ ASSETS = [
     opt_outs,
     hash_lists,
     opt_out_report,
+    dataset_report,
 ]
 """Every asset of the code location, in the order of the hops."""
 

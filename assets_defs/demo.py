@@ -12,9 +12,11 @@ from pathlib import Path
 from dagster import DagsterInstance
 
 from assets_defs.definitions import build_definitions
+from assets_defs.demo_profiles import DEFAULT, DemoProfile
 from assets_defs.partitions import crawls, wat_slices
 from assets_defs.progress import PROGRESS_LOGS
 from pipeline.lake.tables import DOWNLOAD_REFUSED_STATUSES, TABLES, TableName
+from pipeline.settings import Settings
 
 LOCAL_INSTANCE_YAML = """\
 # Local instance for the demo (SQLite under DAGSTER_HOME). Production: infra/dagster.yaml.
@@ -33,6 +35,7 @@ class DemoSummary:
     lake_root: str
     partitions: list[str]
     runs: int
+    profile: str = DEFAULT.name
     table_rows: dict[str, int] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     later_drops: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -42,8 +45,8 @@ class DemoSummary:
 
     def render(self) -> str:
         lines = [
-            f"crawl2diffusion demo: {self.runs} runs, {len(self.partitions)} partitions, "
-            f"{self.seconds:.0f} s",
+            f"crawl2diffusion demo ({self.profile}): {self.runs} runs, "
+            f"{len(self.partitions)} partitions, {self.seconds:.0f} s",
             f"  lake: {self.lake_root}",
         ]
         lines += [f"  {name}: {rows:,} rows" for name, rows in self.table_rows.items()]
@@ -122,16 +125,32 @@ def prepare_instance(data_dir: Path) -> DagsterInstance:
 
 def run_demo(
     data_dir: str | Path = "data",
-    slice_size: int = 2,
+    slice_size: int | None = None,
     web: dict | None = None,
     training: dict | None = None,
+    profile: DemoProfile = DEFAULT,
+    engine: str | None = None,
+    ray_address: str | None = None,
 ) -> DemoSummary:
-    """Run the main job; ``web`` overrides the synthetic web's size (see SyntheticWebResource)
-    and ``training`` the run config of ``training_job`` (e.g. fewer steps in tests)."""
+    """Run the main job at the size ``profile`` names (its web, slicing and jobs' run config)
+    in ``data_dir``; ``slice_size``, ``web`` (SyntheticWebResource fields) and ``training``
+    (``training_job``'s run config) replace the profile's when given. ``engine="ray"`` runs
+    hops 1, 3 and the download on the Ray cluster at ``ray_address``, or on a local cluster
+    started for the demo when no address is given."""
+    chosen = Settings.from_env().override(engine=engine, ray_address=ray_address)
+    if chosen.engine == "ray" and not chosen.ray_address:  # one local cluster for every run
+        from pipeline.engine.cluster import LocalRayCluster
+
+        with LocalRayCluster(num_cpus=os.cpu_count() or 2) as cluster:
+            _say(f"local Ray cluster at {cluster.address} ({cluster.startup_s:.0f} s to start)")
+            return run_demo(data_dir, slice_size, web, training, profile, "ray", cluster.address)
     started = time.perf_counter()
+    slice_size = profile.slice_size if slice_size is None else slice_size
+    web = profile.web if web is None else web
+    training = profile.run_config("training_job") if training is None else training
     data = Path(data_dir).resolve()
     instance = prepare_instance(data)
-    defs = build_definitions("demo", data, web)
+    defs = build_definitions("demo", data, web, settings=chosen)
     _run(
         defs.resolve_job_def("crawl_manifest_job"),
         instance,
@@ -149,12 +168,12 @@ def run_demo(
     for job_name in ("wat_to_pairs_job", "clip_filter_job"):
         job = defs.resolve_job_def(job_name)
         for key in keys:
-            _run(job, instance, key, {})
+            _run(job, instance, key, profile.run_config(job_name))
             runs += 1
     crawl_ids = sorted(instance.get_dynamic_partitions(crawls.name))
     dataset = defs.resolve_job_def("dataset_job")
     for crawl in crawl_ids:
-        _run(dataset, instance, crawl, {})
+        _run(dataset, instance, crawl, profile.run_config("dataset_job"))
         runs += 1
     trained = _run(defs.resolve_job_def("training_job"), instance, None, training or {})
     runs += 1
@@ -163,6 +182,7 @@ def run_demo(
         lake_root=lake.root,
         partitions=keys,
         runs=runs,
+        profile=profile.name,
     )
     _summarize_training(summary, lake, trained)
     for table, entry in TABLES.items():  # every dataset table the demo wrote, in hop order

@@ -10,7 +10,6 @@ great-expectations suite, row conservation by drop reason, row-count change, col
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,13 @@ from dagster import (
 )
 
 from assets_defs.column_lineage import column_lineage
-from assets_defs.metadata import code_version, counts_metadata, table_metadata
+from assets_defs.metadata import (
+    Stopwatch,
+    code_version,
+    counts_metadata,
+    elapsed_metadata,
+    table_metadata,
+)
 from pipeline.lake.ledger import READ, WROTE
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName, spec
@@ -137,7 +142,7 @@ def table_result(
     rows: int | None = None,
     max_row_change: float | None = None,
     asset_name: str | None = None,
-    started: float | None = None,
+    started: Stopwatch | float | None = None,
     metadata: Mapping[str, Any] | None = None,
     checks: list[AssetCheckResult] | None = None,
     yielded: bool = False,
@@ -145,7 +150,8 @@ def table_result(
     """The standard result of the asset (``asset_name``, by default the table's) that wrote
     ``table`` to ``uri``; ``written`` is validated by the table's suite. ``decisions`` adds
     conservation and drop counts; ``max_row_change`` compares the kept rows (or all rows)
-    with the partition's previous materialization."""
+    with the partition's previous materialization; ``started`` (:func:`stopwatch`) adds the
+    step's wall and CPU seconds."""
     name = asset_name or table
     rows = written.num_rows if rows is None else rows
     results = []
@@ -172,7 +178,7 @@ def table_result(
     facts.update(record_versions(context, name))
     facts.update(metadata or {})
     if started is not None:
-        facts["duration_s"] = MetadataValue.float(round(time.perf_counter() - started, 3))
+        facts.update(elapsed_metadata(started))
     return MaterializeResult(
         asset_key=name if yielded else None, check_results=results, metadata=facts
     )

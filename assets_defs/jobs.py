@@ -30,9 +30,10 @@ dataset_job = define_asset_job(
         TableName.AESTHETIC_SUBSET,
         TableName.IMAGE_SHARDS,
         TableName.DOWNLOAD_RESULTS,
+        TableName.DATASET_REPORT,
     ),
-    description="One crawl's released dataset, its aesthetic scores, the aesthetic subset and "
-    "its image shards (img2dataset).",
+    description="One crawl's released dataset, its aesthetic scores, the aesthetic subset, "
+    "its image shards (img2dataset) and its datasheet.",
 )
 
 training_job = define_asset_job(

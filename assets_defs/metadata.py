@@ -6,7 +6,10 @@ import ast
 import hashlib
 import importlib.machinery
 import importlib.util
+import resource
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,43 @@ def report_metadata(
     (``shows``: the images a grid shows) reaches it."""
     uri = lake.write_report(name, png, shows)
     return {key: MetadataValue.md(markdown_link(uri, alt)), f"{key}_png": MetadataValue.path(uri)}
+
+
+@dataclass(frozen=True)
+class Stopwatch:
+    """Wall and CPU clocks at a step's start (:func:`stopwatch`)."""
+
+    wall: float
+    cpu: float
+    """User + system seconds of this process, all threads (``time.process_time``)."""
+    children: float
+    """User + system seconds of its finished, waited-for child processes."""
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def stopwatch() -> Stopwatch:
+    """Start timing a step: pass the result to ``table_result(started=...)``."""
+    return Stopwatch(time.perf_counter(), time.process_time(), _children_cpu())
+
+
+def elapsed_metadata(started: Stopwatch | float) -> dict[str, Any]:
+    """``duration_s`` (wall) since ``started`` and, for a :class:`Stopwatch`, ``cpu_s``: CPU
+    seconds of the step, its own threads (``cpu_s/process``) plus its child processes
+    (``cpu_s/children``: worker pools, a training child), so a hop's CPU cost adds up."""
+    if not isinstance(started, Stopwatch):
+        return {"duration_s": MetadataValue.float(round(time.perf_counter() - started, 3))}
+    own = time.process_time() - started.cpu
+    children = _children_cpu() - started.children
+    return {
+        "duration_s": MetadataValue.float(round(time.perf_counter() - started.wall, 3)),
+        "cpu_s": MetadataValue.float(round(own + children, 3)),
+        "cpu_s/process": MetadataValue.float(round(own, 3)),
+        "cpu_s/children": MetadataValue.float(round(children, 3)),
+    }
 
 
 def counts_metadata(prefix: str, counts: Mapping[str, int], names: tuple[str, ...] = ()) -> dict:

@@ -7,8 +7,11 @@ from typing import Any
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
+from pipeline.engine import Engine
+from pipeline.engine.clip import RayClipPlan
 from pipeline.lake.ledger import AccessLedger
 from pipeline.lake.store import Lake
+from pipeline.settings import Settings
 
 
 class LakeResource(ConfigurableResource):
@@ -49,6 +52,8 @@ class SyntheticWebResource(ConfigurableResource):
     pages_per_crawl: int = 1100
     wat_files_per_crawl: int = 4
     sites: int = 40
+    crawl_ids: list[str] | None = None
+    """The synthetic crawls to generate; None: SyntheticWebConfig's (two crawls)."""
     serve: bool = True
     download_epoch: int = 2
     """What the download hop sees: 2, the web after hop 3 scored it (some images replaced,
@@ -59,11 +64,13 @@ class SyntheticWebResource(ConfigurableResource):
     def web_config(self):
         from pipeline.synthetic.config import SyntheticWebConfig
 
+        crawls = {"crawl_ids": tuple(self.crawl_ids)} if self.crawl_ids else {}
         return SyntheticWebConfig(
             seed=self.seed,
             pages_per_crawl=self.pages_per_crawl,
             wat_files_per_crawl=self.wat_files_per_crawl,
             sites=self.sites,
+            **crawls,
         )
 
     @contextmanager
@@ -127,6 +134,8 @@ class ClipModelResource(ConfigurableResource):
     punsafe_head: str = ""
     pwatermark_head: str = ""
     aesthetic_head: str = ""
+    safety_threshold: float = Settings.safety_threshold
+    """punsafe at or above which a generated sample is flagged (``samples``)."""
     _clip: Any = PrivateAttr(default=None)
 
     def spec(self):
@@ -154,3 +163,30 @@ class ClipModelResource(ConfigurableResource):
         path = {"punsafe": self.punsafe_head, "pwatermark": self.pwatermark_head,
                 "aesthetic": self.aesthetic_head}[kind]  # fmt: skip
         return load_head(kind, path or None)
+
+    def safety_filter(self):
+        """The interface safety filter: the punsafe head at ``safety_threshold``."""
+        from pipeline.hops.samples.safety import SafetyFilter
+
+        return SafetyFilter(self.clip(), self.head("punsafe"), self.safety_threshold)
+
+
+class EngineResource(ConfigurableResource):
+    """Where hop 1, hop 3 and the download run (:mod:`pipeline.engine`): ``in_process`` or
+    ``ray`` (``ray_address``: a cluster's ``host:port`` or ``ray://host:port``; empty: a local
+    cluster per hop). Same rows on both."""
+
+    kind: str = Settings.engine
+    ray_address: str = Settings.ray_address
+    fetch_batch: int = RayClipPlan.fetch_batch
+    """Hop 3 on Ray: URLs per fetch task."""
+    fetch_cpus: float = RayClipPlan.fetch_cpus
+    embed_actors: int = RayClipPlan.embed_actors
+    """Hop 3 on Ray: CLIP actors in the pool."""
+    embed_gpus: float | None = RayClipPlan.embed_gpus
+    """GPUs per CLIP actor; None: 1 where the cluster has GPUs, else 0."""
+
+    def engine(self) -> Engine:
+        plan = RayClipPlan(self.fetch_batch, self.fetch_cpus, self.embed_actors,
+                           embed_gpus=self.embed_gpus)  # fmt: skip
+        return Engine(self.kind, self.ray_address, plan)

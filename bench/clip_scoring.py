@@ -46,7 +46,7 @@ def healthy_urls(web_root: Path, n: int) -> list[str]:
 
 
 def time_ours(urls, clip, fetcher, decode, embed: bool) -> tuple[float, int]:
-    from pipeline.hops.clip.filter import _prepare, fetch_and_embed
+    from pipeline.hops.clip.filter import fetch_and_embed, prepare_url
 
     started = time.perf_counter()
     if embed:
@@ -56,8 +56,8 @@ def time_ours(urls, clip, fetcher, decode, embed: bool) -> tuple[float, int]:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(fetcher.workers) as pool:
-            results = list(pool.map(lambda u: _prepare(fetcher, decode, lambda im: None, False, u),
-                                    urls))  # fmt: skip
+            results = list(pool.map(lambda u: prepare_url(fetcher, decode, lambda im: None,
+                                                          False, u), urls))  # fmt: skip
         ok = sum(1 for r in results if r.decoded is not None and r.decoded.ok)
     return time.perf_counter() - started, ok
 

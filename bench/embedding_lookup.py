@@ -8,11 +8,12 @@ Run from the repository root::
 It writes ``--rows`` synthetic ``image_embeddings`` rows (the registry's schema, url_ids sorted
 within each partition as hop 3 writes them) into ``--partitions`` slices of a lake under
 ``bench/out/`` with :class:`pipeline.lake.store.Lake` (so the layout is the real one; cached
-while the arguments are unchanged), then, each in a fresh process, looks up ``--lookups``
-url_ids of which ``--hits`` fractions are stored, with :meth:`Lake.lookup` (what
-``clip_scores`` and ``aesthetic_scores`` call) and, for comparison, with a pyarrow dataset
-filter (``url_id`` isin, pushed down, all columns the cache needs). Prints wall time and the
-child's peak RSS (``VmHWM``, imports included) per run.
+while the arguments are unchanged). It removes the lake's key sidecars and times the first
+lookup, which writes them (``pipeline/lake/keyindex.py``), then, each in a fresh process,
+looks up ``--lookups`` url_ids of which ``--hits`` fractions are stored, with
+:meth:`Lake.lookup` (what ``clip_scores`` and ``aesthetic_scores`` call) and, the peer, with a
+pyarrow dataset filter (``url_id`` isin, pushed down, all columns the cache needs). Prints
+wall time, the child's peak RSS (``VmHWM``, imports included) and the ratio to the peer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -129,7 +131,7 @@ def main() -> None:
     parser.add_argument("--row-group-rows", type=int, default=65536, help="the store's default")
     parser.add_argument("--lookups", type=int, default=10_000)
     parser.add_argument("--hits", type=float, nargs="+", default=[0.0, 0.1, 1.0])
-    parser.add_argument("--methods", nargs="+", default=["lookup", "dataset_filter"])
+    parser.add_argument("--methods", nargs="+", default=["dataset_filter", "lookup"])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--child", nargs=3, metavar=("ROOT", "METHOD", "IDS"))
@@ -150,24 +152,40 @@ def main() -> None:
         print(f"  {time.perf_counter() - started:.1f} s")
     size = sum(f.stat().st_size for f in root.rglob("*.parquet")) / 2**20
     print(f"lake: {root} ({size:,.0f} MiB of Parquet)")
+    shutil.rmtree(root / "_indexes", ignore_errors=True)
+    first = run_child(root, "lookup", out / f"lookup-ids-{layout}-none.json", [])
+    sidecars = sum(f.stat().st_size for f in (root / "_indexes").rglob("lookup-*")) / 2**20
+    print(
+        f"first lookup (writes {args.partitions} sidecars, {sidecars:,.0f} MiB): "
+        f"{first['seconds']:.1f} s, peak RSS {first['peak_mb']:,.0f} MB"
+    )
     for hits in args.hits:
-        ids_file = out / f"lookup-ids-{layout}-{args.lookups}-{hits}.json"
-        ids_file.write_text(json.dumps(queries(root, args.lookups, hits, args.seed)))
+        ids = queries(root, args.lookups, hits, args.seed)
+        best = {}
         for method in args.methods:
-            runs = []
-            for _ in range(args.repeat):
-                done = subprocess.run(
-                    [sys.executable, __file__, "--child", str(root), method, str(ids_file)],
-                    capture_output=True, text=True, check=True, env={**os.environ},
-                )  # fmt: skip
-                runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            best = min(runs, key=lambda r: r["seconds"])
+            ids_file = out / f"lookup-ids-{layout}-{args.lookups}-{hits}.json"
+            runs = [run_child(root, method, ids_file, ids) for _ in range(args.repeat)]
+            best[method] = min(runs, key=lambda r: r["seconds"])
             times = ", ".join(f"{r['seconds']:.3f}" for r in runs)
+            ratio = ""
+            if method != "dataset_filter" and "dataset_filter" in best:
+                ratio = f", {best['dataset_filter']['seconds'] / best[method]['seconds']:.0f}x"
             print(
                 f"{args.lookups:,} lookups, {hits:.0%} stored, {method:>14}: "
-                f"{best['seconds']:.3f} s (runs {times}), "
-                f"{best['rows']:,} rows, peak RSS {max(r['peak_mb'] for r in runs):,.0f} MB"
+                f"{best[method]['seconds']:.3f} s (runs {times}), "
+                f"{best[method]['rows']:,} rows, peak RSS {max(r['peak_mb'] for r in runs):,.0f} MB"
+                f"{ratio}"
             )
+
+
+def run_child(root: Path, method: str, ids_file: Path, ids: list[str]) -> dict:
+    """One lookup of ``ids`` in a fresh process: its seconds, rows and peak RSS."""
+    ids_file.write_text(json.dumps(ids))
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(root), method, str(ids_file)],
+        capture_output=True, text=True, check=True, env={**os.environ},
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

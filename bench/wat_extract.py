@@ -5,11 +5,14 @@ Run from the repository root::
     make bench                               # own .venv-bench with cc2dataset (pulls pyspark)
     .venv-bench/bin/python bench/wat_extract.py                    # 200 MB file, ours vs cc2dataset
     .venv-bench/bin/python bench/wat_extract.py --size-mb 1000 --ours-only   # the memory check
+    .venv-bench/bin/python bench/wat_extract.py --source real      # the real excerpts' records
 
 What it does:
 
 1. Generates (or reuses from ``bench/out/``) a deterministic Common Crawl-style WAT file of at
-   least ``--size-mb`` MiB compressed (see ``bench/_watgen.py``).
+   least ``--size-mb`` MiB compressed (see ``bench/_watgen.py``), or with ``--source real`` one
+   built from the real excerpts' records with their link lists varied (``bench/_watreal.py``),
+   so the ratio is also measured on pages the project did not design.
 2. Times, each in a fresh subprocess pinned to CPU 0 (``os.sched_setaffinity``), best of
    ``--repeat`` runs: ISA-L member-by-member inflation alone (the floor), our
    ``pipeline.hops.wat.records.iter_image_link_batches`` (counting rows), and cc2dataset's
@@ -40,6 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _watgen  # the bench folder is not a package
+import _watreal
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEED_TARGET = 2.0
@@ -300,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=int, default=200, help="compressed size, MiB")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--source",
+        choices=("generator", "real"),
+        default="generator",
+        help="generator: bench/_watgen.py's pages; real: the real excerpts' records, link "
+        "lists varied (bench/_watreal.py)",
+    )
     parser.add_argument("--repeat", type=int, default=2, help="timed runs each, best kept")
     parser.add_argument("--ours-only", action="store_true", help="skip cc2dataset")
     parser.add_argument("--no-compare", action="store_true", help="skip the agreement check")
@@ -320,7 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     started = time.perf_counter()
-    wat = _watgen.ensure_wat(args.size_mb, args.seed)
+    if args.source == "real":
+        wat = _watreal.ensure_real_wat(args.size_mb, args.seed)
+    else:
+        wat = _watgen.ensure_wat(args.size_mb, args.seed)
     st = wat.stats
     size = wat.path.stat().st_size
     how = "cached" if wat.cached else f"generated in {wat.seconds:.1f} s"
@@ -332,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         f"inflated (x{st.inflated_bytes / size:.2f})"
     )
     print(
-        f"  records     {st.records:,} ({st.pages:,} pages x 3 + warcinfo); links {st.links:,}; "
+        f"  records     {st.records:,} ({st.pages:,} pages + warcinfo); links {st.links:,}; "
         f"IMG@/src {st.img_links:,}; IMG with non-empty alt {st.img_with_alt:,}"
     )
     per50 = 50 * 1e6 / size

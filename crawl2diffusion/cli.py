@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pipeline.settings import Settings
+from crawl2diffusion import provenance_cmd
+from pipeline.settings import ENGINES, Settings
 
 if TYPE_CHECKING:
     from pipeline.lake.store import Lake
@@ -218,8 +219,17 @@ def _cmd_web_serve(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from assets_defs.demo import run_demo
+    from assets_defs.demo_profiles import PROFILES
 
-    summary = run_demo(_settings(args).data, slice_size=args.slice_size)
+    profile = PROFILES["small" if args.small else "default"]
+    data = profile.data_dir(_settings(args).data)
+    summary = run_demo(
+        data,
+        slice_size=args.slice_size,
+        profile=profile,
+        engine=args.engine,
+        ray_address=args.ray_address,
+    )
     print(summary.render())
     return 0
 
@@ -259,7 +269,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"data folder (web, lake, DAGSTER_HOME); {DATA_HELP}",
     )
-    demo.add_argument("--slice-size", type=int, default=2, help="WAT files per partition")
+    demo.add_argument(
+        "--slice-size", type=int, default=None, help="WAT files per partition (default: 2)"
+    )
+    demo.add_argument(
+        "--small",
+        action="store_true",
+        help="one crawl, two WAT files, short training: every hop in ~2 min (under <data>/small)",
+    )
+    demo.add_argument("--engine", choices=ENGINES, default=None,
+                      help="where hops 1, 3 and the download run; "
+                      "default: $CRAWL2DIFFUSION_ENGINE, else in_process")  # fmt: skip
+    demo.add_argument("--ray-address", default=None,
+                      help="with --engine ray: a cluster to join (host:port or ray://host:port); "
+                      "default: a local cluster started for the demo")  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
 
     web = sub.add_parser("web", help="the synthetic web")
@@ -344,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     erase.add_argument("--dry-run", action="store_true", help="count what would go; change nothing")
     _add_lake_flags(erase)
     erase.set_defaults(func=_cmd_erase)
+    provenance_cmd.add_command(sub)
     return parser
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 ENV_PREFIX = "CRAWL2DIFFUSION_"
 PROFILES = ("demo", "commoncrawl")
+ENGINES = ("in_process", "ray")
+"""Where the wide hops run (:mod:`pipeline.engine`): in the step's process, or on Ray."""
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,35 @@ class Settings:
     """LAION's pwatermark head weights (``.pth``); empty: the shipped head."""
     aesthetic_head: str = ""
     """LAION's aesthetic head weights (``.pth``); empty: the shipped head."""
+    engine: str = "in_process"
+    """Where hops 1, 3 and the download run: ``in_process`` or ``ray`` (the ``ray`` extra)."""
+    ray_address: str = ""
+    """The Ray cluster (``host:port``, ``ray://host:port``); empty: a local one."""
+    safety_threshold: float = 0.02
+    """punsafe at or above which a generated sample is flagged and stored blurred: the best F1
+    on degraded 32 px drawings for the shipped head; its error rates at this threshold are in
+    ``pipeline/models/heads/punsafe_calibration.json`` (set it anew with another head)."""
+    energy_country: str = "WLD"
+    """Where training's electricity comes from (ISO 3166 alpha-3, ``WLD``: world average), for
+    its emissions (pipeline/hops/training/energy.py lists the countries known)."""
+    cpu_watts_per_core: float = 10.0
+    """Stated power of one busy CPU core, in watts (a desktop CPU's TDP over its cores), for
+    training's energy estimate."""
+    exclude_ai_generated: bool = True
+    """Leave images whose metadata declares a trained model out of the aesthetic subset
+    (``0``/``false`` in the environment keeps them); the aesthetic config's default."""
+    c2pa_trust_anchors: str = ""
+    """A PEM bundle of trusted C2PA signers' roots; empty: manifests are at most ``valid``."""
+    c2pa_sign_cert: str = ""
+    """The certificate chain (PEM) that signs the samples' C2PA manifests; empty: unsigned."""
+    c2pa_sign_key: str = ""
+    """The private key (PEM) of ``c2pa_sign_cert``."""
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r} (expected 'demo' or 'commoncrawl')")
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r} (expected one of {list(ENGINES)})")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -89,4 +116,10 @@ def env_name(field: str) -> str:
 def _parse(field: str, raw: str) -> object:
     if field == "crawls":
         return tuple(c.strip() for c in raw.split(",") if c.strip())
+    if field in ("safety_threshold", "cpu_watts_per_core"):
+        return float(raw)
+    if field == "exclude_ai_generated":
+        if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise ValueError(f"{env_name(field)} must be true or false, not {raw!r}")
+        return raw.lower() in ("1", "true", "yes")
     return raw

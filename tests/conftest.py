@@ -55,6 +55,16 @@ def s3_server() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """One local Ray cluster on loopback for the whole test run (2 CPUs, a 100 MB object
+    store, no dashboard), shared by every Ray test; its address. Each hop joins it as a job."""
+    from pipeline.engine.cluster import LocalRayCluster
+
+    with LocalRayCluster(num_cpus=2, num_gpus=0, object_store_bytes=100 * 1024 * 1024) as cluster:
+        yield cluster.address
+
+
 @pytest.fixture
 def s3_options(s3_server: str) -> dict:
     """Lake storage options (s3fs form) for the shared S3 server."""
@@ -206,7 +216,12 @@ def mini_resources(mini_crawl: Path, tmp_path: Path) -> dict:
     """Dagster resources for the mini crawl: a temporary lake, no synthetic web."""
     from dagster import PipesSubprocessClient
 
-    from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
+    from assets_defs.resources import (
+        CrawlSourceResource,
+        EngineResource,
+        LakeResource,
+        SyntheticWebResource,
+    )
 
     return {
         "lake": LakeResource(root=str(tmp_path / "lake")),
@@ -215,4 +230,5 @@ def mini_resources(mini_crawl: Path, tmp_path: Path) -> dict:
         ),
         "synthetic_web": SyntheticWebResource(enabled=False),
         "pipes_subprocess_client": PipesSubprocessClient(),
+        "engine": EngineResource(),
     }

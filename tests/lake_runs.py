@@ -102,6 +102,7 @@ def build_small_lake(root: Path) -> LakeRun:
     from assets_defs.resources import (
         ClipModelResource,
         CrawlSourceResource,
+        EngineResource,
         LakeResource,
         SyntheticWebResource,
     )
@@ -115,6 +116,7 @@ def build_small_lake(root: Path) -> LakeRun:
         "synthetic_web": SyntheticWebResource(root=str(web_root), **SMALL_WEB),
         "clip_model": ClipModelResource(),
         "pipes_subprocess_client": PipesSubprocessClient(),
+        "engine": EngineResource(),
     }
     instance = DagsterInstance.ephemeral()
     run = LakeRun(root, instance, resources, crawl="", keys=[])

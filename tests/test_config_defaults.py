@@ -10,9 +10,11 @@ import pytest
 from assets_defs.assets.aesthetics import AestheticSubsetConfig
 from assets_defs.assets.alt_text_pairs import AltTextConfig
 from assets_defs.assets.clip_scores import ClipScoresConfig
+from assets_defs.assets.dataset_report import DatasetReportConfig
 from assets_defs.assets.diffusion_model import DiffusionModelConfig
 from assets_defs.assets.laion_dataset import LaionDatasetConfig
 from assets_defs.assets.samples import ReplicationAuditConfig, SamplesConfig
+from pipeline.datasheet.figures import ReportOptions
 from pipeline.hops.aesthetic.scores import SubsetRules
 from pipeline.hops.alt_text.pairs import AltTextRules
 from pipeline.hops.audit.replication import AuditRules
@@ -31,6 +33,7 @@ CASES = {
     "sampler": (lambda: SamplesConfig().spec(), SampleSpec),
     "audit_sampler": (lambda: ReplicationAuditConfig().spec(), SampleSpec),
     "audit_rules": (lambda: ReplicationAuditConfig().rules(), AuditRules),
+    "report_options": (lambda: DatasetReportConfig().options(), ReportOptions),
 }
 
 

@@ -208,7 +208,7 @@ def test_release_does_not_depend_on_slice_order(mini_crawl: Path, tmp_path: Path
     """Two lakes build the same two slices in opposite orders: hop 2 gives each slice the same
     rows, and the release (global dedup on url_id and text) is the same, with the pairs the
     re-crawled page repeats across slices released once."""
-    from assets_defs.resources import CrawlSourceResource, LakeResource
+    from assets_defs.resources import CrawlSourceResource, EngineResource, LakeResource
     from pipeline.hops.dataset.release import build_release
 
     source = CrawlSourceResource(
@@ -220,6 +220,7 @@ def test_release_does_not_depend_on_slice_order(mini_crawl: Path, tmp_path: Path
             "lake": LakeResource(root=str(tmp_path / name)),
             "crawl_source": source,
             "synthetic_web": SyntheticWebResource(enabled=False),
+            "engine": EngineResource(),
         }
         with DagsterInstance.ephemeral() as instance:
             config = {"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": 2}}}}

@@ -8,7 +8,9 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from assets_defs.demo import run_demo
+from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
+from pipeline.provenance.reader import read_provenance
 
 WEB = {"pages_per_crawl": 120}
 TRAINING = {
@@ -66,6 +68,9 @@ def test_demo_end_to_end(
     assert "checkpoint" in summary.training[TableName.DIFFUSION_MODEL]
     assert "flagged" in summary.training[TableName.REPLICATION_AUDIT]
     assert "own-prompt" in summary.training[TableName.SAMPLES]
+    pngs = Lake(str(tmp_path / "data" / "lake")).read(TableName.SAMPLES, columns=["png"])
+    assert pngs is not None and pngs.num_rows > 0  # every sample is labelled, our reader knows
+    assert {read_provenance(p).ai_generated for p in pngs.column("png").to_pylist()} == {True}
 
     # the persistent instance holds the runs, partitions and check results for the UI
     instance = DagsterInstance.from_config(str(summary.dagster_home))

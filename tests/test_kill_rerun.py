@@ -65,6 +65,7 @@ def clip_resources(lake: str, web: str) -> dict:
     from assets_defs.resources import (
         ClipModelResource,
         CrawlSourceResource,
+        EngineResource,
         LakeResource,
         SyntheticWebResource,
     )
@@ -74,6 +75,7 @@ def clip_resources(lake: str, web: str) -> dict:
         "crawl_source": CrawlSourceResource(data_root=web, collinfo_uri=f"{web}/collinfo.json"),
         "synthetic_web": SyntheticWebResource(root=web, **TINY_WEB),
         "clip_model": ClipModelResource(),
+        "engine": EngineResource(),
     }
 
 

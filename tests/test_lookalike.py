@@ -10,34 +10,43 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from pipeline.hops.dataset.hash_lists import pdq_distance, pdq_hash_quality
+from pipeline.hops.dataset.hash_lists import pdq_hash_quality
 from pipeline.lake.store import Lake
-from pipeline.lake.tables import TableName
-from pipeline.lineage import ann
+from pipeline.lake.tables import (
+    ALT_TEXT_SCHEMA,
+    CLIP_SCORES_SCHEMA,
+    IMAGE_LINK_SCHEMA,
+    TableName,
+)
+from pipeline.lineage import ann, copydetect
 from pipeline.lineage.calibrate import (
     REPORT,
+    TUNING_SEED,
     CalibrationConfig,
     calibrate,
-    drawings,
+    looked_drawings,
     near_duplicate_rule,
 )
 from pipeline.lineage.lookalike import match_picture
 
 
-def test_small_calibration_agrees_with_the_committed_report() -> None:
-    """A small recalibration (seconds) at the committed threshold keeps its precision;
-    JPEG re-encodes are found far more often than crops (PDQ is not crop-robust)."""
+def test_committed_rule_holds_on_a_small_held_out_set() -> None:
+    """At the committed threshold, copies of drawings of a seed neither tuned nor calibrated
+    on are found (every transform, crops and overlays included) and distinct drawings are
+    not matched; a loose threshold matches everything."""
     report = json.loads(REPORT.read_text())
     rule = near_duplicate_rule()
     assert rule.threshold == report["threshold"] and report["precision"] >= 0.99
-    small = calibrate(CalibrationConfig(originals=40, distinct=40))
-    assert small["counts"]["copies"] == 40 * 6 and small["counts"]["pairs"] == 40 * 280
-    at = next(c for c in small["curve"] if c["threshold"] == small["threshold"])
-    assert at["precision"] >= 0.95
-    assert small["per_transform_recall"]["jpeg"] >= 0.2
-    assert small["per_transform_recall"]["jpeg"] > small["per_transform_recall"]["crop"]
-    ones = next(c for c in small["curve"] if c["threshold"] == 128)
-    assert ones["recall"] > 0.6 > ones["precision"]  # a loose threshold matches everything
+    assert report["recall"] >= 0.85 and min(report["per_transform_recall"].values()) >= 0.5
+    config = CalibrationConfig(originals=30, distinct=30, seed=4242)
+    assert config.seed not in (TUNING_SEED, CalibrationConfig.seed)
+    small = calibrate(config, threshold=rule.threshold)
+    assert small["counts"]["copies"] == 30 * 6 and small["counts"]["pairs"] == 30 * 210
+    assert small["threshold"] == rule.threshold
+    assert small["precision"] >= 0.99 and small["recall"] >= 0.8, small
+    assert min(small["per_transform_recall"].values()) >= 0.7, small["per_transform_recall"]
+    loose = next(c for c in small["curve"] if c["threshold"] == 0.2)
+    assert loose["recall"] > 0.95 > loose["precision"]
 
 
 def _pdq_lake(root: Path, hashes: dict[str, list[str]]) -> Lake:
@@ -68,22 +77,65 @@ def test_pdq_index_per_partition_merged_and_renamed_on_rewrite(tmp_path: Path) -
     assert len(now) == 2 and now != files
 
 
-def test_picture_near_duplicate_found_through_the_index(tmp_path: Path) -> None:
-    """A half-size JPEG of a stored drawing is a near-duplicate (within the calibrated
-    threshold); other drawings are not."""
-    pool = drawings(30, 7)
-    hashed = [(pdq_hash_quality(img), img) for _, _, img in pool]
+def _scores_lake(root: Path, images: list[Image.Image]) -> Lake:
+    """A lake where each image was seen once (hop 1), kept (hop 2) and fetched (hop 3, with
+    its hashes)."""
+    seen, kept, scored = [], [], []
+    for i, image in enumerate(images):
+        ids = {"pair_id": f"{i:016x}", "url_id": f"{i:016x}", "url": f"http://h/{i}.png"}
+        seen.append({**ids, "crawl_id": "CC-TEST", "page_url": f"http://p/{i}.html"})
+        kept.append({**ids, "crawl_id": "CC-TEST", "kept": True})
+        scored.append(
+            {
+                **ids,
+                "crawl_id": "CC-TEST",
+                "model_id": "m",
+                "fetch_status": "ok",
+                "pdq": pdq_hash_quality(image)[0],
+                "copy_desc": copydetect.descriptor_hex(image),
+                "kept": True,
+            }
+        )
+    lake = Lake(str(root))
+    for table, schema, rows in (
+        (TableName.WAT_IMAGE_LINKS, IMAGE_LINK_SCHEMA, seen),
+        (TableName.ALT_TEXT_PAIRS, ALT_TEXT_SCHEMA, kept),
+        (TableName.CLIP_SCORES, CLIP_SCORES_SCHEMA, scored),
+    ):
+        lake.write_partition(table, pa.Table.from_pylist(rows, schema=schema), "CC-TEST_00000")
+    return lake
+
+
+def test_trace_by_image_merges_only_the_copy(tmp_path: Path) -> None:
+    """A half-size JPEG and a copy cut by 5 % on two sides of a stored drawing are each a
+    near-duplicate of it (and of its twin, the same picture at another size) alone, not of
+    the other drawings, some alike in shape and colour, and only those journeys are merged; a
+    plain picture makes no decision."""
+    from pipeline.lineage.index import LineageIndex
+
     rule = near_duplicate_rule()
-    (target, _quality), image = next(
-        (h, img)
-        for h, img in hashed
-        if h[1] >= rule.min_pdq_quality
-        and pdq_distance(h[0], pdq_hash_quality(_half_jpeg(img))[0]) <= rule.threshold
-    )
-    lake = _pdq_lake(tmp_path / "lake", {"x": [h[0] for h, _ in hashed]})
-    found = match_picture(lake, _half_jpeg_bytes(image), clip=None)
-    assert found.sha256 is not None and found.pdq_quality >= rule.min_pdq_quality
-    assert [n["pdq"] for n in found.near_duplicates] == [target]
+    drawn = looked_drawings(20, 7)
+    pool = [img for _, _, img, _ in drawn]
+    lake = _scores_lake(tmp_path / "lake", pool)
+    # twins: one picture drawn under two image_ids (two hearts on white at two sizes)
+    twins = {n: {m for m, d in enumerate(drawn) if d[3] == drawn[n][3]} for n in range(6)}
+    assert any(len(t) > 1 for t in twins.values())
+    index = LineageIndex(lake, tmp_path / "index")
+    for n, image in enumerate(pool[:6]):
+        w, h = image.size
+        for copy in (_half_jpeg_bytes(image), image.crop((0, 0, w - w // 20, h - h // 20))):
+            found = match_picture(lake, copy, clip=None)
+            assert found.contrast >= rule.min_contrast
+            urls = {f"http://h/{m}.png" for m in twins[n]}
+            assert f"http://h/{n}.png" in {d["url"] for d in found.near_duplicates}
+            assert {d["url"] for d in found.near_duplicates} <= urls
+            assert all(d["distance"] <= rule.threshold for d in found.near_duplicates)
+            journey = index.trace_picture(copy, clip=None)
+            assert {x["url"] for x in journey.sightings} == urls
+            assert {c["url"] for c in journey.clip} == urls
+    plain = Image.new("RGB", (200, 200), (90, 120, 200))
+    found = match_picture(lake, plain, clip=None)
+    assert found.contrast < rule.min_contrast and not found.near_duplicates
 
 
 def _half_jpeg_bytes(image: Image.Image) -> bytes:
@@ -92,7 +144,3 @@ def _half_jpeg_bytes(image: Image.Image) -> bytes:
         buf, "JPEG", quality=75
     )
     return buf.getvalue()
-
-
-def _half_jpeg(image: Image.Image) -> Image.Image:
-    return Image.open(io.BytesIO(_half_jpeg_bytes(image))).convert("RGB")

@@ -23,6 +23,15 @@ EVERY = {
     "CRAWL2DIFFUSION_PUNSAFE_HEAD": "/w/punsafe.pth",
     "CRAWL2DIFFUSION_PWATERMARK_HEAD": "/w/pwatermark.pth",
     "CRAWL2DIFFUSION_AESTHETIC_HEAD": "/w/aesthetic.pth",
+    "CRAWL2DIFFUSION_ENGINE": "ray",
+    "CRAWL2DIFFUSION_RAY_ADDRESS": "ray://head:10001",
+    "CRAWL2DIFFUSION_SAFETY_THRESHOLD": "0.75",
+    "CRAWL2DIFFUSION_ENERGY_COUNTRY": "FRA",
+    "CRAWL2DIFFUSION_CPU_WATTS_PER_CORE": "12.5",
+    "CRAWL2DIFFUSION_EXCLUDE_AI_GENERATED": "false",
+    "CRAWL2DIFFUSION_C2PA_TRUST_ANCHORS": "/w/anchors.pem",
+    "CRAWL2DIFFUSION_C2PA_SIGN_CERT": "/w/chain.pem",
+    "CRAWL2DIFFUSION_C2PA_SIGN_KEY": "/w/key.pem",
 }
 
 
@@ -40,6 +49,15 @@ def test_every_setting_is_read_from_its_variable() -> None:
         punsafe_head="/w/punsafe.pth",
         pwatermark_head="/w/pwatermark.pth",
         aesthetic_head="/w/aesthetic.pth",
+        engine="ray",
+        ray_address="ray://head:10001",
+        safety_threshold=0.75,
+        energy_country="FRA",
+        cpu_watts_per_core=12.5,
+        exclude_ai_generated=False,
+        c2pa_trust_anchors="/w/anchors.pem",
+        c2pa_sign_cert="/w/chain.pem",
+        c2pa_sign_key="/w/key.pem",
     )
     assert sorted(env_name(f) for f in Settings.__dataclass_fields__) == sorted(EVERY)
     assert settings.lake_root == "s3://bucket/lake"
@@ -50,6 +68,11 @@ def test_unset_or_empty_variables_keep_the_defaults(tmp_path: Path) -> None:
     settings = Settings.from_env({"CRAWL2DIFFUSION_DATA": str(tmp_path)})
     assert settings.lake_root == str(tmp_path / "lake")
     assert settings.web_root == str(tmp_path / "web")
+
+
+def test_a_switch_must_say_true_or_false() -> None:
+    with pytest.raises(ValueError, match="EXCLUDE_AI_GENERATED must be true or false"):
+        Settings.from_env({"CRAWL2DIFFUSION_EXCLUDE_AI_GENERATED": "maybe"})
 
 
 def test_an_unknown_profile_is_refused() -> None:
@@ -76,7 +99,10 @@ def test_the_code_location_uses_every_setting() -> None:
     assert (clip.model, clip.pretrained) == ("ViT-B-32", "openai")
     heads = (clip.punsafe_head, clip.pwatermark_head, clip.aesthetic_head)
     assert heads == ("/w/punsafe.pth", "/w/pwatermark.pth", "/w/aesthetic.pth")
+    assert clip.safety_threshold == 0.75
     assert not resources["synthetic_web"].enabled
+    engine = resources["engine"]
+    assert (engine.kind, engine.ray_address) == ("ray", "ray://head:10001")
 
 
 @pytest.mark.parametrize("lake_variable", [False, True])

@@ -1,7 +1,6 @@
 """``aesthetic_scores`` and ``aesthetic_subset``: LAION-Aesthetics over the released index."""
 
 import itertools
-import time
 
 from dagster import (
     AllPartitionMapping,
@@ -17,7 +16,7 @@ from dagster import (
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.factory import Decisions, read_input, table_asset, table_result
 from assets_defs.freshness import WEEKLY_FRESHNESS
-from assets_defs.metadata import report_metadata
+from assets_defs.metadata import report_metadata, stopwatch
 from assets_defs.partitions import crawls
 from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
 from pipeline.hops.aesthetic.scores import SubsetRules, apply_rules, score_embeddings
@@ -26,7 +25,9 @@ from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
 from pipeline.hops.dataset import opt_outs
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
+from pipeline.provenance.lake import ai_generated_pairs
 from pipeline.reports import grid_png, histograms_png
+from pipeline.settings import Settings
 
 
 class AestheticSubsetConfig(Config):
@@ -36,12 +37,15 @@ class AestheticSubsetConfig(Config):
     """The subset's cut-off; None: the lowest band."""
     max_punsafe: float = 0.5
     max_pwatermark: float = 0.8
+    exclude_ai_generated: bool = Settings.from_env().exclude_ai_generated
+    """Leave out pairs hop 3 found declared AI-generated (``ai_generated``), reason
+    ``ai_generated``; default: the ``exclude_ai_generated`` setting (on)."""
     grid_images_per_band: int = 6
     """Sample images fetched per band for the metadata grid (0: no grid)."""
 
     def rules(self) -> SubsetRules:
         return SubsetRules(tuple(self.bands), self.min_score, self.max_punsafe,
-                           self.max_pwatermark)  # fmt: skip
+                           self.max_pwatermark, self.exclude_ai_generated)  # fmt: skip
 
 
 @table_asset(
@@ -61,7 +65,7 @@ def aesthetic_scores(
     context: AssetExecutionContext, lake: LakeResource, clip_model: ClipModelResource
 ) -> MaterializeResult:
     """Score every released pair with the aesthetic head, from stored embeddings only."""
-    started = time.perf_counter()
+    started = stopwatch()
     crawl = context.partition_key
     lake_ = lake.lake()
     release = read_input(lake_, TableName.LAION_DATASET, [crawl])
@@ -151,12 +155,13 @@ def aesthetic_subset(
     synthetic_web: SyntheticWebResource,
 ) -> MaterializeResult:
     """Cut the subset by score, punsafe and pwatermark; show sample images per band."""
-    started = time.perf_counter()
+    started = stopwatch()
     crawl = context.partition_key
     lake_ = lake.lake()
     scored = read_input(lake_, TableName.AESTHETIC_SCORES, [crawl])
     rules = config.rules()
-    result = apply_rules(scored, rules)
+    ai = ai_generated_pairs(lake_, scored.column("pair_id").to_pylist())
+    result = apply_rules(scored, rules, ai)
     uri = lake_.write_partition(TableName.AESTHETIC_SUBSET, result.table, crawl)
     resolve = synthetic_web.resolve_map()
     fetcher = Fetcher(FetchPolicy(resolve=resolve, resolve_only=bool(resolve),
@@ -180,6 +185,8 @@ def aesthetic_subset(
             "cutoff": MetadataValue.float(rules.cutoff),
             "max_punsafe": MetadataValue.float(rules.max_punsafe),
             "max_pwatermark": MetadataValue.float(rules.max_pwatermark),
+            "exclude_ai_generated": MetadataValue.bool(rules.exclude_ai_generated),
+            "ai_generated_released": MetadataValue.int(len(ai)),
             **extra,
         },
     )

@@ -1,6 +1,5 @@
 """``alt_text_pairs`` (hop 2): cleaned, language-tagged pairs, each kept or dropped by reason."""
 
-import time
 from collections import Counter
 
 import pyarrow.compute as pc
@@ -14,6 +13,7 @@ from dagster import (
 
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.factory import Decisions, read_input, table_asset, table_result
+from assets_defs.metadata import stopwatch
 from assets_defs.partitions import wat_slices
 from assets_defs.resources import LakeResource, SyntheticWebResource
 from pipeline.hops.alt_text.language import language_confusion
@@ -68,7 +68,7 @@ def alt_text_pairs(
     synthetic_web: SyntheticWebResource,
 ) -> MaterializeResult:
     """Apply the hop-2 rules to the partition's links (dedup within the slice only)."""
-    started = time.perf_counter()
+    started = stopwatch()
     key = context.partition_key
     lake_ = lake.lake()
     links = read_input(lake_, TableName.WAT_IMAGE_LINKS, [key])

@@ -1,7 +1,5 @@
 """``clip_scores`` and ``image_embeddings`` (hop 3): the CLIP filter over a slice's kept pairs."""
 
-import time
-
 import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
@@ -13,10 +11,15 @@ from dagster import (
 )
 
 from assets_defs.factory import Decisions, read_input, table_checks, table_result
-from assets_defs.metadata import code_version
+from assets_defs.metadata import code_version, stopwatch
 from assets_defs.partitions import wat_slices
 from assets_defs.pools import Pool
-from assets_defs.resources import ClipModelResource, LakeResource, SyntheticWebResource
+from assets_defs.resources import (
+    ClipModelResource,
+    EngineResource,
+    LakeResource,
+    SyntheticWebResource,
+)
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
 from pipeline.hops.clip.filter import Thresholds, cached_outcomes, embeddings_table, score_pairs
@@ -26,6 +29,8 @@ from pipeline.hops.dataset.opt_outs import OptOutList
 from pipeline.lake.tables import TableName
 from pipeline.lake.urls import HostPolicy
 from pipeline.lineage.calibrate import near_duplicate_rule
+from pipeline.provenance.reader import ProvenancePolicy
+from pipeline.settings import Settings
 
 CODE_VERSION = code_version(__name__)
 
@@ -118,9 +123,10 @@ def clip_scores(
     lake: LakeResource,
     clip_model: ClipModelResource,
     synthetic_web: SyntheticWebResource,
+    engine: EngineResource,
 ):
     """Fetch, embed and score the slice's kept pairs; reuse embeddings of known URLs."""
-    started = time.perf_counter()
+    started = stopwatch()
     key = context.partition_key
     lake_ = lake.lake()
     pairs = read_input(lake_, TableName.ALT_TEXT_PAIRS, [key])
@@ -141,19 +147,23 @@ def clip_scores(
     fetcher = Fetcher(
         config.fetch_policy(synthetic_web.resolve_map(), withdrawn), config.fetch_workers
     )
-    result = score_pairs(
-        pairs,
-        clip,
-        fetcher,
-        config.decode_policy(),
-        config.thresholds(),
-        heads["punsafe"],
-        heads["pwatermark"],
-        cached=cached,
-        keep_images=config.keep_images,
-        progress=context.log.info,
-        hash_lists=takedowns,
-    )
+    runner = engine.engine()  # in process, or a Ray Data pipeline (fetch tasks, CLIP actors)
+    with runner.session():
+        result = score_pairs(
+            pairs,
+            clip,
+            fetcher,
+            config.decode_policy(),
+            config.thresholds(),
+            heads["punsafe"],
+            heads["pwatermark"],
+            cached=cached,
+            keep_images=config.keep_images,
+            progress=context.log.info,
+            hash_lists=takedowns,
+            provenance=ProvenancePolicy.from_settings(Settings.from_env()),
+            embed=runner.fetch_and_embed,
+        )
     own_urls = _urls_of(lake_, key) - result.withdrawn_cached
     own_cached = [o for uid, o in cached.items() if uid in own_urls]
     embeddings = result.embeddings
@@ -164,6 +174,7 @@ def clip_scores(
         "model_id": MetadataValue.text(clip.model_id),
         "model": MetadataValue.text(clip.spec.model),
         "device": MetadataValue.text(clip.device),
+        "engine": MetadataValue.text(runner.kind),
         **{f"{k}_head_sha256": MetadataValue.text(h.sha256 or "") for k, h in heads.items()},
     }
     lake_.write_partition(TableName.IMAGE_EMBEDDINGS, embeddings, key, {"model_id": clip.model_id})
@@ -205,7 +216,7 @@ def clip_scores(
             ),
             "upstream_partition": MetadataValue.text(key),
             "max_pdq_distance": MetadataValue.int(config.max_pdq_distance),
-            **near_duplicate_rule().metadata(),  # trace by image's calibrated PDQ rule
+            **near_duplicate_rule().metadata(),  # trace by image's calibrated near-duplicate rule
             **{f"seconds/{k}": MetadataValue.float(round(v, 3)) for k, v in result.seconds.items()},
         },
     )

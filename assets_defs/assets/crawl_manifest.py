@@ -4,6 +4,7 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue
 
 from assets_defs.factory import table_asset, table_result
+from assets_defs.metadata import stopwatch
 from assets_defs.partitions import crawls, wat_slices
 from assets_defs.resources import CrawlSourceResource, LakeResource, SyntheticWebResource
 from pipeline.hops.crawl.manifest import SlicePlan, list_crawls, list_wat_paths, plan_slices
@@ -29,6 +30,7 @@ def crawl_manifest(
 ) -> MaterializeResult:
     """List each crawl's WAT files, sample them, and register one partition per slice."""
     del synthetic_web  # required so the demo web exists (and is served) during the run
+    started = stopwatch()
     opts = crawl_source.storage_options
     crawl_ids = crawl_source.crawl_ids or list_crawls(crawl_source.collinfo_uri, opts)
     plan = SlicePlan(config.slice_size, config.sample_size, config.sample_seed)
@@ -56,6 +58,7 @@ def crawl_manifest(
         TableName.CRAWL_MANIFEST,
         table,
         uri,
+        started=started,
         metadata={
             "crawls": MetadataValue.json(crawl_ids),
             "partitions": MetadataValue.int(len(keys)),

@@ -8,7 +8,6 @@ step's ledger)."""
 
 import sys
 import tempfile
-import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +26,7 @@ from dagster import (
 )
 
 from assets_defs.factory import table_checks, table_result
-from assets_defs.metadata import code_version, report_metadata
+from assets_defs.metadata import code_version, report_metadata, stopwatch
 from assets_defs.pools import Pool
 from assets_defs.resources import ClipModelResource, LakeResource
 from pipeline.hops.training.model import DiffusionTrainConfig
@@ -110,7 +109,7 @@ def diffusion_model(
     from pipeline.hops.training.child import ACCESSES, MODULE, TrainingParams
     from pipeline.hops.training.publish import read_published
 
-    started = time.perf_counter()
+    started = stopwatch()
     with tempfile.TemporaryDirectory(prefix="diffusion-child-") as tmp:
         log_file = Path(tmp) / "child.log"
         params = TrainingParams(

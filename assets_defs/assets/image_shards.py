@@ -1,6 +1,5 @@
 """``image_shards`` and ``download_results``: img2dataset over one crawl's aesthetic subset."""
 
-import time
 from dataclasses import replace
 
 from dagster import (
@@ -14,10 +13,10 @@ from dagster import (
 
 from assets_defs.factory import Decisions, read_input, table_checks, table_result
 from assets_defs.freshness import WEEKLY_FRESHNESS
-from assets_defs.metadata import code_version, counts_metadata
+from assets_defs.metadata import code_version, counts_metadata, stopwatch
 from assets_defs.partitions import crawls
 from assets_defs.pools import Pool
-from assets_defs.resources import LakeResource, SyntheticWebResource
+from assets_defs.resources import EngineResource, LakeResource, SyntheticWebResource
 from pipeline.hops.dataset import opt_outs as optout
 from pipeline.hops.download.output import output_to
 from pipeline.hops.download.shards import ShardSpec, download_shards
@@ -109,22 +108,31 @@ def image_shards(
     config: ImageShardsConfig,
     lake: LakeResource,
     synthetic_web: SyntheticWebResource,
+    engine: EngineResource,
 ):
     """Download the subset with img2dataset; re-runs redo missing shards and failed URLs."""
-    started = time.perf_counter()
+    started = stopwatch()
     crawl = context.partition_key
     lake_ = lake.lake()
     subset = read_input(lake_, TableName.AESTHETIC_SUBSET, [crawl])
     subset = subset.filter(subset.column("kept"))
     previous = lake_.read(TableName.DOWNLOAD_RESULTS, [crawl])
     root = lake_.partition_uri(TableName.IMAGE_SHARDS, crawl)
+    runner = engine.engine()  # img2dataset's multiprocessing or ray distributor
+    distributor = runner.distributor(config.distributor)
+    spec = replace(
+        config.spec(synthetic_web.download_proxy_url),
+        opt_outs=optout.load(lake_),
+        distributor=distributor,
+    )
     with output_to(lambda line: context.log.info(f"img2dataset: {line}")):
         result = download_shards(
             subset,
             root,
-            replace(config.spec(synthetic_web.download_proxy_url), opt_outs=optout.load(lake_)),
+            spec,
             previous,
             storage_options=lake_.storage_options,
+            cluster=runner.download_cluster(),
         )
     uri = lake_.write_partition(TableName.DOWNLOAD_RESULTS, result.results, crawl)
     counts = result.status_counts
@@ -139,7 +147,8 @@ def image_shards(
             "images": MetadataValue.int(ok),
             "batch": MetadataValue.text(result.batch or ""),
             "image_size": MetadataValue.int(config.image_size),
-            "distributor": MetadataValue.text(config.distributor),
+            "distributor": MetadataValue.text(distributor),
+            "engine": MetadataValue.text(runner.kind),
         },
     )
     yield table_result(

@@ -1,7 +1,5 @@
 """``laion_dataset``: one crawl's released index in LAION's layout, with language subsets."""
 
-import time
-
 import pyarrow.compute as pc
 from dagster import (
     AllPartitionMapping,
@@ -16,7 +14,7 @@ from dagster import (
 
 from assets_defs.factory import Decisions, table_asset, table_result
 from assets_defs.freshness import WEEKLY_FRESHNESS
-from assets_defs.metadata import report_metadata
+from assets_defs.metadata import report_metadata, stopwatch
 from assets_defs.partitions import crawls
 from assets_defs.resources import LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
@@ -62,7 +60,7 @@ def laion_dataset(
     context: AssetExecutionContext, config: LaionDatasetConfig, lake: LakeResource
 ) -> MaterializeResult:
     """Dedup the crawl's CLIP-kept pairs on (URL, TEXT) and release them with subsets."""
-    started = time.perf_counter()
+    started = stopwatch()
     crawl = context.partition_key
     lake_ = lake.lake()
     keys = crawl_partitions(lake_, TableName.CLIP_SCORES, crawl)

@@ -1,8 +1,6 @@
 """``opt_outs`` (the list, kept in the lake and edited with ``crawl2diffusion opt-out``) and
 ``opt_out_report``: the checkpoints that were trained on items the list now withdraws."""
 
-import time
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -14,6 +12,7 @@ from dagster import (
 )
 
 from assets_defs.factory import table_asset, table_result
+from assets_defs.metadata import stopwatch
 from assets_defs.resources import LakeResource
 from pipeline.hops.dataset import hash_lists
 from pipeline.hops.dataset.opt_outs import load, trained_on_opted_out
@@ -44,7 +43,7 @@ opt_outs = AssetSpec(
 )
 def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """Every (checkpoint, withdrawn pair) it trained on, with how the pair matched."""
-    started = time.perf_counter()
+    started = stopwatch()
     lake_ = lake.lake()
     listed = load(lake_)
     lists = hash_lists.load(lake_)

@@ -2,7 +2,6 @@
 
 import io
 import random
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,10 +18,13 @@ from dagster import (
 )
 
 from assets_defs.factory import table_asset, table_result
-from assets_defs.metadata import report_metadata
+from assets_defs.metadata import report_metadata, stopwatch
 from assets_defs.resources import ClipModelResource, LakeResource
+from assets_defs.safety import safety_metadata
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
+from pipeline.hops.samples.label import Signing, label_png
 from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
+from pipeline.hops.training.model_card import write_model_cards
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
 from pipeline.reports import grid_png
 
@@ -98,16 +100,21 @@ def samples(
     clip_model: ClipModelResource,
 ) -> MaterializeResult:
     """Seeded sample grids for the configured prompts, with everything needed to redo them."""
-    started = time.perf_counter()
+    started = stopwatch()
     lake_ = lake.lake()
     generator, pointer = _generator(lake_, clip_model, config.work_dir)
     prompts = [p for p in config.prompts for _ in config.seeds]
     seeds = [s for _ in config.prompts for s in config.seeds]
     images = generator.generate(prompts, seeds, config.spec())
+    from pipeline.hops.samples.safety import shown_images
     from pipeline.hops.samples.sample import prompt_alignment
 
+    # checks judge the unblurred pixels; only ``stored`` (flagged ones blurred) leaves memory
     alignment = prompt_alignment(clip_model.clip(), images, config.prompts, len(config.seeds))
     own, others = alignment.own, alignment.others
+    safety = clip_model.safety_filter()
+    screening = safety.screen(images)
+    stored = shown_images(images, screening)
     table = pa.table(
         {
             "prompt": prompts,
@@ -117,13 +124,18 @@ def samples(
             "guidance_scale": pa.array([config.guidance_scale] * len(images), pa.float32()),
             "checkpoint_sha256": [generator.sha256] * len(images),
             "prompt_similarity": pa.array(own, pa.float32()),
-            "png": [_png(im) for im in images],
+            "punsafe": pa.array(screening.scores, pa.float32()),
+            "safety_flagged": pa.array(screening.flagged, pa.bool_()),
+            "png": [  # blurred where flagged, then labelled (and signed when a key is set)
+                label_png(_png(im), p, s, generator.sha256, Signing.from_env())
+                for im, p, s in zip(stored, prompts, seeds, strict=True)
+            ],
         },
         schema=SAMPLES_SCHEMA,
     )
     uri = lake_.write_partition(TableName.SAMPLES, table, generator.sha256[:16])
     n = len(config.seeds)
-    grid = grid_png([(p[:16], images[i * n : (i + 1) * n]) for i, p in enumerate(config.prompts)])
+    grid = grid_png([(p[:16], stored[i * n : (i + 1) * n]) for i, p in enumerate(config.prompts)])
     top1 = alignment.top1
     return table_result(
         context,
@@ -158,6 +170,7 @@ def samples(
                 grid,
                 "samples, one row per prompt",
             ),
+            **safety_metadata(lake_, screening, prompts, seeds, safety.head.sha256),
         },
     )
 
@@ -202,7 +215,7 @@ def replication_audit(
     clip_model: ClipModelResource,
 ) -> MaterializeResult:
     """Prompt with training captions; flag samples that copy their nearest training image."""
-    started = time.perf_counter()
+    started = stopwatch()
     lake_ = lake.lake()
     generator, pointer = _generator(lake_, clip_model, config.work_dir)
     manifest = lake_.read(TableName.TRAINING_MANIFEST, [pointer["fingerprint"]])
@@ -222,14 +235,20 @@ def replication_audit(
     result = audit_generator(generator, examples, chosen, rules, config.spec(), describe)
     images = result.samples
     uri = lake_.write_partition(TableName.REPLICATION_AUDIT, result.table, generator.sha256[:16])
-    extra = {}
+    cards = write_model_cards(lake_, pointer["fingerprint"])  # the cards now name this audit
+    extra = {"model_cards": MetadataValue.json(cards)}
     if result.flagged:
+        from pipeline.hops.samples.safety import shown_images
+
+        # the audit judged the unblurred samples; the grid shows unsafe ones blurred
+        picked = [images[i] for i, _ in result.flagged[:8]]
+        picked = shown_images(picked, clip_model.safety_filter().screen(picked))
         rows = [
-            (f"{result.table['similarity'][i].as_py():.3f}", [images[i], examples[j].image])
-            for i, j in result.flagged[:8]
+            (f"{result.table['similarity'][i].as_py():.3f}", [picked[n], examples[j].image])
+            for n, (i, j) in enumerate(result.flagged[:8])
         ]
         shown = [examples[j] for _, j in result.flagged[:8]]
-        extra = report_metadata(
+        extra |= report_metadata(
             lake_,
             "flagged_pairs",
             f"replication_audit-{generator.sha256[:16]}.png",

@@ -12,12 +12,12 @@ from dagster import (
 
 from assets_defs.assets.crawl_manifest import crawl_manifest
 from assets_defs.factory import read_input, table_asset, table_result
-from assets_defs.metadata import counts_metadata
+from assets_defs.metadata import counts_metadata, stopwatch
 from assets_defs.partitions import wat_slices
 from assets_defs.pools import Pool
-from assets_defs.resources import CrawlSourceResource, LakeResource
+from assets_defs.resources import CrawlSourceResource, EngineResource, LakeResource
 from pipeline.hops.crawl.manifest import crawl_of_partition
-from pipeline.hops.wat.records import ExtractStats, iter_image_link_batches
+from pipeline.hops.wat.records import ExtractStats
 from pipeline.hops.wat.split import DEFAULT_MAX_RECORD_BYTES
 from pipeline.lake.tables import IMAGE_LINK_SCHEMA, RECORD_ERRORS, TableName
 
@@ -48,9 +48,10 @@ def wat_image_links(
     config: WatExtractConfig,
     lake: LakeResource,
     crawl_source: CrawlSourceResource,
+    engine: EngineResource,
 ) -> MaterializeResult:
     """Stream the partition's WAT files and write their image links to the lake."""
-    key = context.partition_key
+    started, key = stopwatch(), context.partition_key
     lake_ = lake.lake()
     manifest = read_input(lake_, TableName.CRAWL_MANIFEST)
     mine = manifest.filter(pc.equal(manifest.column("partition_key"), key))
@@ -58,17 +59,20 @@ def wat_image_links(
         raise Failure(f"partition {key!r} is not in the current crawl_manifest")
     uris = mine.column("wat_uri").to_pylist()
     stats = ExtractStats()
-    with lake_.partition_writer(TableName.WAT_IMAGE_LINKS, key, IMAGE_LINK_SCHEMA) as writer:
-        for uri in uris:
-            for batch in iter_image_link_batches(
-                uri,
-                crawl_of_partition(key),
-                stats=stats,
-                batch_size=config.batch_size,
-                max_record_bytes=config.max_record_bytes,
-                storage_options=crawl_source.storage_options,
-            ):
-                writer.write_batch(batch)
+    runner = engine.engine()  # in process, or one Ray task per WAT file
+    with (
+        lake_.partition_writer(TableName.WAT_IMAGE_LINKS, key, IMAGE_LINK_SCHEMA) as writer,
+        runner.session(crawl_source.storage_options),
+    ):
+        for batch in runner.image_link_batches(
+            uris,
+            crawl_of_partition(key),
+            stats,
+            batch_size=config.batch_size,
+            max_record_bytes=config.max_record_bytes,
+            storage_options=crawl_source.storage_options,
+        ):
+            writer.write_batch(batch)
     summary = stats.as_dict()
     context.log.info(
         f"{stats.files_read} WAT files, {stats.records_read:,} records "
@@ -81,6 +85,7 @@ def wat_image_links(
         lake_.partition_uri(TableName.WAT_IMAGE_LINKS, key),
         rows=stats.image_links,
         max_row_change=config.max_row_change,
+        started=started,
         metadata={
             "wat_uris": MetadataValue.json(uris),
             "files_read": MetadataValue.int(stats.files_read),
@@ -90,6 +95,6 @@ def wat_image_links(
             "records_with_html": MetadataValue.int(stats.records_with_html),
             "records_failed": MetadataValue.int(summary["records_failed"]),
             **counts_metadata("records_failed", stats.records_failed, RECORD_ERRORS),
-            "duration_s": MetadataValue.float(round(stats.seconds, 3)),
+            "engine": MetadataValue.text(runner.kind),
         },
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -248,38 +248,19 @@ def scan(
     return ordered.to_table(columns=[*wanted, PARTITION] if with_partition else wanted)
 
 
-def lookup(
-    table: DeltaTable,
-    keys: list[str] | None,
-    column: str,
-    values: pa.Array,
-    columns: list[str] | None = None,
-) -> pa.Table:
-    """Rows of partitions ``keys`` (all when None) whose ``column`` is in ``values``, with
-    ``columns`` (all when None), in two passes: ``column`` alone is read and matched to find
-    the row groups that hold a value, then only those row groups are read (the other columns,
-    embeddings above all, cost the most). Row-group statistics cannot skip anything for
-    random hashes such as ``url_id``; reading the key column is the floor."""
-    pruning = None if keys is None else [(PARTITION, "in", keys)]
-    dataset = table.to_pyarrow_dataset(file_pruning_predicate=pruning)
+def partition_batches(
+    table: DeltaTable, key: str, columns: list[str] | None = None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """Partition ``key``'s rows as a stream of batches, files in path order (as :func:`scan`
+    reads them), with ``columns`` (all but :data:`PARTITION` when None), and their schema."""
+    dataset = table.to_pyarrow_dataset(file_pruning_predicate=[(PARTITION, "in", [key])])
+    fragments = sorted(dataset.get_fragments(), key=lambda f: f.path)
+    ordered = ds.FileSystemDataset(
+        fragments, dataset.schema, dataset.format, filesystem=dataset.filesystem
+    )
     wanted = [n for n in dataset.schema.names if n != PARTITION] if columns is None else columns
-    matches = ds.field(column).isin(values)
-    groups = [
-        group
-        for fragment in sorted(dataset.get_fragments(), key=lambda f: f.path)
-        for group in fragment.split_by_row_group()
-    ]
-    found: dict[tuple[str, int], ds.Fragment] = {}
-    if len(values):
-        by_groups = ds.FileSystemDataset(
-            groups, dataset.schema, dataset.format, filesystem=dataset.filesystem
-        )
-        for tagged in by_groups.scanner(columns=[column], filter=matches).scan_batches():
-            if tagged.record_batch.num_rows:
-                fragment = tagged.fragment
-                found[(fragment.path, fragment.row_groups[0].id)] = fragment
-    hits = ds.FileSystemDataset(
-        [found[k] for k in sorted(found)], dataset.schema, dataset.format,
-        filesystem=dataset.filesystem,
-    )  # fmt: skip
-    return hits.to_table(columns=wanted, filter=matches)
+    # one file and a few batches in flight: a partition may be larger than memory
+    scanner = ordered.scanner(
+        columns=wanted, batch_size=16384, batch_readahead=1, fragment_readahead=1
+    )
+    return scanner.projected_schema, scanner.to_batches()

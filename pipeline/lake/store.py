@@ -13,15 +13,17 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import fsspec
+import fsspec.core
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from pipeline.lake import delta
+from pipeline.lake import delta, keyindex
 from pipeline.lake.delta import PARTITION, partition_dir_name
 from pipeline.lake.delta_types import restore, to_delta_schema
 from pipeline.lake.ledger import READ, WROTE, AccessLedger
@@ -283,9 +285,10 @@ class Lake:
         partitions: list[str] | None = None,
     ) -> pa.Table | None:
         """The rows of published partitions (all, or those given) whose ``column`` is one of
-        ``values``, with ``columns`` (all when None): only the key column is read whole, the
-        others only in row groups that hold a match (:func:`delta.lookup`). None when no
-        partition is published."""
+        ``values``, with ``columns`` (all when None), in :meth:`read`'s order. Each partition is
+        searched through its key sidecar (:mod:`pipeline.lake.keyindex`), written by the first
+        lookup of the partition's current files: the rows wanted are taken, nothing is
+        scanned. None when no partition is published."""
         found = self.delta_table(table)
         if found is None:
             return None
@@ -294,7 +297,28 @@ class Lake:
             return None
         self.ledger.record(READ, table, found.version(), partitions)
         wanted = pa.array(sorted(set(values)), pa.string())
-        return restore(delta.lookup(found, keys, column, wanted, columns))
+        hashes = keyindex.key_hashes(wanted)
+        files: dict[str, list[str]] = {}
+        for action in delta.add_actions(found).select(["path", PARTITION]).to_pylist():
+            files.setdefault(action[PARTITION], []).append(action["path"])
+        table_schema = pa.schema(found.schema().to_arrow())
+        parts = []
+        for key in keys:
+            directory = self.index_root() / table / key
+            name = keyindex.files_hash(files[key])
+            path = keyindex.sidecar_path(directory, column, table_schema, name)
+            if not keyindex.exists(path):
+                schema, batches = delta.partition_batches(found, key)
+                keyindex.build(path, column, schema, batches)
+                keyindex.prune(directory, path)
+            rows = keyindex.find(path, column, wanted, hashes)
+            parts.append(rows if columns is None else rows.select(columns))
+        return restore(pa.concat_tables(parts))
+
+    def index_root(self) -> Path:
+        """Where this lake's key sidecars and search indexes live (local files)."""
+        local = fsspec.core.strip_protocol(self.root) if self.is_local else None
+        return keyindex.index_root(self.root, local)
 
     def read_with_partition(
         self,

@@ -16,6 +16,9 @@ from typing import Any, Final
 
 import pyarrow as pa
 
+from pipeline.provenance.c2pa_store import C2PA_STATES
+from pipeline.provenance.combine import TRAINING_USES
+
 
 class TableName:
     """Every lake table and file asset, in the order of the hops (plain strings: they are
@@ -42,6 +45,7 @@ class TableName:
     OPT_OUT_REPORT: Final = "opt_out_report"
     LAKE_RUNS: Final = "lake_runs"
     ERASURES: Final = "erasures"
+    DATASET_REPORT: Final = "dataset_report"
 
 
 T = TableName
@@ -120,10 +124,13 @@ closed set (:data:`HASH_LIST_REASON`)."""
 HASH_LIST_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 HASH_LIST_REASON = f"{HASH_LIST_PREFIX}{HASH_LIST_NAME}"
 
+CREDENTIALS_NO_TRAINING = "credentials_no_training"
+"""Hop 3: the image's C2PA credentials say ``notAllowed`` for (generative) AI training."""
 CLIP_DROP_REASONS = (
     *URL_OPT_OUT_REASONS,
     *(s for s in FETCH_STATUSES if s != "ok"),
     "opted_out:sha256",
+    CREDENTIALS_NO_TRAINING,
     *DECODE_STATUSES,
     "below_threshold",
 )
@@ -132,11 +139,25 @@ and no request is made for it; ``opted_out:sha256`` and ``hash_list:<name>``
 (:data:`HASH_LIST_REASON`): the fetched bytes are withdrawn, dropped before they are embedded
 or stored."""
 
-FETCH_OUTCOMES = (*URL_OPT_OUT_REASONS, *FETCH_STATUSES, "opted_out:sha256", *DECODE_STATUSES)
+FETCH_OUTCOMES = (
+    *URL_OPT_OUT_REASONS,
+    *FETCH_STATUSES,
+    "opted_out:sha256",
+    CREDENTIALS_NO_TRAINING,
+    *DECODE_STATUSES,
+)
 """What happened to a URL at hop 3 (``clip_scores.fetch_status``), besides ``hash_list:*``."""
 
 RELEASE_DROP_REASONS = ("global_duplicate", *OPT_OUT_DROP_REASONS)
-AESTHETIC_DROP_REASONS = ("missing_embedding", "below_aesthetic", "unsafe", "watermarked")
+AESTHETIC_DROP_REASONS = (
+    "missing_embedding",
+    "below_aesthetic",
+    "unsafe",
+    "watermarked",
+    "ai_generated",
+)
+"""``ai_generated``: otherwise kept, but hop 3 read metadata declaring a trained model
+(``exclude_ai_generated``, on by default)."""
 
 DOWNLOAD_SUCCESS = "success"
 DOWNLOAD_FAILED_STATUSES = ("failed_to_download", "failed_to_resize")
@@ -222,6 +243,16 @@ ALT_TEXT_SCHEMA = pa.schema(
     ]
 )
 
+PROVENANCE_FIELDS = (
+    pa.field("ai_generated", pa.bool_()),
+    pa.field("ai_signals", pa.string()),
+    pa.field("c2pa_state", pa.string()),
+    pa.field("training_mining", pa.string()),
+)
+"""What an image's metadata says (:mod:`pipeline.provenance`): ``ai_generated`` (null: no
+signal), ``ai_signals`` (a JSON list of every signal read, counted or not), ``c2pa_state``
+(:data:`C2PA_STATES`; null: not read) and ``training_mining`` (:data:`TRAINING_USES`)."""
+
 CLIP_SCORES_SCHEMA = pa.schema(
     [
         pa.field("pair_id", pa.string(), nullable=False),
@@ -242,6 +273,7 @@ CLIP_SCORES_SCHEMA = pa.schema(
         pa.field("sha256", pa.string()),
         pa.field("md5", pa.string()),
         pa.field("pdq", pa.string()),
+        pa.field("copy_desc", pa.string()),
         pa.field("similarity", pa.float32()),
         pa.field("threshold", pa.float32()),
         pa.field("punsafe", pa.float32()),
@@ -249,11 +281,15 @@ CLIP_SCORES_SCHEMA = pa.schema(
         pa.field("kept", pa.bool_(), nullable=False),
         pa.field("drop_reason", pa.string()),
         pa.field("error", pa.string()),
+        *PROVENANCE_FIELDS,
     ]
 )
 """One row per kept hop-2 pair. ``sha256`` and ``md5`` are of the fetched bytes, ``pdq`` the
 PDQ hash (hex) of the decoded pixels, kept for every fetched image, so a takedown list that
-grows later is matched again at ``laion_dataset``."""
+grows later is matched again at ``laion_dataset``; ``copy_desc`` the copy-detection
+descriptor (hex of int8, ``pipeline/lineage/copydetect.py``; null without contrast) that
+trace by image finds near-duplicates with. The provenance columns are read from the fetched
+bytes before any size rule or decode (:mod:`pipeline.provenance`)."""
 
 
 def embeddings_schema(dim: int, keep_images: bool = False) -> pa.Schema:
@@ -265,11 +301,13 @@ def embeddings_schema(dim: int, keep_images: bool = False) -> pa.Schema:
         pa.field("sha256", pa.string()),
         pa.field("md5", pa.string()),
         pa.field("pdq", pa.string()),
+        pa.field("copy_desc", pa.string()),
         pa.field("width", pa.int32()),
         pa.field("height", pa.int32()),
         pa.field("n_bytes", pa.int64()),
         pa.field("image_format", pa.string()),
         pa.field("embedding", pa.list_(pa.float32(), dim)),
+        *PROVENANCE_FIELDS,
     ]
     if keep_images:
         fields.append(pa.field("image", pa.binary()))
@@ -426,10 +464,14 @@ SAMPLES_SCHEMA = pa.schema(
         pa.field("guidance_scale", pa.float32(), nullable=False),
         pa.field("checkpoint_sha256", pa.string(), nullable=False),
         pa.field("prompt_similarity", pa.float32(), nullable=False),
+        pa.field("punsafe", pa.float32(), nullable=False),
+        pa.field("safety_flagged", pa.bool_(), nullable=False),
         pa.field("png", pa.binary(), nullable=False),
     ]
 )
-"""One generated image; ``prompt_similarity``: CLIP similarity of the image to its prompt."""
+"""One generated image; ``prompt_similarity``: CLIP similarity of the (unblurred) image to its
+prompt; ``punsafe``: the safety filter's score; ``safety_flagged``: punsafe reached the
+threshold, so ``png`` holds the image blurred (``pipeline/hops/samples/safety.py``)."""
 
 AUDIT_SCHEMA = pa.schema(
     [
@@ -478,6 +520,23 @@ ERASURES_SCHEMA = pa.schema(
 why and when, and ``what`` was removed for it (``image_embeddings``, ``tar:<shard>#<key>``,
 ``report:<name>``). ``erasure_id`` is the erasure run (also its partition)."""
 
+DATASET_REPORT_SCHEMA = pa.schema(
+    [
+        pa.field("crawl", pa.string(), nullable=False),
+        pa.field("release_version", pa.int64(), nullable=False),
+        pa.field("section", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("total", pa.int64(), nullable=False),
+        pa.field("share", pa.float64()),
+        pa.field("lift", pa.float64()),
+    ]
+)
+"""One figure of a crawl's datasheet (pipeline/datasheet/figures.py): ``count`` of ``total``
+rows at ``stage`` (``share``), and for terms and artists the ``lift`` of the filter that led
+to the stage; ``release_version``: the ``laion_dataset`` version it describes."""
+
 # ---------------------------------------------------------------------------------------------
 # Expectations, as data (quality/suites.py turns them into great-expectations suites)
 # ---------------------------------------------------------------------------------------------
@@ -485,6 +544,8 @@ why and when, and ``what`` was removed for it (``image_embeddings``, ``tar:<shar
 HEX16 = r"^[0-9a-f]{16}$"
 HEX32 = r"^[0-9a-f]{32}$"
 HEX64 = r"^[0-9a-f]{64}$"
+COPY_DESC = r"^[0-9a-f]{864}$"
+"""The copy-detection descriptor: 432 int8 as hex (``pipeline/lineage/copydetect.py``)."""
 HTTP_URL = r"^https?://[^\s/?#]+"
 ISO_639_1 = r"^[a-z]{2}$"
 KEPT = "kept == True"
@@ -759,7 +820,8 @@ _SPECS = (
             "similarity": ((T.ALT_TEXT_PAIRS, "text"), (T.IMAGE_EMBEDDINGS, "embedding")),
             "punsafe": ((T.IMAGE_EMBEDDINGS, "embedding"),),
             "pwatermark": ((T.IMAGE_EMBEDDINGS, "embedding"),),
-            **same(T.IMAGE_EMBEDDINGS, "sha256", "md5", "pdq", "width", "height", "n_bytes"),
+            **same(T.IMAGE_EMBEDDINGS, "sha256", "md5", "pdq", "copy_desc"),
+            **same(T.IMAGE_EMBEDDINGS, "width", "height", "n_bytes"),
         },
         traced=(
             "pair_id",
@@ -800,6 +862,7 @@ _SPECS = (
             matches("sha256", HEX64),
             matches("md5", HEX32),
             matches("pdq", HEX64),
+            matches("copy_desc", COPY_DESC),
             between("similarity", -1.0, 1.0),
             between("punsafe", 0.0, 1.0),
             between("pwatermark", 0.0, 1.0),
@@ -812,6 +875,8 @@ _SPECS = (
                 KEPT,
             ),
             matches("language", ISO_639_1),
+            in_set("c2pa_state", C2PA_STATES),
+            in_set("training_mining", TRAINING_USES),
         ),
     ),
     TableSpec(
@@ -831,6 +896,7 @@ _SPECS = (
             matches("sha256", HEX64),
             matches("md5", HEX32),
             matches("pdq", HEX64),
+            matches("copy_desc", COPY_DESC),
             between("width", 1),
             between("height", 1),
         ),
@@ -1086,6 +1152,23 @@ _SPECS = (
             matches("pair_id", HEX16),
             matches("sha256", HEX64),
             unique_together("erasure_id", "url_id", "pair_id"),
+        ),
+    ),
+)
+
+_SPECS += (
+    TableSpec(
+        T.DATASET_REPORT,
+        "A datasheet per crawl and release version: funnel, domains, languages, terms, lifts.",
+        DATASET_REPORT_SCHEMA,
+        "crawls",
+        keys=("section", "name", "stage"),
+        expectations=(
+            *not_null("crawl", "release_version", "section", "name", "stage", "count", "total"),
+            unique_together("section", "name", "stage"),
+            between("count", 0),
+            between("share", 0.0, 1.0),
+            between("lift", 0.0),
         ),
     ),
 )

@@ -1,8 +1,10 @@
 """Approximate nearest-neighbour indexes (usearch HNSW) for search by image.
 
-Two kinds, one file per table partition, built lazily by the first search that needs them:
+Three kinds, one file per table partition, built lazily by the first search that needs them:
 - ``image_embeddings``: the CLIP embeddings of one ``model_id``, cosine;
-- ``clip_scores``: the PDQ hashes of the fetched images (256 bits, Hamming).
+- ``clip_scores``: the PDQ hashes of the fetched images (256 bits, Hamming);
+- ``clip_scores``: the copy-detection descriptors of the fetched images (``copy_desc``,
+  :mod:`pipeline.lineage.copydetect`; int8, cosine).
 
 An index is named after its partition's current data files (a hash of their Delta paths),
 ``<index dir>/<table>/<partition>/<kind>-<files hash>.usearch``, beside a ``.parquet`` of its
@@ -21,16 +23,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import fsspec.core
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.lake import keyindex
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
+from pipeline.lineage import copydetect
 
 PDQ = "pdq"
+COPY = "copy"
+"""The copy-detection descriptor's index kind (column ``copy_desc``)."""
 EXPANSION_SEARCH = 128
 """HNSW candidates kept per query (usearch's ``expansion_search``; recall vs speed)."""
 LABELS = ("url_id", "url", "pdq")
@@ -47,30 +52,39 @@ class Hit:
 
 def index_root(lake: Lake) -> Path:
     """``<lake>/_indexes`` for a local lake; for a remote one (usearch maps local files),
-    ``$XDG_CACHE_HOME/crawl2diffusion/indexes/<hash of the lake root>``."""
-    if lake.is_local:
-        return Path(fsspec.core.strip_protocol(lake.root)) / "_indexes"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    digest = hashlib.sha256(lake.root.encode()).hexdigest()[:16]
-    return cache / "crawl2diffusion" / "indexes" / digest
+    ``$XDG_CACHE_HOME/crawl2diffusion/indexes/<hash of the lake root>`` (the lake's key
+    sidecars live there too: :meth:`Lake.index_root`)."""
+    return lake.index_root()
 
 
-def _kind(model_id: str | None) -> str:
-    return PDQ if model_id is None else "emb" + hashlib.sha256(model_id.encode()).hexdigest()[:12]
+def _kind(model_id: str | None, descriptor: str = PDQ) -> str:
+    if model_id is None:
+        return descriptor
+    return "emb" + hashlib.sha256(model_id.encode()).hexdigest()[:12]
 
 
 def current_files(lake: Lake, table: str) -> dict[str, str]:
     """Partition -> hash of its current data files (changes whenever the partition does)."""
-    return {
-        m["partition"]: hashlib.sha256("\n".join(m["files"]).encode()).hexdigest()[:16]
-        for m in lake.manifests(table)
-    }
+    return {m["partition"]: keyindex.files_hash(m["files"]) for m in lake.manifests(table)}
 
 
-def _build(lake: Lake, table: str, partition: str, model_id: str | None, path: Path) -> None:
+def _build(
+    lake: Lake, table: str, partition: str, model_id: str | None, path: Path, descriptor: str
+) -> None:
     from usearch.index import Index
 
-    if model_id is None:
+    if model_id is None and descriptor == COPY:
+        stored = lake.delta_table(table).schema().to_arrow()
+        columns = ["url_id", "url", "pdq", "copy_desc"]
+        if "copy_desc" in pa.schema(stored).names:
+            data = lake.read(table, [partition], columns)
+            data = data.filter(pc.is_valid(data.column("copy_desc")))
+        else:  # a lake from before hop 3 stored the descriptor
+            data = pa.table({c: pa.array([], pa.string()) for c in columns})
+        data = data.group_by(columns).aggregate([]) if data.num_rows else data
+        vectors = copydetect.from_hex(data.column("copy_desc").to_pylist())
+        index = Index(ndim=copydetect.DIM, metric="cos", dtype="i8")
+    elif model_id is None:
         data = lake.read(table, [partition], ["url_id", "url", "pdq"])
         data = data.filter(pc.is_valid(data.column("pdq")))
         data = data.group_by(["url_id", "url", "pdq"]).aggregate([]) if data.num_rows else data
@@ -99,16 +113,19 @@ def _build(lake: Lake, table: str, partition: str, model_id: str | None, path: P
         tmp.with_suffix(".parquet").unlink(missing_ok=True)
 
 
-def partition_indexes(lake: Lake, table: str, model_id: str | None = None) -> list[Path]:
+def partition_indexes(
+    lake: Lake, table: str, model_id: str | None = None, descriptor: str = PDQ
+) -> list[Path]:
     """The current index file of every partition of ``table`` (``model_id``: its embeddings;
-    None: the PDQ hashes), building those missing; stale ones are removed."""
+    None: the ``descriptor``, :data:`PDQ` hashes or :data:`COPY` descriptors), building those
+    missing; stale ones are removed."""
     root = index_root(lake) / table
-    kind = _kind(model_id)
+    kind = _kind(model_id, descriptor)
     paths = []
     for partition, files in current_files(lake, table).items():
         path = root / partition / f"{kind}-{files}.usearch"
         if not (path.exists() and path.with_suffix(".parquet").exists()):
-            _build(lake, table, partition, model_id, path)
+            _build(lake, table, partition, model_id, path, descriptor)
         paths.append(path)
     prune(lake, table, builds=False)
     return paths
@@ -143,23 +160,45 @@ def _open(path: Path):
     return Index.restore(str(path), view=True), pq.read_table(path.with_suffix(".parquet"))
 
 
-def search(lake: Lake, table: str, query: np.ndarray, k: int, model_id: str | None) -> list[Hit]:
+def search(
+    lake: Lake,
+    table: str,
+    query: np.ndarray,
+    k: int,
+    model_id: str | None,
+    descriptor: str = PDQ,
+) -> list[Hit]:
     """The ``k`` nearest stored vectors to ``query`` over every partition's index, merged
-    (closest first; one hit per url_id and PDQ hash)."""
+    (closest first; one hit per url_id and PDQ hash). A 2-D ``query`` is several views of one
+    picture: a stored vector's distance is its smallest to any of them."""
     hits: list[Hit] = []
-    for path in partition_indexes(lake, table, model_id):
+    for path in partition_indexes(lake, table, model_id, descriptor):
         index, labels = _open(path)
         if index is None or len(index) == 0:
             continue
         index.expansion_search = max(EXPANSION_SEARCH, k)
         found = index.search(query, min(k, len(index)))
-        rows = labels.take(pa.array(found.keys.astype(np.int64))).to_pylist()
-        for row, distance in zip(rows, found.distances, strict=True):
+        if query.ndim == 2:  # a batch: each row's first counts[i] matches are real
+            real = np.arange(found.keys.shape[1])[None, :] < found.counts[:, None]
+            keys, dists = found.keys[real], found.distances[real]
+        else:
+            keys, dists = found.keys, found.distances
+        rows = labels.take(pa.array(keys.astype(np.int64))).to_pylist()
+        for row, distance in zip(rows, dists, strict=True):
             hits.append(Hit(row["url_id"], row["url"], row["pdq"], float(distance)))
     best: dict[tuple[str, str | None], Hit] = {}
     for hit in sorted(hits, key=lambda h: (h.distance, h.url_id)):
         best.setdefault((hit.url_id, hit.pdq), hit)
     return list(best.values())[:k]
+
+
+def nearest_copies(
+    lake: Lake, queries: np.ndarray, k: int = 50, max_distance: float = 2.0
+) -> list[Hit]:
+    """Stored fetches (``clip_scores``) whose copy-detection descriptor lies within
+    ``max_distance`` (cosine) of any of ``queries`` (:func:`copydetect.query_descriptors`)."""
+    found = search(lake, TableName.CLIP_SCORES, queries.astype(np.int8), k, None, COPY)
+    return [h for h in found if h.distance <= max_distance]
 
 
 def nearest_pdq(lake: Lake, pdq: str, k: int = 50, max_distance: int = 256) -> list[Hit]:

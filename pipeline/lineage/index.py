@@ -117,7 +117,7 @@ class Journey:
     as_of: datetime | None = None
     """The time the journey describes the lake at (None: now)."""
     picture: dict[str, Any] | None = None
-    """Trace by image: the picture's sha256, PDQ hash and quality, the threshold used."""
+    """Trace by image: the picture's sha256, PDQ hash, contrast, the threshold used."""
     copies: list[dict[str, Any]] = field(default_factory=list)
     """Trace by image: stored fetches of the same file (sha256): ``url``, ``found_in``."""
     near_duplicates: list[dict[str, Any]] = field(default_factory=list)
@@ -281,17 +281,17 @@ class Journey:
         if self.picture is None:
             return []
         p = self.picture
-        lines = [f"Picture sha256 {p['sha256']}, PDQ quality {p['pdq_quality']}:"]
+        lines = [f"Picture sha256 {p['sha256']}, contrast {p['contrast']}:"]
         lines.append(f"  Exact copies (same sha256): {len(self.copies)}")
         lines += [f"   - {c['url']} ({c['found_in']})" for c in self.copies]
-        if p["pdq_quality"] < p["min_pdq_quality"]:
+        if p["contrast"] < p["min_contrast"]:
             lines.append(
-                f"  Near-duplicates: not searched (PDQ quality {p['pdq_quality']} < "
-                f"{p['min_pdq_quality']}: too featureless for its hash to identify it)"
+                f"  Near-duplicates: not searched (contrast {p['contrast']} < "
+                f"{p['min_contrast']}: too featureless for its descriptor to identify it)"
             )
         else:
             lines.append(
-                f"  Near-duplicates (PDQ within {p['near_duplicate_threshold']} of 256 bits): "
+                f"  Near-duplicates (copy descriptor within {p['near_duplicate_threshold']}): "
                 f"{len(self.near_duplicates)}"
             )
         lines += [f"   - {n['url']} (distance {n['distance']})" for n in self.near_duplicates]
@@ -585,8 +585,8 @@ class LineageIndex:
 
     def trace_picture(self, picture, clip, k: int = 5, min_similarity: float = 0.5) -> Journey:
         """The journey of a picture (file bytes, or a decoded PIL image: no sha256 then):
-        merged from its exact copies (sha256) and near-duplicates (PDQ within the calibrated
-        threshold) only; ``clip``'s nearest embeddings are listed as ``lookalikes``."""
+        merged from its exact copies (sha256) and near-duplicates (copy descriptor within the
+        calibrated distance) only; ``clip``'s nearest embeddings are listed as ``lookalikes``."""
         from pipeline.lineage.lookalike import match_picture
 
         found = match_picture(self.lake, picture, clip, k, min_similarity)

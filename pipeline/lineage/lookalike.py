@@ -2,9 +2,10 @@
 
 Three lists, as :class:`PictureMatches`:
 - copies: stored fetches whose file had the picture's sha256 (the same bytes);
-- near-duplicates: stored fetches (``clip_scores.pdq``) whose PDQ hash lies within the
-  calibrated threshold of the picture's (:mod:`pipeline.lineage.calibrate`); none when the
-  picture's PDQ quality is too low for its hash to identify it;
+- near-duplicates: stored fetches whose copy-detection descriptor (``clip_scores.copy_desc``,
+  :mod:`pipeline.lineage.copydetect`) lies within the calibrated distance of the picture's,
+  under any of its crop hypotheses (:mod:`pipeline.lineage.calibrate`); none when the picture
+  has too little contrast for its descriptor to identify it;
 - lookalikes: the stored images nearest by the filter's CLIP (semantic: other drawings of a
   turquoise star look alike to it), with their similarity, never merged into a journey.
 
@@ -22,11 +23,11 @@ from PIL import Image
 
 from pipeline.hops.dataset.hash_lists import pdq_hash_quality
 from pipeline.lake.store import Lake
-from pipeline.lineage import ann
+from pipeline.lineage import ann, copydetect
 from pipeline.lineage.calibrate import near_duplicate_rule
 
 NEAR_DUPLICATE_CANDIDATES = 50
-"""PDQ neighbours asked of the index before the threshold is applied."""
+"""Descriptor neighbours asked of the index before the threshold is applied."""
 
 
 @dataclass(frozen=True)
@@ -42,20 +43,20 @@ class PictureMatches:
 
     sha256: str | None
     pdq: str
-    pdq_quality: int
-    threshold: int
-    min_pdq_quality: int
+    contrast: float
+    threshold: float
+    min_contrast: float
     near_duplicates: list[dict[str, Any]] = field(default_factory=list)
-    """``url``, ``url_id``, ``pdq``, ``distance`` (bits of 256)."""
+    """``url``, ``url_id``, ``pdq``, ``distance`` (cosine, of the copy descriptors)."""
     lookalikes: list[Lookalike] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sha256": self.sha256,
             "pdq": self.pdq,
-            "pdq_quality": self.pdq_quality,
+            "contrast": round(self.contrast, 4),
             "near_duplicate_threshold": self.threshold,
-            "min_pdq_quality": self.min_pdq_quality,
+            "min_contrast": self.min_contrast,
         }
 
 
@@ -81,16 +82,18 @@ def nearest_images(
 def match_picture(
     lake: Lake, picture: bytes | Image.Image, clip, k: int = 5, min_similarity: float = 0.0
 ) -> PictureMatches:
-    """The picture's near-duplicates (PDQ) and CLIP lookalikes in ``lake``; copies by sha256
-    are looked up in the lineage index (``LineageIndex.trace_picture``)."""
+    """The picture's near-duplicates (copy descriptors) and CLIP lookalikes in ``lake``;
+    copies by sha256 are looked up in the lineage index (``LineageIndex.trace_picture``)."""
     image, sha256 = open_picture(picture)
-    pdq, quality = pdq_hash_quality(image)
+    pdq, _quality = pdq_hash_quality(image)
+    contrast = copydetect.describe(image)[1]
     rule = near_duplicate_rule()
-    matches = PictureMatches(sha256, pdq, quality, rule.threshold, rule.min_pdq_quality)
-    if quality >= rule.min_pdq_quality:
-        hits = ann.nearest_pdq(lake, pdq, NEAR_DUPLICATE_CANDIDATES, rule.threshold)
+    matches = PictureMatches(sha256, pdq, contrast, rule.threshold, rule.min_contrast)
+    if contrast >= rule.min_contrast:
+        views = copydetect.query_descriptors(image)
+        hits = ann.nearest_copies(lake, views, NEAR_DUPLICATE_CANDIDATES, rule.threshold)
         matches.near_duplicates = [
-            {"url": h.url, "url_id": h.url_id, "pdq": h.pdq, "distance": int(h.distance)}
+            {"url": h.url, "url_id": h.url_id, "pdq": h.pdq, "distance": round(h.distance, 4)}
             for h in hits
         ]
     if clip is not None:

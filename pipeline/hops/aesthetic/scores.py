@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ import pyarrow.compute as pc
 
 from pipeline.lake.tables import AESTHETIC_SCORES_SCHEMA as SCORES_SCHEMA
 from pipeline.lake.tables import AESTHETIC_SUBSET_SCHEMA as SUBSET_SCHEMA
+from pipeline.settings import Settings
 
 if TYPE_CHECKING:  # torch loads only when a head does
     from pipeline.hops.clip.heads import Head
@@ -26,6 +28,8 @@ class SubsetRules:
     """The subset's own cut-off; None: the lowest band."""
     max_punsafe: float = 0.5
     max_pwatermark: float = 0.8
+    exclude_ai_generated: bool = Settings.exclude_ai_generated
+    """Leave out pairs whose image's metadata declares a trained model (``ai_generated``)."""
 
     @property
     def cutoff(self) -> float:
@@ -69,11 +73,14 @@ def score_embeddings(
     return pa.table({**columns, "aesthetic": pa.array(values, pa.float32())}).cast(SCORES_SCHEMA)
 
 
-def apply_rules(scored: pa.Table, rules: SubsetRules) -> AestheticResult:
-    """Keep rows at or above the cut-off that are neither unsafe nor watermarked."""
+def apply_rules(
+    scored: pa.Table, rules: SubsetRules, ai_generated: Collection[str] = frozenset()
+) -> AestheticResult:
+    """Keep rows at or above the cut-off that are neither unsafe nor watermarked nor, when
+    the rules exclude them, among the ``ai_generated`` pair_ids (hop 3's metadata reading)."""
     reasons: list[str | None] = []
     bands: list[float | None] = []
-    for row in scored.select(["aesthetic", "punsafe", "pwatermark"]).to_pylist():
+    for row in scored.select(["pair_id", "aesthetic", "punsafe", "pwatermark"]).to_pylist():
         score = row["aesthetic"]
         met = [b for b in rules.bands if score is not None and score >= b]
         bands.append(max(met) if met else None)
@@ -85,6 +92,8 @@ def apply_rules(scored: pa.Table, rules: SubsetRules) -> AestheticResult:
             reasons.append("unsafe")
         elif (row["pwatermark"] or 0.0) >= rules.max_pwatermark:
             reasons.append("watermarked")
+        elif rules.exclude_ai_generated and row["pair_id"] in ai_generated:
+            reasons.append("ai_generated")
         else:
             reasons.append(None)
     table = (

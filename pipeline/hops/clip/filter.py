@@ -3,11 +3,14 @@
 Every input pair is kept or dropped with a reason: ``opted_out:url|domain`` (no request is
 made; the list may have grown since hop 2), ``download_failed:<cause>``, ``header_noai``,
 ``opted_out:sha256`` or ``hash_list:<name>`` (a takedown list matches the fetched image),
-``too_small``, ``decode_failed:<cause>`` or ``below_threshold``. Every fetched image is hashed
-(md5, sha256, PDQ) and the hashes are recorded; a withdrawn image is dropped before it is
-preprocessed, so neither its embedding nor its bytes are kept. Image embeddings go to their
-own table; image bytes are dropped after scoring unless kept by config. A URL already embedded
-by the same model (``cached``) is not fetched again, unless it is withdrawn now.
+``credentials_no_training`` (the image's C2PA credentials say ``notAllowed`` for AI
+training), ``too_small``, ``decode_failed:<cause>`` or ``below_threshold``. Provenance
+(:mod:`pipeline.provenance`) is read from the fetched bytes before any size rule or decode.
+Every fetched image is hashed (md5, sha256, PDQ) and the hashes are recorded; a withdrawn
+image is dropped before it is preprocessed, so neither its embedding nor its bytes are kept.
+Image embeddings go to their own table; image bytes are dropped after scoring unless kept by
+config. A URL already embedded by the same model (``cached``) is not fetched again, unless it
+is withdrawn now.
 """
 
 from __future__ import annotations
@@ -29,7 +32,16 @@ from pipeline.hops.clip.decode import DecodedImage, DecodePolicy, decode_image
 from pipeline.hops.clip.fetch import Fetcher, FetchResult
 from pipeline.hops.dataset.hash_lists import HashLists, ImageHashes, file_hashes, pdq_hash
 from pipeline.hops.dataset.opt_outs import OptOutList
-from pipeline.lake.tables import CLIP_SCORES_SCHEMA, embeddings_schema
+from pipeline.lake.tables import (
+    CLIP_SCORES_SCHEMA,
+    CREDENTIALS_NO_TRAINING,
+    PROVENANCE_FIELDS,
+    embeddings_schema,
+)
+from pipeline.lineage import copydetect
+from pipeline.provenance.reader import ProvenancePolicy
+
+PROVENANCE_COLUMNS = tuple(f.name for f in PROVENANCE_FIELDS)
 
 if TYPE_CHECKING:  # torch loads only when a model does (the code location loads fast)
     from pipeline.hops.clip.embed import ClipModel
@@ -64,10 +76,13 @@ class UrlOutcome:
     sha256: str | None = None
     md5: str | None = None
     pdq: str | None = None
+    copy_desc: str | None = None
     image_format: str | None = None
     embedding: np.ndarray | None = None
     image_bytes: bytes | None = None
     from_cache: bool = False
+    provenance: dict | None = None
+    """The provenance columns (:data:`PROVENANCE_COLUMNS`) of the fetched bytes, if read."""
 
     @property
     def hashes(self) -> ImageHashes:
@@ -110,21 +125,27 @@ class Prepared:
     tensor: object = None
     hashes: ImageHashes = field(default_factory=ImageHashes)
     n_bytes: int | None = None
+    copy_desc: str | None = None
+    """The copy-detection descriptor of the decoded pixels (trace by image's near-duplicates)."""
     withdrawn: tuple[str, str] | None = None
-    """(``opted_out:sha256`` or ``hash_list:<name>``, detail): dropped after hashing."""
+    """(``opted_out:sha256``, ``hash_list:<name>`` or ``credentials_no_training``, detail):
+    dropped after hashing (and reading provenance)."""
+    provenance: dict | None = None
 
 
-def _prepare(
+def prepare_url(
     fetcher: Fetcher,
     decode: DecodePolicy,
     preprocess: Callable,
     keep: bool,
     url: str,
     lists: HashLists | None = None,
+    provenance: ProvenancePolicy | None = None,
 ) -> Prepared:
-    """Runs in a fetch thread: download, hash, decode and preprocess one image. The file's
-    digests are matched before it is decoded, its PDQ hash before it is preprocessed; a
-    withdrawn image's bytes and pixels are let go at once."""
+    """Runs in a fetch thread: download, hash, read provenance, decode and preprocess one
+    image. The file's digests are matched and its metadata read before it is decoded, its PDQ
+    hash matched before it is preprocessed; a withdrawn image's bytes and pixels are let go at
+    once, as are those of an image whose credentials say ``notAllowed`` for training."""
     lists = lists or HashLists()
     opt_outs = fetcher.policy.opt_outs
     fetched = fetcher.fetch(url)
@@ -132,12 +153,18 @@ def _prepare(
         return Prepared(fetched)
     out = Prepared(fetched, hashes=file_hashes(fetched.body), n_bytes=len(fetched.body))
     out.withdrawn = withdrawn_image(out.hashes, opt_outs, lists)
+    found = (provenance or ProvenancePolicy()).read(fetched.body) if not out.withdrawn else None
+    if found is not None:
+        out.provenance = found.columns()
+        if found.training_mining == "notAllowed":
+            out.withdrawn = (CREDENTIALS_NO_TRAINING, "C2PA training-mining: notAllowed")
     if out.withdrawn is None:
         out.decoded = decode_image(fetched.body, decode)
         if out.decoded.ok:
             out.hashes = dataclasses.replace(out.hashes, pdq=pdq_hash(out.decoded.image))
             out.withdrawn = withdrawn_image(out.hashes, opt_outs, lists)
             if out.withdrawn is None:
+                out.copy_desc = copydetect.descriptor_hex(out.decoded.image)
                 out.tensor = preprocess(out.decoded.image)
         out.decoded.image = None
     if not keep or out.withdrawn:
@@ -156,6 +183,35 @@ def _bounded_map(pool: ThreadPoolExecutor, fn: Callable, items: Iterable, window
         yield pending.popleft().result()
 
 
+def outcome_of(uid: str, url: str, prepared: Prepared) -> UrlOutcome:
+    """The :class:`UrlOutcome` of one prepared URL, before its image is embedded."""
+    fetched, decoded, hashes = prepared.fetched, prepared.decoded, prepared.hashes
+    outcome = UrlOutcome(
+        url_id=uid,
+        url=url,
+        status=fetched.status,
+        http_status=fetched.http_status,
+        final_url=fetched.final_url,
+        attempts=fetched.attempts,
+        error=fetched.error,
+        sha256=hashes.sha256,
+        md5=hashes.md5,
+        pdq=hashes.pdq,
+        copy_desc=prepared.copy_desc,
+        n_bytes=prepared.n_bytes,
+        provenance=prepared.provenance,
+    )
+    if decoded is not None:
+        outcome.status, outcome.error = decoded.status, decoded.error
+        outcome.width, outcome.height = decoded.width, decoded.height
+        outcome.image_format = decoded.format
+        outcome.image_bytes = fetched.body
+    if prepared.withdrawn:
+        outcome.status, outcome.error = prepared.withdrawn
+        outcome.image_bytes = None
+    return outcome
+
+
 def fetch_and_embed(
     urls: dict[str, str],
     clip: ClipModel,
@@ -163,9 +219,11 @@ def fetch_and_embed(
     decode: DecodePolicy,
     keep_images: bool = False,
     hash_lists: HashLists | None = None,
+    provenance: ProvenancePolicy | None = None,
 ) -> Iterator[UrlOutcome]:
-    """Fetch, hash, decode and embed each URL (url_id -> url), embedding in batches of the
-    model's; an image ``hash_lists`` (or an sha256 opt-out) withdraws is never embedded."""
+    """Fetch, hash, read provenance, decode and embed each URL (url_id -> url), embedding in
+    batches of the model's; an image ``hash_lists`` (or an sha256 opt-out) withdraws, or whose
+    credentials say ``notAllowed`` for training, is never embedded."""
     import torch
 
     batch: list[tuple[UrlOutcome, object]] = []
@@ -184,32 +242,14 @@ def fetch_and_embed(
 
     def work(item: tuple[str, str]) -> tuple[str, str, Prepared]:
         uid, url = item
-        return uid, url, _prepare(fetcher, decode, clip.preprocess, keep_images, url, hash_lists)
+        prepared = prepare_url(
+            fetcher, decode, clip.preprocess, keep_images, url, hash_lists, provenance
+        )
+        return uid, url, prepared
 
     with ThreadPoolExecutor(fetcher.workers, thread_name_prefix="fetch") as pool:
         for uid, url, prepared in _bounded_map(pool, work, urls.items(), fetcher.workers * 4):
-            fetched, decoded, hashes = prepared.fetched, prepared.decoded, prepared.hashes
-            outcome = UrlOutcome(
-                url_id=uid,
-                url=url,
-                status=fetched.status,
-                http_status=fetched.http_status,
-                final_url=fetched.final_url,
-                attempts=fetched.attempts,
-                error=fetched.error,
-                sha256=hashes.sha256,
-                md5=hashes.md5,
-                pdq=hashes.pdq,
-                n_bytes=prepared.n_bytes,
-            )
-            if decoded is not None:
-                outcome.status, outcome.error = decoded.status, decoded.error
-                outcome.width, outcome.height = decoded.width, decoded.height
-                outcome.image_format = decoded.format
-                outcome.image_bytes = fetched.body
-            if prepared.withdrawn:
-                outcome.status, outcome.error = prepared.withdrawn
-                outcome.image_bytes = None
+            outcome = outcome_of(uid, url, prepared)
             if prepared.tensor is None:
                 yield outcome
                 continue
@@ -240,10 +280,12 @@ def cached_outcomes(embeddings: pa.Table | None, model_id: str, url_ids: set[str
             sha256=row["sha256"],
             md5=row.get("md5"),
             pdq=row.get("pdq"),
+            copy_desc=row.get("copy_desc"),
             image_format=row["image_format"],
             embedding=np.asarray(row["embedding"], dtype=np.float32),
             image_bytes=row.get("image"),
             from_cache=True,
+            provenance={c: row.get(c) for c in PROVENANCE_COLUMNS} if "ai_signals" in row else None,
         )
     return out
 
@@ -260,6 +302,8 @@ def score_pairs(
     keep_images: bool = False,
     progress: Callable[[str], None] | None = None,
     hash_lists: HashLists | None = None,
+    provenance: ProvenancePolicy | None = None,
+    embed: Callable[..., Iterable[UrlOutcome]] | None = None,
 ) -> ClipScoresResult:
     """Hop 3 over the kept rows of an ``alt_text_pairs`` partition; ``progress`` gets a line
     at every tenth of the URLs fetched. URLs on the fetcher's opt-out list are not requested
@@ -295,7 +339,9 @@ def score_pairs(
     to_fetch = {uid: url for uid, url in urls.items() if uid not in outcomes}
     started = time.perf_counter()
     step = max(1, len(to_fetch) // 10)
-    fetched = fetch_and_embed(to_fetch, clip, fetcher, decode, keep_images, hash_lists)
+    fetched = (embed or fetch_and_embed)(
+        to_fetch, clip, fetcher, decode, keep_images, hash_lists, provenance
+    )
     for done, outcome in enumerate(fetched):
         outcomes[outcome.url_id] = outcome
         if progress is not None and ((done + 1) % step == 0 or done + 1 == len(to_fetch)):
@@ -349,6 +395,7 @@ def score_pairs(
         out["sha256"].append(o.sha256)
         out["md5"].append(o.md5)
         out["pdq"].append(o.pdq)
+        out["copy_desc"].append(o.copy_desc)
         out["similarity"].append(sim)
         out["threshold"].append(threshold)
         out["punsafe"].append(pu)
@@ -356,6 +403,8 @@ def score_pairs(
         out["kept"].append(reason is None)
         out["drop_reason"].append(reason)
         out["error"].append(o.error)
+        for name in PROVENANCE_COLUMNS:
+            out[name].append((o.provenance or {}).get(name))
     table = pa.Table.from_pydict(out, schema=CLIP_SCORES_SCHEMA)
     fresh = [o for o in outcomes.values() if o.embedding is not None and not o.from_cache]
     return ClipScoresResult(
@@ -383,11 +432,13 @@ def embeddings_table(
         "sha256": [o.sha256 for o in outcomes],
         "md5": [o.md5 for o in outcomes],
         "pdq": [o.pdq for o in outcomes],
+        "copy_desc": [o.copy_desc for o in outcomes],
         "width": [o.width for o in outcomes],
         "height": [o.height for o in outcomes],
         "n_bytes": [o.n_bytes for o in outcomes],
         "image_format": [o.image_format for o in outcomes],
         "embedding": [o.embedding.tolist() for o in outcomes],  # type: ignore[union-attr]
+        **{c: [(o.provenance or {}).get(c) for o in outcomes] for c in PROVENANCE_COLUMNS},
     }
     if keep_images:
         columns["image"] = [o.image_bytes for o in outcomes]

@@ -59,8 +59,8 @@ import threading
 import types
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,6 +70,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from pipeline.engine.worker_env import s3_env
 from pipeline.faults import maybe_kill
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.dataset.opt_outs import OptOutList
@@ -119,6 +120,9 @@ class ShardSpec:
     """img2dataset's own retries of a URL within one run."""
     max_attempts: int = 3
     """Runs that may try a failing URL; after that it is ``gave_up``."""
+    shard_retries: int = 2
+    """With the ``ray`` distributor (which ignores shard statuses and ``max_shard_retry``),
+    img2dataset is run again this many times for shards a run left incomplete."""
     disallowed_header_directives: tuple[str, ...] = ("noai", "noimageai", "noindex", "noimageindex")
     user_agent_token: str | None = "crawl2diffusion"
     http_proxy: str | None = None
@@ -177,6 +181,7 @@ def download_shards(
     spec: ShardSpec,
     previous: pa.Table | None = None,
     storage_options: dict[str, Any] | None = None,
+    cluster: Callable[[dict[str, str | None]], AbstractContextManager[Any]] | None = None,
 ) -> ShardsResult:
     """Download the subset's images into shards under ``root``, redoing only what is missing.
 
@@ -186,6 +191,8 @@ def download_shards(
     failures already tried ``max_attempts`` times (kept as ``gave_up``). Nothing to do: no
     img2dataset run. Rows of a shard that img2dataset did not complete are
     ``not_attempted_yet`` (attempts unchanged), and are resumed by the next call.
+    ``cluster`` (the ``ray`` distributor) joins the Ray cluster around each img2dataset call,
+    given the environment the workers need (guard proxy, S3 variables).
     """
     rows = _subset_rows(subset)
     scored = _scored(subset)
@@ -230,7 +237,7 @@ def download_shards(
         todo.sort(key=lambda item: item[0]["pair_id"])
         batch = _batch_name(todo, spec)
         fresh, shards_written, attempted, refusals = _run_batch(
-            fs, protocol, root_path, batch, todo, spec, options
+            fs, protocol, root_path, batch, todo, spec, options, cluster
         )
         fresh = {pid: verified(rec, scored.get(pid)) for pid, rec in fresh.items()}
 
@@ -351,6 +358,7 @@ def _run_batch(
     todo: list[tuple[dict[str, Any], int]],
     spec: ShardSpec,
     options: dict[str, Any],
+    cluster: Callable[[dict[str, str | None]], AbstractContextManager[Any]] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], int, int, dict[str, int]]:
     """Run (or resume) one batch: (result row by pair_id, shards written, URLs attempted,
     the guard's refusals by reason)."""
@@ -365,11 +373,20 @@ def _run_batch(
         for part in ("_stats.json", ".tar", ".parquet"):
             if part in before.get(i, ()):
                 fs.rm_file(f"{batch_dir}/{_shard_name(i)}{part}")
-    refusals: dict[str, int] = {}
+    refusals: Counter[str] = Counter()
+    runs = 1 + (spec.shard_retries if spec.distributor == "ray" else 0)
+    after = before
+    for run in range(runs if redo else 0):
+        _remove_tmp(fs, batch_dir)
+        refusals.update(_call_img2dataset(protocol, batch_dir, spec, options, cluster))
+        _remove_tmp(fs, batch_dir)
+        after = _shard_files(fs, batch_dir)
+        left = [i for i in redo if after.get(i) != _PARTS]
+        if not left:
+            break
+        if run + 1 < runs:  # img2dataset's incremental mode redoes only these
+            log.warning("img2dataset left shards %s incomplete; running it again", left)
     if redo:
-        _remove_tmp(fs, batch_dir)
-        refusals = _call_img2dataset(protocol, batch_dir, spec, options)
-        _remove_tmp(fs, batch_dir)
         maybe_kill("download.batch")
     after = _shard_files(fs, batch_dir)
     done = {i for i in range(n_shards) if after.get(i) == _PARTS}
@@ -397,7 +414,7 @@ def _run_batch(
             }
         else:
             fresh[row["pair_id"]] = {**rec, **row, "batch": batch, "attempts": attempts + 1}
-    return fresh, len(done.intersection(redo)), attempted, refusals
+    return fresh, len(done.intersection(redo)), attempted, dict(sorted(refusals.items()))
 
 
 def _shard_name(shard_id: int) -> str:
@@ -475,7 +492,11 @@ def _remove_tmp(fs: Any, batch_dir: str) -> None:
 
 
 def _call_img2dataset(
-    protocol: str, batch_dir: str, spec: ShardSpec, options: dict[str, Any]
+    protocol: str,
+    batch_dir: str,
+    spec: ShardSpec,
+    options: dict[str, Any],
+    cluster: Callable[[dict[str, str | None]], AbstractContextManager[Any]] | None = None,
 ) -> dict[str, int]:
     """Run img2dataset behind the guard proxy and the bomb check; the guard's refusals."""
     if spec.distributor in ("pyspark", "ray"):
@@ -493,7 +514,8 @@ def _call_img2dataset(
     )
     with guard, bombs_refused(spec.max_image_pixels):
         env = _env_for(guard.url, protocol, options)
-        with _environ(env), _s3_cache_cleared(protocol), _sigint_kept(), _loggers_reaped():
+        joined = cluster(env) if cluster is not None else nullcontext()
+        with _environ(env), _s3_cache_cleared(protocol), _sigint_kept(), _loggers_reaped(), joined:
             _download(download, folder, spec)
     return dict(sorted(guard.refused.items()))
 
@@ -532,23 +554,10 @@ def _env_for(proxy: str, protocol: str, options: dict[str, Any]) -> dict[str, st
     env: dict[str, str | None] = {}
     bypass: list[str] = []
     if protocol in ("s3", "s3a"):
-        client = dict(options.get("client_kwargs") or {})
-        endpoint = options.get("endpoint_url") or client.get("endpoint_url")
-        values = {
-            "AWS_ACCESS_KEY_ID": options.get("key"),
-            "AWS_SECRET_ACCESS_KEY": options.get("secret"),
-            "AWS_SESSION_TOKEN": options.get("token"),
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": client.get("region_name"),
-        }
-        env.update({name: str(value) for name, value in values.items() if value})
-        ignored = set(options) - {"key", "secret", "token", "endpoint_url", "client_kwargs"}
-        known = ("endpoint_url", "region_name")
-        ignored |= {f"client_kwargs.{k}" for k in client if k not in known}
-        if ignored:
-            log.warning("storage options %s cannot be passed to img2dataset", sorted(ignored))
-        if endpoint and urlsplit(str(endpoint)).hostname:
-            bypass.append(urlsplit(str(endpoint)).netloc)  # with its port: only the lake
+        env.update(s3_env(options))
+        endpoint = env.get("AWS_ENDPOINT_URL")
+        if endpoint and urlsplit(endpoint).hostname:
+            bypass.append(urlsplit(endpoint).netloc)  # with its port: only the lake
     no_proxy = ",".join(bypass) or None
     for scheme in ("http", "https", "ftp"):
         env.update({f"{scheme}_proxy": proxy, f"{scheme.upper()}_PROXY": proxy})

@@ -52,11 +52,13 @@ def train_and_publish(params: TrainingParams, log: Callable[[str], None]) -> dic
     paths and JSON typed)."""
     from pipeline.hops.clip.embed import ClipModel, ClipSpec
     from pipeline.hops.training.data import load_examples
+    from pipeline.hops.training.energy import EnergyPolicy
     from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
     from pipeline.hops.training.publish import publish_run, run_dir
     from pipeline.hops.training.train import run_fingerprint, train_diffusion
     from pipeline.lake.store import Lake
     from pipeline.lake.tables import TableName
+    from pipeline.settings import Settings
 
     lake = Lake(params.lake_root, params.storage_options)
     crawls = params.crawls or lake.partitions(TableName.DOWNLOAD_RESULTS)
@@ -69,9 +71,13 @@ def train_and_publish(params: TrainingParams, log: Callable[[str], None]) -> dic
     text_encoder = text_encoder_for(cfg, ClipModel(ClipSpec(**params.clip)))
     fingerprint = run_fingerprint(cfg, examples, text_encoder.source)
     out = run_dir(lake, fingerprint, Path(params.work_dir))
-    run = train_diffusion(examples, text_encoder, cfg, out, log=log, resume=params.resume)
+    energy = EnergyPolicy.from_settings(Settings.from_env())
+    run = train_diffusion(
+        examples, text_encoder, cfg, out, log=log, resume=params.resume, energy=energy
+    )
     published = publish_run(lake, run)
     tail = run.losses[-50:]
+    cost = run.energy_of(run.final)
     return {
         "dagster/uri": _path(published.run_uri),
         "checkpoint": _path(published.checkpoint_uri),
@@ -94,6 +100,11 @@ def train_and_publish(params: TrainingParams, log: Callable[[str], None]) -> dic
         "resumed_from_step": run.resumed_from or 0,
         "final_loss": round(sum(tail) / max(1, len(tail)), 4),
         "samples_per_second": round(run.samples_per_second, 1),
+        "training_cpu_s": cost.cpu_seconds,
+        "energy_kwh": cost.energy_kwh,
+        "emissions_g_co2e": cost.emissions_g,
+        "energy": _json(cost.to_dict()),
+        "model_card": _path(published.model_card_uri),
         "config": _json(cfg.to_dict()),
         "child_pid": os.getpid(),
         ACCESSES: _json(

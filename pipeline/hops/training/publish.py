@@ -4,7 +4,8 @@ Runs train in ``<lake>/diffusion_model/run=<fingerprint>`` when the lake is loca
 remote lake (``s3://``) they train in a local work directory and are uploaded after training.
 ``<lake>/diffusion_model/current.json`` names the checkpoint that ``samples`` and
 ``replication_audit`` use; the training manifest is the lake table ``training_manifest``
-(one partition per run).
+(one partition per run); each checkpoint directory holds its model card (``README.md``,
+model_card.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipeline.hops.training.model_card import write_model_cards
 from pipeline.hops.training.train import TrainingRun
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
@@ -28,6 +30,8 @@ class PublishedRun:
     run_uri: str
     checkpoint_uri: str
     manifest_uri: str
+    model_card_uri: str
+    """The final checkpoint's ``README.md`` (every checkpoint of the run has one)."""
 
 
 def run_dir(lake: Lake, fingerprint: str, work_dir: Path) -> Path:
@@ -38,7 +42,8 @@ def run_dir(lake: Lake, fingerprint: str, work_dir: Path) -> Path:
 
 
 def publish_run(lake: Lake, run: TrainingRun) -> PublishedRun:
-    """Upload the run (remote lake), write its training manifest, point ``current`` at it."""
+    """Upload the run (remote lake), write its training manifest and a model card per
+    checkpoint (``<checkpoint dir>/README.md``), point ``current`` at it."""
     remote = lake.path(TableName.DIFFUSION_MODEL, f"run={run.fingerprint}")
     if not lake.is_local:
         lake.fs.put(run.out_dir.rstrip("/") + "/", remote, recursive=True)
@@ -58,9 +63,10 @@ def publish_run(lake: Lake, run: TrainingRun) -> PublishedRun:
         "sha256": run.final.sha256,
         "text_encoder": run.text_encoder,
     }
+    cards = write_model_cards(lake, run.fingerprint)
     with lake.fs.open(lake.path(CURRENT), "wb") as fh:
         fh.write(json.dumps(pointer, indent=2).encode())
-    return PublishedRun(lake.uri(remote), lake.uri(checkpoint), manifest_uri)
+    return PublishedRun(lake.uri(remote), lake.uri(checkpoint), manifest_uri, cards[-1])
 
 
 def current_checkpoint(lake: Lake, work_dir: Path) -> tuple[dict, Path]:

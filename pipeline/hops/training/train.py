@@ -5,8 +5,10 @@ A run lives in one directory::
     checkpoints/step-000400/unet/        diffusers ``save_pretrained`` (safetensors)
     checkpoints/step-000400/state/       accelerate state (optimizer, LR schedule) to resume
     checkpoints/step-000400/trained_pairs.parquet   pair_id -> times seen up to this step
-    checkpoints/step-000400/checkpoint.json         step, sha256 of the UNet weights, losses
-    training.json                        config, text encoder, data, checkpoints
+    checkpoints/step-000400/checkpoint.json         step, sha256 of the UNet weights, losses,
+                                                    CPU seconds since the run began
+    training.json                        config, text encoder, data, checkpoints (each with
+                                         its energy and emissions, energy.py)
 
 Every step draws its batch, noise and timesteps from generators seeded by (seed, step), so a
 run that resumes from a checkpoint continues exactly as an uninterrupted run would.
@@ -30,6 +32,7 @@ from PIL import Image
 
 from pipeline.faults import maybe_kill
 from pipeline.hops.clip.embed import file_sha256
+from pipeline.hops.training.energy import Energy, EnergyPolicy, estimate
 from pipeline.hops.training.model import (
     DiffusionTrainConfig,
     build_unet,
@@ -58,6 +61,9 @@ class Checkpoint:
     """The checkpoint directory (its ``unet/`` loads with ``from_pretrained``)."""
     sha256: str
     """sha256 of ``unet/diffusion_pytorch_model.safetensors``."""
+    cpu_seconds: float = 0.0
+    """CPU seconds (all threads) the run spent training up to this checkpoint, resumes
+    included."""
 
 
 @dataclass
@@ -75,10 +81,16 @@ class TrainingRun:
     seconds: float = 0.0
     samples_per_second: float = 0.0
     meta: dict = field(default_factory=dict)
+    energy: EnergyPolicy = field(default_factory=EnergyPolicy)
+    """How the checkpoints' energy is estimated (:func:`energy_of`)."""
 
     @property
     def final(self) -> Checkpoint:
         return self.checkpoints[-1]
+
+    def energy_of(self, checkpoint: Checkpoint) -> Energy:
+        """The energy and emissions of training up to ``checkpoint``."""
+        return estimate(checkpoint.cpu_seconds, self.energy)
 
 
 def run_fingerprint(
@@ -120,7 +132,9 @@ def _checkpoints(out_dir: Path) -> list[Checkpoint]:
     found = []
     for meta in sorted(out_dir.glob("checkpoints/step-*/checkpoint.json")):
         info = json.loads(meta.read_text())
-        found.append(Checkpoint(info["step"], str(meta.parent), info["sha256"]))
+        found.append(
+            Checkpoint(info["step"], str(meta.parent), info["sha256"], info.get("cpu_seconds", 0.0))
+        )
     return found
 
 
@@ -153,11 +167,13 @@ def train_diffusion(
     log: Callable[[str], None] = print,
     resume: bool = True,
     max_steps_this_call: int | None = None,
+    energy: EnergyPolicy | None = None,
 ) -> TrainingRun:
     """Train (or resume) a run in ``out_dir`` and return its checkpoints and manifest.
 
     ``max_steps_this_call`` stops early after a checkpoint (for time-boxed or preemptible
     jobs); calling again with ``resume=True`` continues from the last checkpoint.
+    ``energy``: how each checkpoint's energy and emissions are estimated (training.json).
     """
     from accelerate import Accelerator
     from diffusers.optimization import get_scheduler
@@ -172,7 +188,9 @@ def train_diffusion(
     if existing and json.loads(info_path.read_text()).get("fingerprint") != fingerprint:
         raise ValueError(f"{out} holds a different run; use a fresh directory or resume=False")
 
+    policy = energy or EnergyPolicy()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision, cpu=not torch.cuda.is_available()
     )
@@ -199,6 +217,7 @@ def train_diffusion(
 
     losses: list[float] = []
     start_step = 0
+    cpu_before = 0.0
     if existing:
         last = existing[-1]
         accelerator.load_state(str(Path(last.path) / "state"))
@@ -206,6 +225,7 @@ def train_diffusion(
         losses = list(meta["losses"])
         seen = np.array(meta["seen"], dtype=np.int64)
         start_step = last.step
+        cpu_before = last.cpu_seconds
         log(f"resuming {out} from step {start_step}")
     info = {
         "fingerprint": fingerprint,
@@ -253,7 +273,8 @@ def train_diffusion(
         at_end = step == cfg.train_steps
         stopping = max_steps_this_call is not None and steps_done >= max_steps_this_call
         if at_end or step % cfg.checkpoint_every == 0 or stopping:
-            _save_checkpoint(accelerator, unet, out, step, losses, seen, pair_ids)
+            cpu = cpu_before + time.process_time() - cpu_started
+            _save_checkpoint(accelerator, unet, out, step, losses, seen, pair_ids, cpu)
         if stopping and not at_end:
             break
         maybe_kill("train.step")
@@ -273,8 +294,12 @@ def train_diffusion(
         resumed_from=start_step if existing else None,
         seconds=seconds,
         samples_per_second=steps_done * cfg.batch_size / seconds if steps_done else 0.0,
+        energy=policy,
     )
-    info["checkpoints"] = [{"step": c.step, "sha256": c.sha256} for c in checkpoints]
+    info["checkpoints"] = [
+        {"step": c.step, "sha256": c.sha256, "energy": estimate(c.cpu_seconds, policy).to_dict()}
+        for c in checkpoints
+    ]
     info_path.write_text(json.dumps(info, indent=2, default=list))
     return run
 
@@ -299,6 +324,7 @@ def _save_checkpoint(
     losses: list[float],
     seen: np.ndarray,
     pair_ids: list[str],
+    cpu_seconds: float = 0.0,
 ) -> None:
     """Write a checkpoint to a temporary directory, then rename it into place."""
     import shutil
@@ -321,7 +347,15 @@ def _save_checkpoint(
     )
     sha = file_sha256(tmp / "unet" / "diffusion_pytorch_model.safetensors")
     (tmp / "checkpoint.json").write_text(
-        json.dumps({"step": step, "sha256": sha, "losses": losses, "seen": seen.tolist()})
+        json.dumps(
+            {
+                "step": step,
+                "sha256": sha,
+                "losses": losses,
+                "seen": seen.tolist(),
+                "cpu_seconds": cpu_seconds,
+            }
+        )
     )
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)

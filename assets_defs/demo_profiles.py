@@ -1,0 +1,84 @@
+"""Named sizes of the demo: every setting that makes ``crawl2diffusion demo`` big or small
+lives here, and nowhere else.
+
+``default`` is ``crawl2diffusion demo``: two synthetic crawls of four WAT files each and the
+training defaults (500 steps). ``small`` is ``crawl2diffusion demo --small``: one crawl, two
+WAT files in one slice, a smaller web, language identification over the web's own languages
+and a short training, every hop still run (through training, samples and the replication
+audit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from pipeline.lake.tables import TableName
+from pipeline.synthetic.config import SyntheticWebConfig
+
+WEB_LANGUAGES = SyntheticWebConfig().languages
+
+
+@dataclass(frozen=True)
+class DemoProfile:
+    """One size of the demo: the synthetic web, the slicing and the jobs' run config."""
+
+    name: str
+    slice_size: int = 2
+    """WAT files per partition."""
+    web: dict[str, Any] = field(default_factory=dict)
+    """SyntheticWebResource fields (empty: the web's defaults)."""
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Run config by job name (``wat_to_pairs_job``, ``training_job``...); a job not named
+    runs with its assets' defaults."""
+    data_subdir: str = ""
+    """Folder under the data folder for this profile's web, lake and instance ("": the data
+    folder itself), so that demos of different sizes never mix their lakes."""
+
+    def run_config(self, job: str) -> dict[str, Any]:
+        """The run config of ``job`` in this profile."""
+        return self.jobs.get(job, {})
+
+    def data_dir(self, data: str) -> str:
+        """Where this profile keeps its web, lake and Dagster instance under ``data``."""
+        return f"{data.rstrip('/')}/{self.data_subdir}" if self.data_subdir else data
+
+
+DEFAULT = DemoProfile("default")
+
+SMALL = DemoProfile(
+    "small",
+    slice_size=2,
+    web={
+        "crawl_ids": ["SYNTH-2026-10"],
+        "wat_files_per_crawl": 2,
+        "pages_per_crawl": 150,
+        "sites": 16,
+    },
+    jobs={
+        # the synthetic web's six languages only: lingua then loads 6 models, not 75
+        "wat_to_pairs_job": {
+            "ops": {TableName.ALT_TEXT_PAIRS: {"config": {"languages": list(WEB_LANGUAGES)}}}
+        },
+        "training_job": {
+            "ops": {
+                TableName.DIFFUSION_MODEL: {
+                    "config": {
+                        "train_steps": 30,
+                        "checkpoint_every": 30,
+                        "batch_size": 8,
+                        "warmup_steps": 5,
+                    }
+                },
+                TableName.SAMPLES: {"config": {"steps": 10, "seeds": [0, 1]}},
+                TableName.REPLICATION_AUDIT: {"config": {"steps": 10, "captions": 8}},
+            }
+        },
+    },
+    data_subdir="small",
+)
+
+PROFILES: MappingProxyType[str, DemoProfile] = MappingProxyType(
+    {p.name: p for p in (DEFAULT, SMALL)}
+)

@@ -1,0 +1,200 @@
+"""Hop 3 on Ray Data: fetch, hash, decode and preprocess as tasks, CLIP on an actor pool.
+
+The same per-URL work as :func:`pipeline.hops.clip.filter.fetch_and_embed`
+(:func:`~pipeline.hops.clip.filter.prepare_url` and
+:func:`~pipeline.hops.clip.filter.outcome_of`), split in two stages of a streaming Ray Data
+pipeline: ``map_batches`` tasks fetch a batch of URLs each (with the fetcher's threads) and
+return the outcome columns plus the preprocessed image tensor; an ``ActorPoolStrategy`` pool of
+:class:`ClipEmbedder` actors (each loads the model once, ``num_gpus`` each where the cluster
+has GPUs) embeds the tensors. The driver turns the rows back into
+:class:`~pipeline.hops.clip.filter.UrlOutcome` objects, so ``score_pairs`` builds the same rows
+as in process. Must run inside :func:`pipeline.engine.cluster.connected`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from pipeline.faults import maybe_kill
+from pipeline.hops.clip.decode import DecodePolicy
+from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
+from pipeline.hops.clip.filter import UrlOutcome, outcome_of, prepare_url
+from pipeline.hops.dataset.hash_lists import HashLists
+from pipeline.provenance.reader import ProvenancePolicy
+
+if TYPE_CHECKING:
+    from pipeline.hops.clip.embed import ClipModel, ClipSpec
+
+OUTCOME_SCHEMA = pa.schema(
+    [
+        ("url_id", pa.string()),
+        ("url", pa.string()),
+        ("status", pa.string()),
+        ("http_status", pa.int64()),
+        ("final_url", pa.string()),
+        ("attempts", pa.int64()),
+        ("error", pa.string()),
+        ("width", pa.int64()),
+        ("height", pa.int64()),
+        ("n_bytes", pa.int64()),
+        ("sha256", pa.string()),
+        ("md5", pa.string()),
+        ("pdq", pa.string()),
+        ("copy_desc", pa.string()),
+        ("provenance", pa.string()),
+        ("image_format", pa.string()),
+        ("image_bytes", pa.binary()),
+        ("tensor", pa.binary()),
+    ]
+)
+"""A prepared batch: one row per URL, its outcome before embedding (``provenance`` as JSON)
+and its image tensor."""
+_FIELDS = [name for name in OUTCOME_SCHEMA.names if name != "tensor"]
+
+
+@dataclass(frozen=True)
+class RayClipPlan:
+    """How hop 3 is laid out on the cluster."""
+
+    fetch_batch: int = 64
+    """URLs per fetch task."""
+    fetch_cpus: float = 0.5
+    """CPUs reserved per fetch task: fetching mostly waits on the network. It must differ
+    from ``embed_cpus`` (or GPUs be used), else Ray Data fuses the fetch stage into the CLIP
+    actors and fetching no longer runs as tasks of its own."""
+    embed_actors: int = 1
+    """CLIP actors in the pool."""
+    embed_cpus: float = 1.0
+    embed_gpus: float | None = None
+    """GPUs per CLIP actor; None: 1 where the cluster has GPUs, else 0."""
+
+
+def _tensor_bytes(tensor: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, tensor.numpy(), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def prepare_batch(
+    batch: pa.Table,
+    policy: FetchPolicy,
+    workers: int,
+    decode: DecodePolicy,
+    preprocess: Any,
+    keep_images: bool,
+    hash_lists: HashLists | None,
+    provenance: ProvenancePolicy | None = None,
+) -> pa.Table:
+    """A fetch task: fetch, hash, decode and preprocess a batch of (url_id, url) rows."""
+    fetcher = Fetcher(policy, workers)
+    items = list(zip(batch.column("url_id").to_pylist(), batch.column("url").to_pylist(),
+                     strict=True))  # fmt: skip
+
+    def work(item: tuple[str, str]) -> dict[str, Any]:
+        uid, url = item
+        prepared = prepare_url(
+            fetcher, decode, preprocess, keep_images, url, hash_lists, provenance
+        )
+        outcome = outcome_of(uid, url, prepared)
+        row = {name: getattr(outcome, name) for name in _FIELDS}
+        if outcome.provenance is not None:
+            row["provenance"] = orjson.dumps(outcome.provenance).decode()
+        row["tensor"] = None if prepared.tensor is None else _tensor_bytes(prepared.tensor)
+        return row
+
+    with ThreadPoolExecutor(max(1, min(workers, len(items))), thread_name_prefix="fetch") as pool:
+        rows = list(pool.map(work, items))
+    return pa.Table.from_pylist(rows, schema=OUTCOME_SCHEMA)
+
+
+class ClipEmbedder:
+    """An actor of the pool: loads CLIP once, embeds the tensors of each batch it is given."""
+
+    def __init__(self, spec: ClipSpec) -> None:
+        from pipeline.hops.clip.embed import ClipModel
+
+        self.clip = ClipModel(spec)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import torch
+
+        tensors = batch.column("tensor").to_pylist()
+        rows = [i for i, t in enumerate(tensors) if t is not None]
+        embeddings: list[bytes | None] = [None] * len(tensors)
+        if rows:
+            stacked = np.stack([np.load(io.BytesIO(tensors[i])) for i in rows])
+            with torch.inference_mode():
+                x = torch.from_numpy(stacked).to(self.clip.device, dtype=self.clip._dtype)
+                feats = self.clip.model.encode_image(x, normalize=True).float().cpu().numpy()
+            for i, emb in zip(rows, feats, strict=True):
+                embeddings[i] = emb.astype(np.float32).tobytes()
+        out = batch.drop_columns(["tensor"])
+        return out.append_column("embedding", pa.array(embeddings, pa.binary()))
+
+
+def ray_fetch_and_embed(
+    urls: dict[str, str],
+    clip: ClipModel,
+    fetcher: Fetcher,
+    decode: DecodePolicy,
+    keep_images: bool = False,
+    hash_lists: HashLists | None = None,
+    provenance: ProvenancePolicy | None = None,
+    plan: RayClipPlan = RayClipPlan(),
+) -> Iterator[UrlOutcome]:
+    """:func:`~pipeline.hops.clip.filter.fetch_and_embed` on the connected Ray cluster."""
+    import ray.data
+    from ray.data import ActorPoolStrategy
+
+    if not urls:
+        return
+
+    items = [{"url_id": uid, "url": url} for uid, url in urls.items()]
+    blocks = max(1, -(-len(items) // plan.fetch_batch))
+    gpus = plan.embed_gpus
+    if gpus is None:
+        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    prepared = ray.data.from_items(items, override_num_blocks=blocks).map_batches(
+        prepare_batch,
+        batch_size=plan.fetch_batch,
+        batch_format="pyarrow",
+        num_cpus=plan.fetch_cpus,
+        fn_kwargs={
+            "policy": fetcher.policy,
+            "workers": fetcher.workers,
+            "decode": decode,
+            "preprocess": clip.preprocess,
+            "keep_images": keep_images,
+            "hash_lists": hash_lists,
+            "provenance": provenance,
+        },
+    )
+    embedded = prepared.map_batches(
+        ClipEmbedder,
+        fn_constructor_kwargs={"spec": clip.spec},
+        compute=ActorPoolStrategy(size=plan.embed_actors),
+        batch_size=clip.spec.batch_size,
+        batch_format="pyarrow",
+        num_cpus=plan.embed_cpus,
+        num_gpus=gpus,
+    )
+    for batch in embedded.iter_batches(batch_format="pyarrow", batch_size=None):
+        for row in batch.to_pylist():
+            data = row.pop("embedding")
+            found = row.pop("provenance")
+            outcome = UrlOutcome(**row, provenance=None if found is None else orjson.loads(found))
+            if data is not None:
+                outcome.embedding = np.frombuffer(data, dtype=np.float32).copy()
+                maybe_kill("clip.embedded")
+            yield outcome

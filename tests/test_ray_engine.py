@@ -1,0 +1,212 @@
+"""The Ray engine gives the same rows as in process: hop 1 (a Ray task per WAT file), hop 3 (a
+Ray Data pipeline: fetch tasks, a CLIP actor pool) and the download (img2dataset's ``ray``
+distributor). Every test joins the one local cluster of the run (``ray_cluster``).
+
+The in-process side is the small lake (``small_lake``, built once per run); the Ray side
+materializes the same partition with ``EngineResource(kind="ray")`` on a fresh lake or a fork.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from assets_defs.assets.clip_scores import clip_scores
+from assets_defs.assets.image_shards import image_shards
+from assets_defs.assets.wat_image_links import wat_image_links
+from assets_defs.resources import EngineResource
+from pipeline.engine import Engine
+from pipeline.engine.worker_env import worker_env
+from pipeline.hops.wat.records import ExtractStats, WatOpenError
+from pipeline.lake.tables import TableName
+from tests.conftest import REAL_WAT
+from tests.lake_runs import LakeRun, checks_passed
+
+ROOT = str(Path(__file__).resolve().parents[1])
+FLOATS = ("similarity", "punsafe", "pwatermark", "threshold")
+
+
+def on_ray(run: LakeRun, address: str) -> LakeRun:
+    """The same lake run with the Ray engine."""
+    resources = {**run.resources, "engine": EngineResource(kind="ray", ray_address=address)}
+    return dataclasses.replace(run, resources=resources)
+
+
+def same_rows(ours: pa.Table, theirs: pa.Table, key: str, floats: tuple[str, ...] = ()) -> None:
+    """Equal tables up to row order (by ``key``); ``floats`` within 1e-5."""
+    assert ours.schema == theirs.schema and ours.num_rows == theirs.num_rows > 0
+    a, b = ours.sort_by(key), theirs.sort_by(key)
+    for name in ours.column_names:
+        x, y = a.column(name).to_pylist(), b.column(name).to_pylist()
+        if name in floats or name == "embedding":
+            assert [v is None for v in x] == [v is None for v in y], name
+            pairs = [(u, v) for u, v in zip(x, y, strict=True) if u is not None]
+            if pairs:
+                np.testing.assert_allclose(*map(np.array, zip(*pairs, strict=True)), atol=1e-5)
+        else:
+            assert x == y, name
+
+
+@pytest.fixture(scope="module")
+def ray_slice(small_lake: LakeRun, ray_cluster: str, tmp_path_factory) -> LakeRun:
+    """A fork of the small lake whose first slice went through hop 1 and hop 3 again on the
+    Ray engine, with no embedding left to reuse (hop 3 fetches every URL again)."""
+    run = on_ray(small_lake.fork(tmp_path_factory.mktemp("ray-slice")), ray_cluster)
+    for table in (TableName.CLIP_SCORES, TableName.IMAGE_EMBEDDINGS):
+        shutil.rmtree(run.lake.table_uri(table))
+    key = small_lake.keys[0]
+    checks_passed(run.run(wat_image_links, partition=key))
+    checks_passed(run.run(clip_scores, partition=key))
+    return run
+
+
+def test_hop1_on_ray_gives_the_same_links_in_the_same_order(
+    ray_slice: LakeRun, small_lake: LakeRun
+) -> None:
+    key = small_lake.keys[0]
+    ours = ray_slice.lake.read(TableName.WAT_IMAGE_LINKS, [key])
+    theirs = small_lake.lake.read(TableName.WAT_IMAGE_LINKS, [key])
+    assert ours.equals(theirs)
+    meta, before = (
+        ray_slice.metadata(TableName.WAT_IMAGE_LINKS, key),
+        small_lake.metadata(TableName.WAT_IMAGE_LINKS, key),
+    )
+    assert meta["engine"] == "ray" and before["engine"] == "in_process"
+    for name in ("files_read", "records_read", "records_ok", "records_failed", "bytes_read"):
+        assert meta[name] == before[name], name
+
+
+def test_hop3_on_ray_gives_the_same_scores_and_embeddings(
+    ray_slice: LakeRun, small_lake: LakeRun
+) -> None:
+    key = small_lake.keys[0]
+    for table, by in ((TableName.CLIP_SCORES, "pair_id"), (TableName.IMAGE_EMBEDDINGS, "url_id")):
+        same_rows(ray_slice.lake.read(table, [key]), small_lake.lake.read(table, [key]), by,
+                  FLOATS)  # fmt: skip
+    meta = ray_slice.metadata(TableName.CLIP_SCORES, key)
+    before = small_lake.metadata(TableName.CLIP_SCORES, key)
+    assert meta["engine"] == "ray"
+    for name in ("urls_fetched", "rows_kept"):
+        assert meta[name] == before[name], name
+
+
+def _normalized(results: pa.Table) -> pa.Table:
+    """Download results with loopback ports masked (each run has its own guard proxy)."""
+    errors = [re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", e) if e else e
+              for e in results.column("error_message").to_pylist()]  # fmt: skip
+    index = results.schema.get_field_index("error_message")
+    return results.set_column(index, "error_message", pa.array(errors, pa.string()))
+
+
+def test_download_on_ray_reruns_a_shard_left_incomplete_and_gives_the_same_results(
+    small_lake: LakeRun, ray_cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """img2dataset's ray distributor ignores a failed shard; the project runs img2dataset
+    again for it. The fault (the first run leaves shard 0 without its stats) is injected, as
+    it cannot be caused at will; the results still equal the in-process run's."""
+    from pipeline.hops.download import shards
+
+    crawl = small_lake.crawl
+    here = small_lake.fork(tmp_path / "in-process")
+    checks_passed(here.run(image_shards, partition=crawl))
+    real, calls = shards._download, []
+
+    def leaves_shard_0_incomplete(download, folder: str, spec: shards.ShardSpec) -> None:
+        real(download, folder, spec)
+        calls.append(spec.distributor)
+        if len(calls) == 1:
+            Path(folder, "00000_stats.json").unlink()
+
+    monkeypatch.setattr(shards, "_download", leaves_shard_0_incomplete)
+    there = on_ray(small_lake.fork(tmp_path / "ray"), ray_cluster)
+    checks_passed(there.run(image_shards, partition=crawl))
+    assert calls == ["ray", "ray"]
+    ours = _normalized(there.lake.read(TableName.DOWNLOAD_RESULTS, [crawl]))
+    theirs = _normalized(here.lake.read(TableName.DOWNLOAD_RESULTS, [crawl]))
+    same_rows(ours, theirs, "pair_id")
+    assert "success" in ours.column("status").to_pylist()
+    meta = there.metadata(TableName.IMAGE_SHARDS, crawl)
+    before = here.metadata(TableName.IMAGE_SHARDS, crawl)
+    assert (meta["distributor"], meta["engine"]) == ("ray", "ray")
+    assert (before["distributor"], before["engine"]) == ("multiprocessing", "in_process")
+    assert meta["shards_written_now"] == before["shards_written_now"] > 0
+    tars = sorted(p.name for p in (tmp_path / "ray" / "lake").rglob("*.tar"))
+    assert tars == sorted(p.name for p in (tmp_path / "in-process" / "lake").rglob("*.tar"))
+
+
+def test_workers_get_the_hop_environment_and_a_bad_file_fails_with_its_path(
+    ray_cluster: str, tmp_path: Path
+) -> None:
+    """S3 options, proxies and offline switches travel in the job's runtime_env; a task's
+    error reaches the step as the file's WatOpenError, naming the file (one job for both)."""
+    engine = Engine("ray", ray_cluster)
+    options = {"key": "AK", "secret": "SK", "client_kwargs": {"endpoint_url": "http://s3:9"}}
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "http_proxy",
+             "NO_ALBUMENTATIONS_UPDATE")  # fmt: skip
+    empty = tmp_path / "empty.warc.wat.gz"
+    empty.write_bytes(b"")
+    missing = str(tmp_path / "missing.warc.wat.gz")
+    with engine.session(options, {"http_proxy": "http://127.0.0.1:1"}) as ray:
+        seen = ray.get(ray.remote(_environment).remote(names))
+        with pytest.raises(WatOpenError, match=r"missing\.warc\.wat\.gz"):
+            list(engine.image_link_batches([str(empty), missing], "X", ExtractStats()))
+    assert seen == ["AK", "SK", "http://s3:9", "http://127.0.0.1:1", "1"]
+    assert worker_env(options, local=False, environ={}).get("PYTHONPATH") is None
+
+
+def _environment(names: tuple[str, ...]) -> list[str | None]:
+    import os
+
+    return [os.environ.get(name) for name in names]
+
+
+NO_RAY = """
+import sys
+sys.modules["ray"] = None  # import ray fails, as where the extra is not installed
+from assets_defs.definitions import defs
+from assets_defs.resources import EngineResource
+from pipeline.engine import Engine
+from pipeline.engine.cluster import RayUnavailableError
+from pipeline.hops.wat.records import ExtractStats
+engine = EngineResource().engine()
+assert engine.kind == "in_process"
+stats = ExtractStats()
+with engine.session():
+    rows = sum(b.num_rows for b in engine.image_link_batches([sys.argv[1]], "X", stats))
+assert rows == stats.image_links > 0, (rows, stats)
+try:
+    Engine("ray", "127.0.0.1:1").session().__enter__()
+except RayUnavailableError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_in_process_is_the_default_and_needs_no_ray() -> None:
+    with pytest.raises(ValueError, match="unknown engine"):
+        Engine("spark")
+    assert EngineResource().engine() == Engine()  # one default per setting
+    wat = next(REAL_WAT.rglob("*2023*"))
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    done = subprocess.run([sys.executable, "-c", NO_RAY, str(wat)], capture_output=True,
+                          text=True, timeout=300, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "refused: the ray engine needs Ray" in done.stdout
+
+
+def test_demo_takes_an_engine_and_a_ray_address() -> None:
+    from crawl2diffusion.cli import build_parser
+
+    args = build_parser().parse_args(["demo", "--engine", "ray", "--ray-address", "h:6379"])
+    assert (args.engine, args.ray_address) == ("ray", "h:6379")
+    assert build_parser().parse_args(["demo"]).engine is None  # the setting's default
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--engine", "spark"])
