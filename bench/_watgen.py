@@ -639,21 +639,29 @@ class _Gen:
 
     def record(self, uri: str, date: str, refers_to: str, payload: bytes) -> bytes:
         """One WAT record (a WARC ``metadata`` record, CRLF headers) as a gzip member."""
-        digest = "sha1:" + base64.b32encode(hashlib.sha1(payload).digest()).decode()
-        header = (
-            "WARC/1.0\r\n"
-            "WARC-Type: metadata\r\n"
-            f"WARC-Target-URI: {uri}\r\n"
-            f"WARC-Date: {date}\r\n"
-            f"WARC-Record-ID: {self.uuid()}\r\n"
-            f"WARC-Refers-To: {refers_to}\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n"
-            f"WARC-Payload-Digest: {digest}\r\n"
-            f"WARC-Block-Digest: {digest}\r\n"
-            "\r\n"
-        ).encode()
-        return gzip_member(header + payload + b"\r\n\r\n", self.stats)
+        return metadata_member(uri, date, self.uuid(), refers_to, payload, self.stats)
+
+
+def metadata_member(
+    uri: str, date: str, record_id: str, refers_to: str, payload: bytes, stats: ChunkStats
+) -> bytes:
+    """A WARC ``metadata`` record of a JSON payload (CRLF headers, both digests) as a gzip
+    member, counted into ``stats``."""
+    digest = "sha1:" + base64.b32encode(hashlib.sha1(payload).digest()).decode()
+    header = (
+        "WARC/1.0\r\n"
+        "WARC-Type: metadata\r\n"
+        f"WARC-Target-URI: {uri}\r\n"
+        f"WARC-Date: {date}\r\n"
+        f"WARC-Record-ID: {record_id}\r\n"
+        f"WARC-Refers-To: {refers_to}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n"
+        f"WARC-Payload-Digest: {digest}\r\n"
+        f"WARC-Block-Digest: {digest}\r\n"
+        "\r\n"
+    ).encode()
+    return gzip_member(header + payload + b"\r\n\r\n", stats)
 
 
 def gzip_member(data: bytes, stats: ChunkStats | None = None) -> bytes:

@@ -24,9 +24,7 @@ cached in ``bench/out/`` with a JSON sidecar like ``_watgen``'s files.
 
 from __future__ import annotations
 
-import base64
 import gzip
-import hashlib
 import json
 import random
 import time
@@ -36,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from _watgen import MB, OUT_DIR, ChunkStats, WatFile, gzip_member, warcinfo_member
+from _watgen import MB, OUT_DIR, ChunkStats, WatFile, metadata_member, warcinfo_member
 
 REAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "real-wat"
 RESPONSE_FILE = REAL_DIR / "CC-MAIN-2023-06-excerpt.warc.wat.gz"
@@ -100,21 +98,7 @@ class _RealPages:
         return out
 
     def _record(self, uri: str, date: str, refers_to: str, payload: bytes) -> bytes:
-        digest = "sha1:" + base64.b32encode(hashlib.sha1(payload).digest()).decode()
-        header = (
-            "WARC/1.0\r\n"
-            "WARC-Type: metadata\r\n"
-            f"WARC-Target-URI: {uri}\r\n"
-            f"WARC-Date: {date}\r\n"
-            f"WARC-Record-ID: {self._uuid()}\r\n"
-            f"WARC-Refers-To: {refers_to}\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n"
-            f"WARC-Payload-Digest: {digest}\r\n"
-            f"WARC-Block-Digest: {digest}\r\n"
-            "\r\n"
-        ).encode()
-        return gzip_member(header + payload + b"\r\n\r\n", self.stats)
+        return metadata_member(uri, date, self._uuid(), refers_to, payload, self.stats)
 
     def page(self, index: int) -> bytes:
         """The request and response records of page ``index`` as gzip members."""
