@@ -285,7 +285,7 @@ def test_backfill_on_postgres_keeps_the_run_and_pool_limits(
         "synthetic_web": SyntheticWebResource(enabled=False),
     }
     manifest = {"slice_size": 1, "sample_size": SLICES}  # one partition per WAT file
-    config = {"ops": {"crawl_manifest": {"config": manifest}}}
+    config = {"ops": {TableName.CRAWL_MANIFEST: {"config": manifest}}}
     assert materialize([crawl_manifest], instance=instance, resources=resources, run_config=config)
     keys = instance.get_dynamic_partitions("wat_slices")
     assert len(keys) == SLICES

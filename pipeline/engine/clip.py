@@ -170,15 +170,15 @@ def ray_fetch_and_embed(
         batch_size=plan.fetch_batch,
         batch_format="pyarrow",
         num_cpus=plan.fetch_cpus,
-        fn_kwargs={
-            "policy": fetcher.policy,
-            "workers": fetcher.workers,
-            "decode": decode,
-            "preprocess": clip.preprocess,
-            "keep_images": keep_images,
-            "hash_lists": hash_lists,
-            "provenance": provenance,
-        },
+        fn_kwargs=dict(  # keywords, not string keys: one of them names a table
+            policy=fetcher.policy,
+            workers=fetcher.workers,
+            decode=decode,
+            preprocess=clip.preprocess,
+            keep_images=keep_images,
+            hash_lists=hash_lists,
+            provenance=provenance,
+        ),
     )
     embedded = prepared.map_batches(
         ClipEmbedder,

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.hops.clip.heads import DEFAULT_HEADS_DIR
+from pipeline.models import MODELS_DIR
 
-CALIBRATION_FILE = DEFAULT_HEADS_DIR / "punsafe_calibration.json"
+CALIBRATION_FILE = MODELS_DIR / "heads" / "punsafe_calibration.json"  # no torch at load
 CURVE_THRESHOLDS = tuple(
     sorted({0.001, 0.005, 0.995, 0.999, *(round(t, 2) for t in np.linspace(0.01, 0.99, 99))})
 )
