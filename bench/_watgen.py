@@ -716,14 +716,23 @@ def wat_path(size_mb: int, seed: int) -> Path:
     return OUT_DIR / f"synthetic-{size_mb}mb-seed{seed}-v{GENERATOR_VERSION}.warc.wat.gz"
 
 
-def ensure_wat(size_mb: int, seed: int = 0, workers: int | None = None) -> WatFile:
-    """Return the cached WAT file of at least ``size_mb`` MiB, generating it if missing."""
-    path = wat_path(size_mb, seed)
+def cached_wat(path: Path, size_mb: int, seed: int) -> WatFile | None:
+    """The WAT file at ``path`` with the statistics of its JSON sidecar, if both are there and
+    the file has the size the sidecar recorded; else None."""
     sidecar = path.with_suffix(".json")
     if path.exists() and sidecar.exists():
         meta = json.loads(sidecar.read_text())
         if meta.get("size") == path.stat().st_size:
             return WatFile(path, size_mb, seed, ChunkStats(**meta["stats"]), meta["seconds"], True)
+    return None
+
+
+def ensure_wat(size_mb: int, seed: int = 0, workers: int | None = None) -> WatFile:
+    """Return the cached WAT file of at least ``size_mb`` MiB, generating it if missing."""
+    path = wat_path(size_mb, seed)
+    if cached := cached_wat(path, size_mb, seed):
+        return cached
+    sidecar = path.with_suffix(".json")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     workers = workers or min(2, os.cpu_count() or 1)

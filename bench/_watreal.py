@@ -34,7 +34,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from _watgen import MB, OUT_DIR, ChunkStats, WatFile, metadata_member, warcinfo_member
+from _watgen import (
+    MB,
+    OUT_DIR,
+    ChunkStats,
+    WatFile,
+    cached_wat,
+    metadata_member,
+    warcinfo_member,
+)
 
 REAL_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "real-wat"
 RESPONSE_FILE = REAL_DIR / "CC-MAIN-2023-06-excerpt.warc.wat.gz"
@@ -137,11 +145,9 @@ def ensure_real_wat(size_mb: int, seed: int = 0) -> WatFile:
     """Return the cached real-records WAT file of at least ``size_mb`` MiB, building it if
     missing (one process: the records are copies, so it is fast)."""
     path = real_wat_path(size_mb, seed)
+    if cached := cached_wat(path, size_mb, seed):
+        return cached
     sidecar = path.with_suffix(".json")
-    if path.exists() and sidecar.exists():
-        meta = json.loads(sidecar.read_text())
-        if meta.get("size") == path.stat().st_size:
-            return WatFile(path, size_mb, seed, ChunkStats(**meta["stats"]), meta["seconds"], True)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     pages = _RealPages(seed)
