@@ -4,6 +4,7 @@ settings environment, and the small web's materialized lake (built once per test
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,13 @@ if TYPE_CHECKING:
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+# pytest-xdist's workers share the cores: each one's torch/BLAS threads get its share
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # execnet starts xdist's workers with SIGTERM ignored, and child processes inherit that:
+    # multiprocessing's Pool.terminate (img2dataset) and the servers' SIGTERM would hang
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 REAL_WAT = Path(__file__).resolve().parent / "data" / "real-wat"
 """Two real Common Crawl WAT excerpts (a 2023 HTML page, a 2024 request-only file)."""
@@ -74,10 +82,13 @@ def s3_options(s3_server: str) -> dict:
 @pytest.fixture(scope="session")
 def small_lake(tmp_path_factory: pytest.TempPathFactory) -> LakeRun:
     """The small synthetic web materialized through hops 1-3, the dataset and aesthetics, once
-    per run (tests/lake_runs.py). Tests only read it; a test that writes uses ``fork``."""
-    from tests.lake_runs import build_small_lake
+    per test run, shared by pytest-xdist's workers (tests/lake_runs.py). Tests only read it; a
+    test that writes uses ``fork``."""
+    from tests.lake_runs import shared_small_lake
 
-    return build_small_lake(tmp_path_factory.mktemp("small-lake"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the run's temp folder, above each worker's
+        return shared_small_lake(tmp_path_factory.getbasetemp().parent / "small-lake")
+    return shared_small_lake(tmp_path_factory.mktemp("small-lake"))
 
 
 def warc_record(
@@ -232,3 +243,28 @@ def mini_resources(mini_crawl: Path, tmp_path: Path) -> dict:
         "pipes_subprocess_client": PipesSubprocessClient(),
         "engine": EngineResource(),
     }
+
+
+COSTLY_MODULES_FIRST = (
+    "test_deployment.py",
+    "test_demo.py",
+    "test_ray_engine.py",
+    "test_kill_rerun.py",
+    "test_dataset_report.py",
+    "test_laion_hops.py",
+    "test_pipes.py",
+    "test_diffusion_quality.py",
+    "test_erase.py",
+    "test_shards.py",
+    "test_synthetic_server.py",
+    "test_synthetic_web.py",
+)
+"""The slowest modules, slowest first (measured with ``--durations``): pytest-xdist hands out
+whole modules (``--dist loadfile``) in collection order (``--no-loadscope-reorder``), so
+queueing these first lets the workers finish together."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the costly modules first, in ``COSTLY_MODULES_FIRST`` order; the rest keep theirs."""
+    rank = {name: i for i, name in enumerate(COSTLY_MODULES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

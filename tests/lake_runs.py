@@ -89,16 +89,8 @@ class LakeRun:
         return LakeRun(root, instance, resources, self.crawl, list(self.keys))
 
 
-def build_small_lake(root: Path) -> LakeRun:
-    """The small web's crawl through hops 1-3 (one slice per WAT file), the released dataset
-    and the aesthetic subset, with every check passing."""
-    from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
-    from assets_defs.assets.alt_text_pairs import alt_text_pairs
-    from assets_defs.assets.clip_scores import clip_scores
-    from assets_defs.assets.crawl_manifest import crawl_manifest
-    from assets_defs.assets.laion_dataset import laion_dataset
-    from assets_defs.assets.wat_image_links import wat_image_links
-    from assets_defs.partitions import crawls, wat_slices
+def small_lake_resources(root: Path) -> dict[str, Any]:
+    """The resources of the small lake under ``root``: its lake, the small web, the CLIP model."""
     from assets_defs.resources import (
         ClipModelResource,
         CrawlSourceResource,
@@ -108,7 +100,7 @@ def build_small_lake(root: Path) -> LakeRun:
     )
 
     web_root = root / "web"
-    resources = {
+    return {
         "lake": LakeResource(root=str(root / "lake")),
         "crawl_source": CrawlSourceResource(
             data_root=str(web_root), collinfo_uri=str(web_root / "collinfo.json")
@@ -118,18 +110,54 @@ def build_small_lake(root: Path) -> LakeRun:
         "pipes_subprocess_client": PipesSubprocessClient(),
         "engine": EngineResource(),
     }
-    instance = DagsterInstance.ephemeral()
-    run = LakeRun(root, instance, resources, crawl="", keys=[])
+
+
+def open_small_lake(root: Path, instance: DagsterInstance | None = None) -> LakeRun:
+    """The small lake under ``root`` with its instance (opened again when not given: another
+    test process may have built it) and the crawl's two partitions."""
+    from assets_defs.partitions import crawls, wat_slices
+
+    instance = instance or DagsterInstance.from_config(str(root / "dagster_home"))
+    crawl = instance.get_dynamic_partitions(crawls.name)[0]
+    keys = [k for k in instance.get_dynamic_partitions(wat_slices.name) if k.startswith(crawl)]
+    assert len(keys) == 2, keys
+    return LakeRun(root, instance, small_lake_resources(root), crawl, keys)
+
+
+def build_small_lake(root: Path) -> LakeRun:
+    """The small web's crawl through hops 1-3 (one slice per WAT file), the released dataset
+    and the aesthetic subset, with every check passing, in an instance kept on disk."""
+    from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
+    from assets_defs.assets.alt_text_pairs import alt_text_pairs
+    from assets_defs.assets.clip_scores import clip_scores
+    from assets_defs.assets.crawl_manifest import crawl_manifest
+    from assets_defs.assets.laion_dataset import laion_dataset
+    from assets_defs.assets.wat_image_links import wat_image_links
+
+    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    instance = DagsterInstance.from_config(str(root / "dagster_home"))
+    run = LakeRun(root, instance, small_lake_resources(root), crawl="", keys=[])
     run.run(
         crawl_manifest,
         run_config={"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": 1}}}},
     )
-    run.crawl = instance.get_dynamic_partitions(crawls.name)[0]
-    run.keys = [
-        k for k in instance.get_dynamic_partitions(wat_slices.name) if k.startswith(run.crawl)
-    ]
-    assert len(run.keys) == 2
+    run = open_small_lake(root, instance)
     for key in run.keys:
         checks_passed(run.run(wat_image_links, alt_text_pairs, clip_scores, partition=key))
     checks_passed(run.run(laion_dataset, aesthetic_scores, aesthetic_subset, partition=run.crawl))
     return run
+
+
+def shared_small_lake(root: Path) -> LakeRun:
+    """The small lake under ``root``, built by the first test process that asks for it (a file
+    lock keeps the others waiting) and opened by the rest: pytest-xdist workers share one."""
+    from filelock import FileLock
+
+    root.mkdir(parents=True, exist_ok=True)
+    built = root / "BUILT"
+    with FileLock(str(root.with_suffix(".lock"))):
+        if built.exists():
+            return open_small_lake(root)
+        run = build_small_lake(root)
+        built.touch()
+        return run

@@ -1,4 +1,5 @@
-"""The main job end to end on a small synthetic web, through a persistent Dagster instance."""
+"""The main job end to end at the small demo's size (``crawl2diffusion demo --small``: one
+crawl, two WAT files, a short training), through a persistent Dagster instance, then again."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from assets_defs.demo import run_demo
+from assets_defs.demo_profiles import SMALL
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
 from pipeline.provenance.reader import read_provenance
 
-WEB = {"pages_per_crawl": 120}
-TRAINING = {
+TRAINING = {  # the small demo's training, shorter still: the test proves every hop runs
     "ops": {
-        TableName.DIFFUSION_MODEL: {"config": {"train_steps": 40, "checkpoint_every": 20}},
-        TableName.SAMPLES: {"config": {"steps": 10}},
-        TableName.REPLICATION_AUDIT: {"config": {"steps": 10, "captions": 8}},
+        TableName.DIFFUSION_MODEL: {
+            "config": {"train_steps": 4, "checkpoint_every": 4, "batch_size": 4, "warmup_steps": 1}
+        },
+        TableName.SAMPLES: {"config": {"steps": 4, "seeds": [0]}},
+        TableName.REPLICATION_AUDIT: {"config": {"steps": 4, "captions": 4}},
     }
 }
 
@@ -27,13 +30,13 @@ def test_demo_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    summary = run_demo(tmp_path / "data", slice_size=2, web=WEB, training=TRAINING)
+    summary = run_demo(tmp_path / "data", profile=SMALL, training=TRAINING)
     out, console = capfd.readouterr()
     for line in ("-> crawl_manifest_job", "<- clip_filter_job [", "fetched ", "img2dataset: "):
         assert line in console, line  # runs start and end, hop 3 and downloads show progress
     assert "img2dataset: Downloading starting now" in console  # its output is in the run log
     assert "Downloading starting now" not in out
-    crawls = 2
+    crawls = len(SMALL.web["crawl_ids"])
     assert summary.partitions and summary.runs == 1 + 2 * len(summary.partitions) + crawls + 1
     links = summary.table_rows[TableName.WAT_IMAGE_LINKS]
     pairs = summary.table_rows[TableName.ALT_TEXT_PAIRS]
@@ -78,7 +81,7 @@ def test_demo_end_to_end(
     assert sorted(instance.get_dynamic_partitions("wat_slices")) == summary.partitions
     materialized = instance.get_materialized_partitions(AssetKey(TableName.ALT_TEXT_PAIRS))
     assert materialized == set(summary.partitions)
-    again = run_demo(tmp_path / "data", slice_size=2, web=WEB, training=TRAINING)
+    again = run_demo(tmp_path / "data", profile=SMALL, training=TRAINING)
     assert again.table_rows == summary.table_rows  # idempotent re-run over the same web
     # the re-run fetches only URLs that failed before: the rest were embedded by this model
     records = instance.fetch_materializations(AssetKey(TableName.CLIP_SCORES), limit=200).records

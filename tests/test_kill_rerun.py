@@ -4,16 +4,19 @@ and the uninterrupted run happen here, each on its own copy of the same lake."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pyarrow as pa
 import pytest
@@ -153,32 +156,51 @@ def download_some(web: str, root: str) -> pa.Table:
     return result.results
 
 
+@dataclass(frozen=True)
+class Child:
+    """A child process and the file its stderr goes to."""
+
+    process: subprocess.Popen
+    stderr: IO[str]
+
+
 @contextmanager
-def killed_child(call: str, point: str, after: int) -> Iterator[subprocess.Popen]:
-    """Start ``call`` (a function of this module) in a child told to die at ``point``; the
-    block runs meanwhile. A child still running when the block ends is stopped."""
+def killed_child(call: str, point: str, after: int) -> Iterator[Child]:
+    """Start ``call`` (a function of this module) in a child told to die at ``point``, in its
+    own process group; the block runs meanwhile. Whatever of the group still runs when the
+    block ends (a child not killed yet, img2dataset's orphaned workers) is killed."""
     env = {**os.environ, faults.ENV: f"kill:{point}:{after}"}
     code = f"from tests.test_kill_rerun import *; {call}"
-    child = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield child
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            yield Child(process, stderr)
+        finally:
+            kill_group(process)
+            process.wait()
 
 
-def wait_killed(child: subprocess.Popen) -> str:
-    """Wait for the child; assert it died of SIGKILL; its stderr."""
-    _, stderr = child.communicate(timeout=300)
-    assert child.returncode == -signal.SIGKILL, (child.returncode, stderr[-3000:])
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the process group ``process`` leads, if any of it is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_killed(child: Child) -> str:
+    """Wait for the child (up to 300 s); assert it died of SIGKILL; its stderr."""
+    child.process.wait(timeout=300)
+    kill_group(child.process)  # orphaned workers would keep writing to the lake
+    child.stderr.seek(0)
+    stderr = child.stderr.read()
+    assert child.process.returncode == -signal.SIGKILL, (child.process.returncode, stderr[-3000:])
     return stderr
 
 

@@ -341,3 +341,18 @@ def test_sigint_handler_is_kept(first) -> None:
     thread.start()
     thread.join()
     assert not errors and module.signal is signal
+
+
+def test_download_ends_in_a_process_that_ignores_sigterm(subset, spec, tmp_path) -> None:
+    """img2dataset ends its pool with SIGTERM; workers of a parent that ignores SIGTERM (an
+    xdist worker, some supervisors) would inherit that and the download would never return
+    (this test then fails by its timeout). More shards than a pool worker's task limit (5)
+    make the pool replace its worker mid-download, which is when it hung."""
+    one_each = replace(spec, samples_per_shard=1)
+    saved = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        result = download_shards(subset.slice(0, 8), str(tmp_path / "shards"), one_each)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN  # put back as it was
+    finally:
+        signal.signal(signal.SIGTERM, saved)
+    assert result.results.num_rows == 8 and result.shards_written == 8

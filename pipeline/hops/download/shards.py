@@ -515,7 +515,14 @@ def _call_img2dataset(
     with guard, bombs_refused(spec.max_image_pixels):
         env = _env_for(guard.url, protocol, options)
         joined = cluster(env) if cluster is not None else nullcontext()
-        with _environ(env), _s3_cache_cleared(protocol), _sigint_kept(), _loggers_reaped(), joined:
+        with (
+            _environ(env),
+            _s3_cache_cleared(protocol),
+            _sigint_kept(),
+            _sigterm_heeded(),
+            _loggers_reaped(),
+            joined,
+        ):
             _download(download, folder, spec)
     return dict(sorted(guard.refused.items()))
 
@@ -601,6 +608,22 @@ def _s3_cache_cleared(protocol: str) -> Iterator[None]:
         yield
     finally:
         s3fs.S3FileSystem.clear_instance_cache()
+
+
+@contextmanager
+def _sigterm_heeded() -> Iterator[None]:
+    """img2dataset's pool workers inherit an ignored SIGTERM (a process started by a parent
+    that ignores it: pytest-xdist's workers, some supervisors) and then never die when its
+    ``Pool.terminate`` ends the download: let them heed it while img2dataset runs."""
+    on_main = threading.current_thread() is threading.main_thread()
+    if not on_main or signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 @contextmanager
