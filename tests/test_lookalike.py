@@ -71,11 +71,14 @@ def test_pdq_index_per_partition_merged_and_renamed_on_rewrite(tmp_path: Path) -
     assert [(h.url, h.distance) for h in hits] == [("http://h/b/150.png", 3.0)]
     files = sorted(p.name for p in ann.index_root(lake).rglob("*.usearch"))
     assert len(files) == 2
+    kept = next(ann.index_root(lake).rglob("a/*.usearch"))
+    older = kept.with_suffix(".parquet")  # labels as an older layout wrote them
+    older.write_bytes(b"x")
     # re-writing a partition gives its index a new name; the old file is pruned
     _pdq_lake(tmp_path / "lake", {"b": codes[300:310]})
     assert not ann.nearest_pdq(lake, query.hex(), k=5, max_distance=31)
     now = sorted(p.name for p in ann.index_root(lake).rglob("*.usearch"))
-    assert len(now) == 2 and now != files
+    assert len(now) == 2 and now != files and kept.name in now and not older.exists()
 
 
 def _scores_lake(root: Path, images: list[Image.Image]) -> Lake:

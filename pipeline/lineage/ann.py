@@ -7,10 +7,11 @@ Three kinds, one file per table partition, built lazily by the first search that
   :mod:`pipeline.lineage.copydetect`; int8, cosine).
 
 An index is named after its partition's current data files (a hash of their Delta paths),
-``<index dir>/<table>/<partition>/<kind>-<files hash>.usearch``, beside a ``.parquet`` of its
-labels (row -> url_id, url, pdq; no vector): a re-written partition, or a Delta ``DELETE``
-(an erasure), has new files and so a new index name, and the stale files are removed
-(:func:`prune`). A search queries every partition's index and merges their top k.
+``<index dir>/<table>/<partition>/<kind>-<files hash>.usearch``, beside an ``.arrow`` (IPC
+file, memory-mapped when read) of its labels (row -> url_id, url, pdq; no vector): a
+re-written partition, or a Delta ``DELETE`` (an erasure), has new files and so a new index
+name, and the stale files are removed (:func:`prune`). A search queries every partition's
+index and merges their top k.
 
 A process keeps what a search needs between searches: the partitions' current files, under
 the table's Delta version (:mod:`pipeline.lake.current` reads only the commits made since the
@@ -34,7 +35,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipeline.lake import current, delta, keyindex
 from pipeline.lake.store import Lake
@@ -53,6 +53,8 @@ FIRST_COUNT = 8
 """Neighbours asked per query first in a search with a distance bound; ``k`` only for the
 queries whose every one lies within it."""
 LABELS = ("url_id", "url", "pdq")
+LABELS_SUFFIX = ".arrow"
+"""An index's labels file (Arrow IPC; the ``.parquet`` of an older layout is pruned)."""
 
 
 @dataclass(frozen=True)
@@ -141,13 +143,16 @@ def _build(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     try:
-        pq.write_table(data.select(list(LABELS)), tmp.with_suffix(".parquet"))
-        os.replace(tmp.with_suffix(".parquet"), path.with_suffix(".parquet"))
+        labels = data.select(list(LABELS)).combine_chunks()
+        sink = pa.OSFile(str(tmp.with_suffix(LABELS_SUFFIX)), "wb")
+        with sink, pa.ipc.new_file(sink, labels.schema) as writer:
+            writer.write_table(labels)
+        os.replace(tmp.with_suffix(LABELS_SUFFIX), path.with_suffix(LABELS_SUFFIX))
         index.save(str(tmp))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-        tmp.with_suffix(".parquet").unlink(missing_ok=True)
+        tmp.with_suffix(LABELS_SUFFIX).unlink(missing_ok=True)
 
 
 def partition_indexes(
@@ -162,7 +167,7 @@ def partition_indexes(
     version, files = _current(lake, table)
     for partition, name in files.items():
         path = root / partition / f"{kind}-{name}.usearch"
-        if not (path.exists() and path.with_suffix(".parquet").exists()):
+        if not (path.exists() and path.with_suffix(LABELS_SUFFIX).exists()):
             _build(lake, table, partition, model_id, path, descriptor)
             built = True
         paths.append(path)
@@ -184,7 +189,7 @@ def prune(lake: Lake, table: str, builds: bool = True) -> list[Path]:
     for path in sorted(root.glob("*/*")):
         files = path.name.split(".")[0].rsplit("-", 1)[-1]
         stale = builds if path.name.startswith(".") else current.get(path.parent.name) != files
-        if stale:
+        if stale or path.suffix == ".parquet":  # or labels of the older layout
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
@@ -198,7 +203,8 @@ def _open(path: Path):
     """An index file, memory-mapped, and its labels (files never change: named by content)."""
     from usearch.index import Index
 
-    return Index.restore(str(path), view=True), pq.read_table(path.with_suffix(".parquet"))
+    labels = pa.ipc.open_file(pa.memory_map(str(path.with_suffix(LABELS_SUFFIX)))).read_all()
+    return Index.restore(str(path), view=True), labels
 
 
 def _batch(found) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
