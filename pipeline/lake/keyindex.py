@@ -157,12 +157,36 @@ def schema(path: Path) -> pa.Schema:
     return _open(path).schema
 
 
-def find(path: Path, hashes: np.ndarray) -> pa.Table:
-    """The rows of one sidecar whose key hash is in ``hashes`` (sorted, unique), in scan
-    order: a superset of the wanted keys' rows (a hash may collide; check the key). The
-    blocks holding a match are read by ``pread`` (a memory map would count every page the
-    kernel maps around a touched one), adjacent ones in one call, and decoded as one IPC
-    stream; then one take."""
+def prefetch(path: Path) -> None:
+    """Ask the disk for a sidecar's keys file and the head of its rows file, without waiting:
+    a lookup asks for every partition's before searching any (a cold search then waits on
+    them together, not one after another)."""
+    for name, size in ((keys_path(path), 0), (path, 1 << 16)):
+        fd = os.open(name, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where one sidecar holds rows whose key hash is wanted (:func:`locate`)."""
+
+    path: Path
+    positions: np.ndarray
+    """The matching rows' places in key-hash order."""
+    blocks: np.ndarray
+    """The record batches holding them."""
+    runs: list[tuple[int, int]]
+    """Byte ranges of adjacent blocks: one read each."""
+
+
+def locate(path: Path, hashes: np.ndarray) -> Located:
+    """The rows of one sidecar whose key hash is in ``hashes`` (sorted, unique): a superset
+    of the wanted keys' rows (a hash may collide; check the key). The disk is asked for the
+    blocks holding them at once (``posix_fadvise(WILLNEED)``), so that a lookup that locates
+    in every partition before reading (:func:`read`) keeps the disk busy with all of them."""
     side = _open(path)
     stored = side.hashes
     low = np.searchsorted(stored, hashes, "left")
@@ -170,39 +194,58 @@ def find(path: Path, hashes: np.ndarray) -> pa.Table:
     hit = np.zeros(len(hashes), bool)
     hit[inside] = stored[low[inside]] == hashes[inside]
     if not hit.any():
-        return side.schema.empty_table()
+        return Located(path, np.empty(0, np.int64), np.empty(0, np.int64), [])
     low = low[hit]
     counts = np.searchsorted(stored, hashes[hit], "right") - low
     total = int(counts.sum())
     positions = np.repeat(low - (np.cumsum(counts) - counts), counts) + np.arange(total)
     blocks = np.unique(positions // BLOCK)
     starts, ends = side.ends[blocks].astype(np.int64), side.ends[blocks + 1].astype(np.int64)
-    # runs of adjacent blocks: one read each
     breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
-    run_starts = starts[np.r_[0, breaks]]
-    run_ends = ends[np.r_[breaks - 1, len(ends) - 1]]
-    runs = list(zip(run_starts.tolist(), run_ends.tolist(), strict=True))
+    run_starts = starts[np.r_[0, breaks]].tolist()
+    runs = list(zip(run_starts, ends[np.r_[breaks - 1, len(ends) - 1]].tolist(), strict=True))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for start, end in runs:
+            os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_WILLNEED)
+    finally:
+        os.close(fd)
+    return Located(path, positions, blocks, runs)
+
+
+def read(found: Located) -> pa.Table:
+    """The rows :func:`locate` found, in scan order. The blocks are read by ``pread`` (a
+    memory map would count every page the kernel maps around a touched one) into one buffer
+    that is decoded as one IPC stream; then one take."""
+    side = _open(found.path)
+    if not found.runs:
+        return side.schema.empty_table()
     # one buffer: the schema message, the runs read into it, the end-of-stream marker
-    stream = bytearray(len(side.head) + int((run_ends - run_starts).sum()) + len(_EOS))
+    size = sum(end - start for start, end in found.runs)
+    stream = bytearray(len(side.head) + size + len(_EOS))
     view = memoryview(stream)
     view[: len(side.head)] = side.head
     view[len(view) - len(_EOS) :] = _EOS
     at = len(side.head)
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(found.path, os.O_RDONLY)
     try:
-        for start, end in runs:  # the disk reads them at once, not one after another
-            os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_WILLNEED)
-        for start, end in runs:
+        for start, end in found.runs:
             if os.preadv(fd, [view[at : at + end - start]], start) != end - start:
-                raise OSError(f"{path}: short read at {start}")
+                raise OSError(f"{found.path}: short read at {start}")
             at += end - start
     finally:
         os.close(fd)
     # one chunk: a take over many chunks costs more than joining them first
-    read = pa.ipc.open_stream(pa.py_buffer(stream)).read_all().combine_chunks()
-    taken = np.searchsorted(blocks, positions // BLOCK) * BLOCK + positions % BLOCK
+    rows = pa.ipc.open_stream(pa.py_buffer(stream)).read_all().combine_chunks()
+    positions = found.positions
+    taken = np.searchsorted(found.blocks, positions // BLOCK) * BLOCK + positions % BLOCK
     order = np.argsort(side.rows[positions], kind="stable")  # back to scan order
-    return read.take(pa.array(taken[order]))
+    return rows.take(pa.array(taken[order]))
+
+
+def find(path: Path, hashes: np.ndarray) -> pa.Table:
+    """:func:`locate` then :func:`read`: one sidecar's rows whose key hash is in ``hashes``."""
+    return read(locate(path, hashes))
 
 
 def prune(directory: Path, current: Path) -> list[Path]:

@@ -316,9 +316,13 @@ class Lake:
                 keyindex.build(path, column, schema, batches)
                 keyindex.prune(directory, path)
             paths.append(path)
-        # threads: a cold search waits on the disk, and waits overlap
+        # every partition's keys, then blocks, are asked of the disk before any is read;
+        # threads: a cold read waits on the disk, and waits overlap
+        for path in paths:
+            keyindex.prefetch(path)
         with ThreadPoolExecutor(min(LOOKUP_THREADS, len(paths))) as pool:
-            rows = pa.concat_tables(pool.map(lambda path: keyindex.find(path, hashes), paths))
+            located = list(pool.map(lambda path: keyindex.locate(path, hashes), paths))
+            rows = pa.concat_tables(pool.map(keyindex.read, located))
         # a hash match is checked against the key itself: a collision returns nothing foreign
         if rows.num_rows:
             rows = rows.filter(pc.is_in(rows.column(column), wanted))
