@@ -5,15 +5,17 @@ Run from the repository root::
     .venv/bin/python bench/embedding_lookup.py                        # 5 M x 128 (tiny CLIP)
     .venv/bin/python bench/embedding_lookup.py --dim 512              # ViT-B/32's width
 
-It writes ``--rows`` synthetic ``image_embeddings`` rows (the registry's schema, url_ids sorted
-within each partition as hop 3 writes them) into ``--partitions`` slices of a lake under
-``bench/out/`` with :class:`pipeline.lake.store.Lake` (so the layout is the real one; cached
-while the arguments are unchanged). It removes the lake's key sidecars and times the first
-lookup, which writes them (``pipeline/lake/keyindex.py``), then, each in a fresh process,
-looks up ``--lookups`` url_ids of which ``--hits`` fractions are stored, with
-:meth:`Lake.lookup` (what ``clip_scores`` and ``aesthetic_scores`` call) and, the peer, with a
-pyarrow dataset filter (``url_id`` isin, pushed down, all columns the cache needs). Prints
-wall time, the child's peak RSS (``VmHWM``, imports included) and the ratio to the peer.
+It writes ``--rows`` synthetic ``image_embeddings`` rows (the registry's schema with every
+column filled as hop 3 fills it, url_ids sorted within each partition as hop 3 writes them)
+into ``--partitions`` slices of a lake under ``--out`` (``/tmp/crawl2diffusion-bench``) with
+:class:`pipeline.lake.store.Lake` (so the layout is the real one; cached while the arguments
+are unchanged). It removes the lake's key sidecars and times the first lookup, which writes
+them (``pipeline/lake/keyindex.py``), then, each in a fresh process, looks up ``--lookups``
+url_ids of which ``--hits`` fractions are stored, with :meth:`Lake.lookup` (what
+``clip_scores`` and ``aesthetic_scores`` call) and, the peer, with a pyarrow dataset filter
+(``url_id`` isin, pushed down, all columns). ``--cold`` drops the lake's files from the page
+cache before each run (``posix_fadvise``). Prints wall time, the child's peak RSS (``VmHWM``,
+imports included) and the ratio to the peer.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CACHE_COLUMNS = ["url_id", "url", "model_id", "sha256", "md5", "pdq", "width", "height",
-                 "n_bytes", "image_format", "embedding"]  # fmt: skip
+CACHE_COLUMNS = None
+"""All columns: what ``clip_scores`` asks of the cache."""
 MODEL_ID = "tiny-clip@" + "ab" * 32
 
 
@@ -45,7 +47,7 @@ def build(root: Path, rows: int, partitions: int, dim: int, seed: int, group_row
 
     # the store's writer, with another row-group size when asked (a layout experiment)
     delta.WRITER = WriterProperties(compression="ZSTD", max_row_group_size=group_rows)
-    from pipeline.lake.tables import TableName, embeddings_schema
+    from pipeline.lake.tables import PROVENANCE_FIELDS, TableName, embeddings_schema
 
     lake = Lake(str(root))
     schema = embeddings_schema(dim)
@@ -67,11 +69,15 @@ def build(root: Path, rows: int, partitions: int, dim: int, seed: int, group_row
                 "sha256": pa.array(sha),
                 "md5": pa.array([s[:32] for s in sha]),
                 "pdq": pa.array(sha[::-1]),
+                "copy_desc": pa.array(
+                    [bytes(r).hex() for r in rng.integers(-127, 128, (per, 432), dtype=np.int8)]
+                ),
                 "width": pa.array(rng.integers(64, 1024, per, dtype=np.int32)),
                 "height": pa.array(rng.integers(64, 1024, per, dtype=np.int32)),
                 "n_bytes": pa.array(rng.integers(5000, 500_000, per, dtype=np.int64)),
                 "image_format": pa.array(["JPEG"] * per),
                 "embedding": pa.FixedSizeListArray.from_arrays(flat, dim),
+                **{f.name: pa.nulls(per, f.type) for f in PROVENANCE_FIELDS},
             },
             schema=schema,
         )
@@ -130,16 +136,24 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--row-group-rows", type=int, default=65536, help="the store's default")
     parser.add_argument("--lookups", type=int, default=10_000)
-    parser.add_argument("--hits", type=float, nargs="+", default=[0.0, 0.1, 1.0])
+    parser.add_argument("--hits", type=float, nargs="+", default=[0.0, 0.01, 1.0])
     parser.add_argument("--methods", nargs="+", default=["dataset_filter", "lookup"])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--keep-sidecars", action="store_true", help="reuse the sidecars of an earlier run"
+    )
+    parser.add_argument(
+        "--cold", action="store_true", help="evict the lake's files from the page cache first"
+    )
+    parser.add_argument("--out", type=Path, default=Path("/tmp/crawl2diffusion-bench"))
     parser.add_argument("--child", nargs=3, metavar=("ROOT", "METHOD", "IDS"))
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
-    out = ROOT / "bench" / "out"
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     layout = f"{args.rows}-{args.partitions}-{args.dim}-{args.seed}"
     if args.row_group_rows != 65536:
         layout += f"-rg{args.row_group_rows}"
@@ -152,19 +166,21 @@ def main() -> None:
         print(f"  {time.perf_counter() - started:.1f} s")
     size = sum(f.stat().st_size for f in root.rglob("*.parquet")) / 2**20
     print(f"lake: {root} ({size:,.0f} MiB of Parquet)")
-    shutil.rmtree(root / "_indexes", ignore_errors=True)
+    if not args.keep_sidecars:
+        shutil.rmtree(root / "_indexes", ignore_errors=True)
     first = run_child(root, "lookup", out / f"lookup-ids-{layout}-none.json", [])
     sidecars = sum(f.stat().st_size for f in (root / "_indexes").rglob("lookup-*")) / 2**20
     print(
-        f"first lookup (writes {args.partitions} sidecars, {sidecars:,.0f} MiB): "
-        f"{first['seconds']:.1f} s, peak RSS {first['peak_mb']:,.0f} MB"
+        f"first lookup ({'reuses' if args.keep_sidecars else 'writes'} {args.partitions} "
+        f"sidecars, {sidecars:,.0f} MiB): {first['seconds']:.1f} s, "
+        f"peak RSS {first['peak_mb']:,.0f} MB"
     )
     for hits in args.hits:
         ids = queries(root, args.lookups, hits, args.seed)
         best = {}
         for method in args.methods:
             ids_file = out / f"lookup-ids-{layout}-{args.lookups}-{hits}.json"
-            runs = [run_child(root, method, ids_file, ids) for _ in range(args.repeat)]
+            runs = [run_child(root, method, ids_file, ids, args.cold) for _ in range(args.repeat)]
             best[method] = min(runs, key=lambda r: r["seconds"])
             times = ", ".join(f"{r['seconds']:.3f}" for r in runs)
             ratio = ""
@@ -178,9 +194,23 @@ def main() -> None:
             )
 
 
-def run_child(root: Path, method: str, ids_file: Path, ids: list[str]) -> dict:
-    """One lookup of ``ids`` in a fresh process: its seconds, rows and peak RSS."""
+def evict(root: Path) -> None:
+    """Drop the lake's files (Parquet, Delta log, sidecars) from the page cache."""
+    for path in root.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def run_child(root: Path, method: str, ids_file: Path, ids: list[str], cold: bool = False) -> dict:
+    """One lookup of ``ids`` in a fresh process (``cold``: the lake's files out of the page
+    cache): its seconds, rows and peak RSS."""
     ids_file.write_text(json.dumps(ids))
+    if cold:
+        evict(root)
     done = subprocess.run(
         [sys.executable, __file__, "--child", str(root), method, str(ids_file)],
         capture_output=True, text=True, check=True, env={**os.environ},

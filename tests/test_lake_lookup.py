@@ -118,6 +118,12 @@ def test_a_partition_of_many_blocks(tmp_path: Path) -> None:
     ids = [f"{i:016x}" for i in range(0, 700, 7)]  # 100 rows: 4 blocks of keyindex.BLOCK
     assert len(ids) > 3 * keyindex.BLOCK
     lake.write_partition(TABLE, _rows(ids, "m1", start=5), "s1")
-    wanted = set(ids[::9]) | {"nope"}
-    found = lake.lookup(TABLE, "url_id", wanted)
-    assert found.equals(_expected(lake, wanted)) and found.num_rows == len(ids[::9])
+    # scattered blocks, then every block (one run of adjacent blocks, one read)
+    for wanted in (set(ids[::9]) | {"nope"}, set(ids)):
+        found = lake.lookup(TABLE, "url_id", wanted)
+        assert found.equals(_expected(lake, wanted)) and found.num_rows == len(wanted - {"nope"})
+    # several partitions searched at once (threads), found in read order
+    for p in range(2, 7):
+        lake.write_partition(TABLE, _rows(ids[p::7], f"m{p}", start=p), f"s{p}")
+    wanted = set(ids[::3])
+    assert lake.lookup(TABLE, "url_id", wanted).equals(_expected(lake, wanted))

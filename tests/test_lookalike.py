@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from PIL import Image
 
 from pipeline.hops.dataset.hash_lists import pdq_hash_quality
@@ -70,11 +71,14 @@ def test_pdq_index_per_partition_merged_and_renamed_on_rewrite(tmp_path: Path) -
     assert [(h.url, h.distance) for h in hits] == [("http://h/b/150.png", 3.0)]
     files = sorted(p.name for p in ann.index_root(lake).rglob("*.usearch"))
     assert len(files) == 2
+    kept = next(ann.index_root(lake).rglob("a/*.usearch"))
+    older = kept.with_suffix(".parquet")  # labels as an older layout wrote them
+    older.write_bytes(b"x")
     # re-writing a partition gives its index a new name; the old file is pruned
     _pdq_lake(tmp_path / "lake", {"b": codes[300:310]})
     assert not ann.nearest_pdq(lake, query.hex(), k=5, max_distance=31)
     now = sorted(p.name for p in ann.index_root(lake).rglob("*.usearch"))
-    assert len(now) == 2 and now != files
+    assert len(now) == 2 and now != files and kept.name in now and not older.exists()
 
 
 def _scores_lake(root: Path, images: list[Image.Image]) -> Lake:
@@ -144,3 +148,101 @@ def _half_jpeg_bytes(image: Image.Image) -> bytes:
         buf, "JPEG", quality=75
     )
     return buf.getvalue()
+
+
+def _copies_lake(root: Path, partitions: dict[str, np.ndarray]) -> Lake:
+    lake = Lake(str(root))
+    for partition, stored in partitions.items():
+        ids = [f"{partition}{i:04d}" for i in range(len(stored))]
+        rows = {
+            "url_id": ids,
+            "url": [f"http://c/{i}.png" for i in ids],
+            "pdq": pa.nulls(len(ids), pa.string()),
+            "copy_desc": [d.tobytes().hex() for d in stored],
+        }
+        lake.write_partition(TableName.CLIP_SCORES, pa.table(rows), partition)
+    return lake
+
+
+def _int8(v: np.ndarray) -> np.ndarray:
+    return np.round(v / np.abs(v).max(axis=-1, keepdims=True) * 127).astype(np.int8)
+
+
+def test_copy_search_equals_exact_search_past_its_first_count(tmp_path: Path) -> None:
+    """A picture re-published 30 times (more than the first count asked of each index) and
+    500 other drawings: the index search returns what an exact search over every stored
+    descriptor does within the threshold, for a query whose crop hypotheses are all wrong
+    but one, and a search asking fewer gets the closest ones."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal(copydetect.DIM).astype(np.float32)
+    copies = _int8(base + 0.03 * rng.standard_normal((30, copydetect.DIM), dtype=np.float32))
+    others = _int8(rng.standard_normal((500, copydetect.DIM), dtype=np.float32))
+    stored = {"a": np.concatenate([copies[:20], others[:250]]), "b": np.concatenate(
+        [others[250:], copies[20:]])}  # fmt: skip
+    lake = _copies_lake(tmp_path / "lake", stored)
+    views = _int8(rng.standard_normal((49, copydetect.DIM), dtype=np.float32))
+    views[17] = _int8(base + 0.03 * rng.standard_normal(copydetect.DIM, dtype=np.float32))
+    threshold = near_duplicate_rule().threshold
+    exact = {}
+    for partition, rows in stored.items():
+        nearest = copydetect.distances(views, rows).min(axis=0)
+        exact |= {f"{partition}{i:04d}": d for i, d in enumerate(nearest) if d <= threshold}
+    assert len(exact) == 30 > ann.FIRST_COUNT
+    found = ann.nearest_copies(lake, views, k=50, max_distance=threshold)
+    assert {h.url_id for h in found} == set(exact)
+    assert all(abs(h.distance - exact[h.url_id]) < 1e-3 for h in found)
+    closest = ann.nearest_copies(lake, views, k=10, max_distance=threshold)
+    assert [h.url_id for h in closest] == [h.url_id for h in found[:10]]
+    assert not ann.nearest_copies(lake, views[:17], k=50, max_distance=threshold)
+
+
+def test_search_state_is_kept_until_the_table_has_a_new_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Searches after the first open no Delta table and prune nothing; a partition re-written
+    by another writer (another Lake, as another process) is searched as it is now, and its
+    stale index is removed."""
+    from pipeline.lake import delta
+
+    rng = np.random.default_rng(1)
+    codes = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(40)]
+    lake = _pdq_lake(tmp_path / "lake", {"a": codes[:20], "b": codes[20:]})
+    assert [h.url for h in ann.nearest_pdq(lake, codes[25], k=1, max_distance=0)] == [
+        "http://h/b/5.png"
+    ]
+    opened, pruned = [], []
+    real_open, real_prune = delta.open_table, ann.prune
+    monkeypatch.setattr(delta, "open_table", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    monkeypatch.setattr(ann, "prune", lambda *a, **k: pruned.append(a) or real_prune(*a, **k))
+    for code in codes[:5]:
+        assert len(ann.nearest_pdq(lake, code, k=1, max_distance=0)) == 1
+    assert not opened and not pruned
+    _pdq_lake(tmp_path / "lake", {"b": codes[30:35]})  # b's rows now: codes 30-34
+    assert not ann.nearest_pdq(lake, codes[25], k=1, max_distance=0)
+    assert [h.url for h in ann.nearest_pdq(lake, codes[31], k=1, max_distance=0)] == [
+        "http://h/b/1.png"
+    ]
+    assert len(pruned) == 1 and len(list(ann.index_root(lake).rglob("pdq-*.usearch"))) == 2
+
+
+def test_search_on_an_s3_lake_sees_a_rewrite(
+    s3_options: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept table state follows commits on S3 too (indexes in the local cache)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rng = np.random.default_rng(2)
+    codes = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(20)]
+    root = f"s3://lake/ann-{tmp_path.name}"
+    lake = Lake(root, s3_options)
+    for partition, values in {"a": codes[:10], "b": codes[10:]}.items():
+        rows = [{"url_id": f"{i:016x}", "url": f"http://h/{partition}/{i}", "pdq": v}
+                for i, v in enumerate(values)]  # fmt: skip
+        lake.write_partition(TableName.CLIP_SCORES, pa.Table.from_pylist(rows), partition)
+    assert len(ann.nearest_pdq(lake, codes[12], k=1, max_distance=0)) == 1
+    rows = [{"url_id": "ff", "url": "http://h/b/new", "pdq": codes[3]}]
+    Lake(root, s3_options).write_partition(TableName.CLIP_SCORES, pa.Table.from_pylist(rows), "b")
+    assert not ann.nearest_pdq(lake, codes[12], k=1, max_distance=0)
+    assert {h.url for h in ann.nearest_pdq(lake, codes[3], k=2, max_distance=0)} == {
+        "http://h/a/3",
+        "http://h/b/new",
+    }

@@ -25,19 +25,20 @@ import os
 import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-KEYS_DTYPE = np.dtype([("hash", "<u8"), ("row", "<i8")])
-BLOCK = 32
-FORMAT = 2
-"""The sidecar layout's version (part of its name: a new layout is never misread)."""
+BLOCK = 8
 """Rows per record batch of a sidecar: what one matching key costs to read."""
+FORMAT = 3
+"""The sidecar layout's version (part of its name: a new layout is never misread)."""
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
+_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The end-of-stream marker of the Arrow IPC stream format."""
 
 
 def index_root(root: str, local_path: str | None) -> Path:
@@ -79,8 +80,8 @@ def build(path: Path, column: str, schema: pa.Schema, batches: Iterable[pa.Recor
     """Write a sidecar at ``path`` from a partition's ``batches`` (in scan order): streamed to
     a temporary file, then sorted in memory (about twice the partition's size) and written in
     key-hash order in record batches of :data:`BLOCK` rows, whose byte ranges are kept with
-    the keys. Renamed into place at the end (the keys
-    file last: it marks the sidecar complete)."""
+    the keys. Renamed into place at the end (the keys file last: it marks the sidecar
+    complete)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     tmp_scan = path.with_name(f".{path.name}.{token}.scan")
@@ -94,24 +95,21 @@ def build(path: Path, column: str, schema: pa.Schema, batches: Iterable[pa.Recor
                 writer.write_batch(batch)
         every = np.concatenate(hashes) if hashes else np.empty(0, np.uint64)
         order = np.argsort(every, kind="stable")
-        keys = np.empty(len(every), KEYS_DTYPE)
-        keys["hash"], keys["row"] = every[order], order
         # one take over one chunk (a take over a chunked column concatenates it every time)
         scan = pa.ipc.open_file(pa.memory_map(str(tmp_scan))).read_all().combine_chunks()
         ordered = scan.take(pa.array(order)).combine_chunks()
         del scan
         with open(tmp_rows, "wb") as sink:
-            head = schema.serialize()
-            sink.write(head)
-            blocks = [(0, head.size)]  # the schema, then one IPC message per block
+            sink.write(schema.serialize())
+            ends = [sink.tell()]  # the schema, then one IPC message per block
             for batch in ordered.to_batches(max_chunksize=BLOCK):
-                body = batch.serialize()
-                blocks.append((sink.tell(), body.size))
-                sink.write(body)
+                sink.write(batch.serialize())
+                ends.append(sink.tell())
         del ordered
+        header = np.array([len(every), len(ends) - 1], np.uint64)
+        keys = [header, every[order], order.astype(np.uint64), np.array(ends, np.uint64)]
         with open(tmp_keys, "wb") as handle:
-            np.save(handle, keys)
-            np.save(handle, np.array(blocks, np.int64).reshape(-1, 2))
+            np.save(handle, np.concatenate(keys))
         os.replace(tmp_rows, path)
         os.replace(tmp_keys, keys_path(path))
     finally:
@@ -120,7 +118,9 @@ def build(path: Path, column: str, schema: pa.Schema, batches: Iterable[pa.Recor
 
 
 def keys_path(path: Path) -> Path:
-    """The sorted key hashes (and the rows file's blocks) beside a sidecar's rows file."""
+    """The keys file beside a sidecar's rows file: one uint64 ``.npy``, ``[rows, blocks]``,
+    then the sorted key hashes, each one's row in a scan of the partition, and the end of
+    the schema message and of each block in the rows file (memory-mapped when read)."""
     return path.with_name(path.name.removesuffix(".arrow") + ".keys.npy")
 
 
@@ -129,45 +129,123 @@ def exists(path: Path) -> bool:
     return keys_path(path).exists() and path.exists()
 
 
+@dataclass(frozen=True)
+class _Sidecar:
+    hashes: np.ndarray
+    rows: np.ndarray
+    ends: np.ndarray
+    head: bytes
+    """The schema message, put before the blocks read to make one IPC stream of them."""
+    schema: pa.Schema
+
+
 @lru_cache(maxsize=256)
-def _open(path: Path) -> tuple[np.ndarray, np.ndarray, pa.Schema]:
-    """A sidecar's keys, its blocks' byte ranges and its schema (files never change: they are
-    named by content)."""
-    with open(keys_path(path), "rb") as handle:
-        keys, blocks = np.load(handle), np.load(handle)
+def _open(path: Path) -> _Sidecar:
+    """A sidecar's keys, memory-mapped (only the pages a search touches are read), and its
+    schema (files never change: they are named by content)."""
+    keys = np.load(keys_path(path), mmap_mode="r")
+    n, blocks = (int(v) for v in keys[:2])
+    hashes, rows, ends = keys[2 : 2 + n], keys[2 + n : 2 + 2 * n], keys[2 + 2 * n :]
+    assert len(ends) == blocks + 1, path
     with open(path, "rb") as source:
-        schema = pa.ipc.read_schema(pa.py_buffer(source.read(int(blocks[0][1]))))
-    return keys, blocks[1:], schema
+        head = source.read(int(ends[0]))
+    return _Sidecar(hashes, rows, ends, head, pa.ipc.read_schema(pa.py_buffer(head)))
 
 
-def find(path: Path, column: str, values: pa.Array, hashes: np.ndarray) -> pa.Table:
-    """The rows of one sidecar whose ``column`` is in ``values`` (``hashes``: their
-    :func:`key_hashes`), in scan order. Only the blocks holding a matching hash are read, by
-    ``pread`` (a memory map would count every page the kernel maps around a touched one)."""
-    keys, blocks, schema = _open(path)
-    stored = keys["hash"]
+def schema(path: Path) -> pa.Schema:
+    """The schema of the rows a sidecar holds."""
+    return _open(path).schema
+
+
+def prefetch(path: Path) -> None:
+    """Ask the disk for a sidecar's keys file and the head of its rows file, without waiting:
+    a lookup asks for every partition's before searching any (a cold search then waits on
+    them together, not one after another)."""
+    for name, size in ((keys_path(path), 0), (path, 1 << 16)):
+        fd = os.open(name, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, size, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where one sidecar holds rows whose key hash is wanted (:func:`locate`)."""
+
+    path: Path
+    positions: np.ndarray
+    """The matching rows' places in key-hash order."""
+    blocks: np.ndarray
+    """The record batches holding them."""
+    runs: list[tuple[int, int]]
+    """Byte ranges of adjacent blocks: one read each."""
+
+
+def locate(path: Path, hashes: np.ndarray) -> Located:
+    """The rows of one sidecar whose key hash is in ``hashes`` (sorted, unique): a superset
+    of the wanted keys' rows (a hash may collide; check the key). The disk is asked for the
+    blocks holding them at once (``posix_fadvise(WILLNEED)``), so that a lookup that locates
+    in every partition before reading (:func:`read`) keeps the disk busy with all of them."""
+    side = _open(path)
+    stored = side.hashes
     low = np.searchsorted(stored, hashes, "left")
-    counts = np.searchsorted(stored, hashes, "right") - low
+    inside = low < len(stored)
+    hit = np.zeros(len(hashes), bool)
+    hit[inside] = stored[low[inside]] == hashes[inside]
+    if not hit.any():
+        return Located(path, np.empty(0, np.int64), np.empty(0, np.int64), [])
+    low = low[hit]
+    counts = np.searchsorted(stored, hashes[hit], "right") - low
     total = int(counts.sum())
-    if not total:
-        return schema.empty_table()
-    first = np.repeat(low - (np.cumsum(counts) - counts), counts)
-    positions = np.unique(first + np.arange(total))
-    parts = []
+    positions = np.repeat(low - (np.cumsum(counts) - counts), counts) + np.arange(total)
+    blocks = np.unique(positions // BLOCK)
+    starts, ends = side.ends[blocks].astype(np.int64), side.ends[blocks + 1].astype(np.int64)
+    breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
+    run_starts = starts[np.r_[0, breaks]].tolist()
+    runs = list(zip(run_starts, ends[np.r_[breaks - 1, len(ends) - 1]].tolist(), strict=True))
     fd = os.open(path, os.O_RDONLY)
     try:
-        for block in np.unique(positions // BLOCK):
-            offset, length = blocks[block]
-            body = pa.py_buffer(os.pread(fd, int(length), int(offset)))
-            batch = pa.ipc.read_record_batch(body, schema)
-            inside = positions[(positions // BLOCK) == block] - block * BLOCK
-            parts.append(batch.take(pa.array(inside)))
+        for start, end in runs:
+            os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_WILLNEED)
     finally:
         os.close(fd)
-    found = pa.Table.from_batches(parts, schema)
-    order = np.argsort(keys["row"][positions], kind="stable")  # back to scan order
-    found = found.take(pa.array(order))
-    return found.filter(pc.is_in(found.column(column), values))
+    return Located(path, positions, blocks, runs)
+
+
+def read(found: Located) -> pa.Table:
+    """The rows :func:`locate` found, in scan order. The blocks are read by ``pread`` (a
+    memory map would count every page the kernel maps around a touched one) into one buffer
+    that is decoded as one IPC stream; then one take."""
+    side = _open(found.path)
+    if not found.runs:
+        return side.schema.empty_table()
+    # one buffer: the schema message, the runs read into it, the end-of-stream marker
+    size = sum(end - start for start, end in found.runs)
+    stream = bytearray(len(side.head) + size + len(_EOS))
+    view = memoryview(stream)
+    view[: len(side.head)] = side.head
+    view[len(view) - len(_EOS) :] = _EOS
+    at = len(side.head)
+    fd = os.open(found.path, os.O_RDONLY)
+    try:
+        for start, end in found.runs:
+            if os.preadv(fd, [view[at : at + end - start]], start) != end - start:
+                raise OSError(f"{found.path}: short read at {start}")
+            at += end - start
+    finally:
+        os.close(fd)
+    # one chunk: a take over many chunks costs more than joining them first
+    rows = pa.ipc.open_stream(pa.py_buffer(stream)).read_all().combine_chunks()
+    positions = found.positions
+    taken = np.searchsorted(found.blocks, positions // BLOCK) * BLOCK + positions % BLOCK
+    order = np.argsort(side.rows[positions], kind="stable")  # back to scan order
+    return rows.take(pa.array(taken[order]))
+
+
+def find(path: Path, hashes: np.ndarray) -> pa.Table:
+    """:func:`locate` then :func:`read`: one sidecar's rows whose key hash is in ``hashes``."""
+    return read(locate(path, hashes))
 
 
 def prune(directory: Path, current: Path) -> list[Path]:

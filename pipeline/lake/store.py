@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import fsspec
 import fsspec.core
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,6 +33,8 @@ from pipeline.lake.options import lake_options
 from pipeline.lake.stream import BatchStream
 
 UNPARTITIONED = "all"
+LOOKUP_THREADS = 4
+"""Partitions :meth:`Lake.lookup` searches at once (their disk reads overlap)."""
 REPORTS = "_reports"
 """The folder of report files (plots, image grids) under the lake root."""
 SHOWS_SUFFIX = ".shows.json"
@@ -297,12 +301,12 @@ class Lake:
             return None
         self.ledger.record(READ, table, found.version(), partitions)
         wanted = pa.array(sorted(set(values)), pa.string())
-        hashes = keyindex.key_hashes(wanted)
+        hashes = np.unique(keyindex.key_hashes(wanted))
         files: dict[str, list[str]] = {}
         for action in delta.add_actions(found).select(["path", PARTITION]).to_pylist():
             files.setdefault(action[PARTITION], []).append(action["path"])
         table_schema = pa.schema(found.schema().to_arrow())
-        parts = []
+        paths = []
         for key in keys:
             directory = self.index_root() / table / key
             name = keyindex.files_hash(files[key])
@@ -311,9 +315,18 @@ class Lake:
                 schema, batches = delta.partition_batches(found, key)
                 keyindex.build(path, column, schema, batches)
                 keyindex.prune(directory, path)
-            rows = keyindex.find(path, column, wanted, hashes)
-            parts.append(rows if columns is None else rows.select(columns))
-        return restore(pa.concat_tables(parts))
+            paths.append(path)
+        # every partition's keys, then blocks, are asked of the disk before any is read;
+        # threads: a cold read waits on the disk, and waits overlap
+        for path in paths:
+            keyindex.prefetch(path)
+        with ThreadPoolExecutor(min(LOOKUP_THREADS, len(paths))) as pool:
+            located = list(pool.map(lambda path: keyindex.locate(path, hashes), paths))
+            rows = pa.concat_tables(pool.map(keyindex.read, located))
+        # a hash match is checked against the key itself: a collision returns nothing foreign
+        if rows.num_rows:
+            rows = rows.filter(pc.is_in(rows.column(column), wanted))
+        return restore(rows if columns is None else rows.select(columns))
 
     def index_root(self) -> Path:
         """Where this lake's key sidecars and search indexes live (local files)."""

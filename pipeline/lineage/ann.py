@@ -7,16 +7,25 @@ Three kinds, one file per table partition, built lazily by the first search that
   :mod:`pipeline.lineage.copydetect`; int8, cosine).
 
 An index is named after its partition's current data files (a hash of their Delta paths),
-``<index dir>/<table>/<partition>/<kind>-<files hash>.usearch``, beside a ``.parquet`` of its
-labels (row -> url_id, url, pdq; no vector): a re-written partition, or a Delta ``DELETE``
-(an erasure), has new files and so a new index name, and the stale files are removed
-(:func:`prune`). A search queries every partition's index and merges their top k.
+``<index dir>/<table>/<partition>/<kind>-<files hash>.usearch``, beside an ``.arrow`` (IPC
+file, memory-mapped when read) of its labels (row -> url_id, url, pdq; no vector): a
+re-written partition, or a Delta ``DELETE`` (an erasure), has new files and so a new index
+name, and the stale files are removed (:func:`prune`). A search queries every partition's
+index and merges their top k.
+
+A process keeps what a search needs between searches: the partitions' current files, under
+the table's Delta version (:mod:`pipeline.lake.current` reads only the commits made since the
+last search), and each index memory-mapped (``view``) with its labels. A picture's crop
+hypotheses go to each index in one batch call; a search with a distance bound asks each
+hypothesis for :data:`FIRST_COUNT` neighbours first and for ``k`` only where all of those lie
+within the bound, and only neighbours within it are labelled and merged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import uuid
 from dataclasses import dataclass
@@ -26,9 +35,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from pipeline.lake import keyindex
+from pipeline.lake import current, delta, keyindex
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
 from pipeline.lineage import copydetect
@@ -38,7 +46,15 @@ COPY = "copy"
 """The copy-detection descriptor's index kind (column ``copy_desc``)."""
 EXPANSION_SEARCH = 128
 """HNSW candidates kept per query (usearch's ``expansion_search``; recall vs speed)."""
+COPY_EXPANSION = 32
+"""The same for copy descriptors: a copy lies far closer to its original than any other
+drawing does, which a narrow search finds (``bench/lookalike_index.py``: found rate)."""
+FIRST_COUNT = 8
+"""Neighbours asked per query first in a search with a distance bound; ``k`` only for the
+queries whose every one lies within it."""
 LABELS = ("url_id", "url", "pdq")
+LABELS_SUFFIX = ".arrow"
+"""An index's labels file (Arrow IPC; the ``.parquet`` of an older layout is pruned)."""
 
 
 @dataclass(frozen=True)
@@ -63,9 +79,32 @@ def _kind(model_id: str | None, descriptor: str = PDQ) -> str:
     return "emb" + hashlib.sha256(model_id.encode()).hexdigest()[:12]
 
 
+_files: dict[str, tuple[int, dict[str, str]]] = {}
+"""Table URI -> (Delta version, partition -> hash of its current data files)."""
+_pruned: dict[str, int] = {}
+"""Table URI -> the Delta version its index files were last pruned at, by this process."""
+
+
 def current_files(lake: Lake, table: str) -> dict[str, str]:
     """Partition -> hash of its current data files (changes whenever the partition does)."""
-    return {m["partition"]: keyindex.files_hash(m["files"]) for m in lake.manifests(table)}
+    return _current(lake, table)[1]
+
+
+def _current(lake: Lake, table: str) -> tuple[int, dict[str, str]]:
+    """The table's Delta version (-1 when absent) and :func:`current_files`, recomputed only
+    when the table has a new version."""
+    found = current.table(lake, table)
+    if found is None:
+        return -1, {}
+    uri, version = lake.table_uri(table), found.version()
+    cached = _files.get(uri)
+    if cached is None or cached[0] != version:
+        paths: dict[str, list[str]] = {}
+        for action in delta.add_actions(found).select(["path", delta.PARTITION]).to_pylist():
+            paths.setdefault(action[delta.PARTITION], []).append(action["path"])
+        cached = (version, {p: keyindex.files_hash(paths[p]) for p in sorted(paths)})
+        _files[uri] = cached
+    return cached
 
 
 def _build(
@@ -104,13 +143,16 @@ def _build(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     try:
-        pq.write_table(data.select(list(LABELS)), tmp.with_suffix(".parquet"))
-        os.replace(tmp.with_suffix(".parquet"), path.with_suffix(".parquet"))
+        labels = data.select(list(LABELS)).combine_chunks()
+        sink = pa.OSFile(str(tmp.with_suffix(LABELS_SUFFIX)), "wb")
+        with sink, pa.ipc.new_file(sink, labels.schema) as writer:
+            writer.write_table(labels)
+        os.replace(tmp.with_suffix(LABELS_SUFFIX), path.with_suffix(LABELS_SUFFIX))
         index.save(str(tmp))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-        tmp.with_suffix(".parquet").unlink(missing_ok=True)
+        tmp.with_suffix(LABELS_SUFFIX).unlink(missing_ok=True)
 
 
 def partition_indexes(
@@ -118,16 +160,20 @@ def partition_indexes(
 ) -> list[Path]:
     """The current index file of every partition of ``table`` (``model_id``: its embeddings;
     None: the ``descriptor``, :data:`PDQ` hashes or :data:`COPY` descriptors), building those
-    missing; stale ones are removed."""
+    missing; stale ones are removed (once per table version and after a build)."""
     root = index_root(lake) / table
     kind = _kind(model_id, descriptor)
-    paths = []
-    for partition, files in current_files(lake, table).items():
-        path = root / partition / f"{kind}-{files}.usearch"
-        if not (path.exists() and path.with_suffix(".parquet").exists()):
+    paths, built = [], False
+    version, files = _current(lake, table)
+    for partition, name in files.items():
+        path = root / partition / f"{kind}-{name}.usearch"
+        if not (path.exists() and path.with_suffix(LABELS_SUFFIX).exists()):
             _build(lake, table, partition, model_id, path, descriptor)
+            built = True
         paths.append(path)
-    prune(lake, table, builds=False)
+    if built or _pruned.get(lake.table_uri(table)) != version:
+        prune(lake, table, builds=False)
+        _pruned[lake.table_uri(table)] = version
     return paths
 
 
@@ -143,7 +189,7 @@ def prune(lake: Lake, table: str, builds: bool = True) -> list[Path]:
     for path in sorted(root.glob("*/*")):
         files = path.name.split(".")[0].rsplit("-", 1)[-1]
         stale = builds if path.name.startswith(".") else current.get(path.parent.name) != files
-        if stale:
+        if stale or path.suffix == ".parquet":  # or labels of the older layout
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
@@ -157,7 +203,44 @@ def _open(path: Path):
     """An index file, memory-mapped, and its labels (files never change: named by content)."""
     from usearch.index import Index
 
-    return Index.restore(str(path), view=True), pq.read_table(path.with_suffix(".parquet"))
+    labels = pa.ipc.open_file(pa.memory_map(str(path.with_suffix(LABELS_SUFFIX)))).read_all()
+    return Index.restore(str(path), view=True), labels
+
+
+def _batch(found) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A usearch answer as 2-D keys and distances and per-query counts (a batch of one query
+    comes back as one ``Matches``)."""
+    if hasattr(found, "counts"):
+        return found.keys, found.distances, found.counts
+    return found.keys[None, :], found.distances[None, :], np.array([len(found.keys)])
+
+
+def _neighbours(
+    index, queries: np.ndarray, k: int, max_distance: float, expansion: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each stored row within ``max_distance`` of any of ``queries`` among the ``k`` nearest
+    to it, with its smallest distance (rows unique)."""
+    count = min(k, len(index))
+    first = min(count, FIRST_COUNT) if math.isfinite(max_distance) else count
+    index.expansion_search = max(expansion, first)
+    keys, dists, counts = _batch(index.search(queries, first))
+    real = np.arange(first)[None, :] < counts[:, None]
+    found = [(keys[real], dists[real])]
+    if first < count:  # queries whose every neighbour is within the bound may have more
+        more = (counts == first) & (dists[:, first - 1] <= max_distance)
+        if more.any():
+            index.expansion_search = max(expansion, count)
+            keys, dists, counts = _batch(index.search(queries[more], count))
+            real = np.arange(count)[None, :] < counts[:, None]
+            found.append((keys[real], dists[real]))
+    key = np.concatenate([f[0] for f in found])
+    dist = np.concatenate([f[1] for f in found])
+    within = dist <= max_distance
+    key, dist = key[within], dist[within]
+    order = np.lexsort((dist, key))  # by row, closest first: keep each row's first
+    key, dist = key[order], dist[order]
+    first_of_row = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, bool)
+    return key[first_of_row], dist[first_of_row]
 
 
 def search(
@@ -167,24 +250,22 @@ def search(
     k: int,
     model_id: str | None,
     descriptor: str = PDQ,
+    max_distance: float = math.inf,
 ) -> list[Hit]:
-    """The ``k`` nearest stored vectors to ``query`` over every partition's index, merged
-    (closest first; one hit per url_id and PDQ hash). A 2-D ``query`` is several views of one
-    picture: a stored vector's distance is its smallest to any of them."""
+    """The ``k`` nearest stored vectors to ``query`` within ``max_distance`` over every
+    partition's index, merged (closest first; one hit per url_id and PDQ hash). A 2-D
+    ``query`` is several views of one picture: a stored vector's distance is its smallest to
+    any of them."""
+    queries = query if query.ndim == 2 else query[None, :]
+    expansion = COPY_EXPANSION if model_id is None and descriptor == COPY else EXPANSION_SEARCH
     hits: list[Hit] = []
     for path in partition_indexes(lake, table, model_id, descriptor):
         index, labels = _open(path)
         if index is None or len(index) == 0:
             continue
-        index.expansion_search = max(EXPANSION_SEARCH, k)
-        found = index.search(query, min(k, len(index)))
-        if query.ndim == 2:  # a batch: each row's first counts[i] matches are real
-            real = np.arange(found.keys.shape[1])[None, :] < found.counts[:, None]
-            keys, dists = found.keys[real], found.distances[real]
-        else:
-            keys, dists = found.keys, found.distances
+        keys, dists = _neighbours(index, queries, k, max_distance, expansion)
         rows = labels.take(pa.array(keys.astype(np.int64))).to_pylist()
-        for row, distance in zip(rows, dists, strict=True):
+        for row, distance in zip(rows, dists.tolist(), strict=True):
             hits.append(Hit(row["url_id"], row["url"], row["pdq"], float(distance)))
     best: dict[tuple[str, str | None], Hit] = {}
     for hit in sorted(hits, key=lambda h: (h.distance, h.url_id)):
@@ -197,15 +278,13 @@ def nearest_copies(
 ) -> list[Hit]:
     """Stored fetches (``clip_scores``) whose copy-detection descriptor lies within
     ``max_distance`` (cosine) of any of ``queries`` (:func:`copydetect.query_descriptors`)."""
-    found = search(lake, TableName.CLIP_SCORES, queries.astype(np.int8), k, None, COPY)
-    return [h for h in found if h.distance <= max_distance]
+    return search(lake, TableName.CLIP_SCORES, queries.astype(np.int8), k, None, COPY, max_distance)
 
 
 def nearest_pdq(lake: Lake, pdq: str, k: int = 50, max_distance: int = 256) -> list[Hit]:
     """Stored fetches (``clip_scores``) whose PDQ hash lies within ``max_distance`` bits."""
     query = np.frombuffer(bytes.fromhex(pdq), np.uint8)
-    found = search(lake, TableName.CLIP_SCORES, query, k, None)
-    return [h for h in found if h.distance <= max_distance]
+    return search(lake, TableName.CLIP_SCORES, query, k, None, PDQ, max_distance)
 
 
 def nearest_embeddings(lake: Lake, model_id: str, query: np.ndarray, k: int = 5) -> list[Hit]:
