@@ -152,7 +152,7 @@ def test_cards_name_the_style_imitation_audit(published) -> None:
     imitated = sum(r["imitated"] for r in rows)
     assert f"Style imitation (`style` descriptor): {imitated} of 3 artists imitated" in text
     for row in rows[:3]:
-        assert row["samples"] == 2 and row["reference_source"] == "portfolio"
+        assert row["sample_count"] == 2 and row["reference_source"] == "portfolio"
         assert f"{row['artist']}: imitation {row['imitation']:+.3f}" in text
     assert "not scored (too few references): Nobody Known" in text
     earlier = (Path(run.checkpoints[0].path) / "README.md").read_text()

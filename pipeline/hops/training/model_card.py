@@ -195,8 +195,9 @@ def _style_lines(rows: list[dict[str, Any]]) -> list[str]:
     for r in scored:
         lines.append(
             f"  - {r['artist']}: imitation {r['imitation']:+.3f} (margin {r['margin']:+.3f}, "
-            f"shuffled name {r['shuffled_margin']:+.3f}; {r['references']} {r['reference_source']} "
-            f"references; {r['training_images']} training captions name them)"
+            f"shuffled name {r['shuffled_margin']:+.3f}; {r['reference_count']} "
+            f"{r['reference_source']} references; {r['training_images']} training captions "
+            "name them)"
         )
     unscored = [r["artist"] for r in rows if r["imitation"] is None]
     if unscored:
