@@ -18,6 +18,7 @@ TRAINING = {
         TableName.DIFFUSION_MODEL: {"config": {"train_steps": 40, "checkpoint_every": 20}},
         TableName.SAMPLES: {"config": {"steps": 10}},
         TableName.REPLICATION_AUDIT: {"config": {"steps": 10, "captions": 8}},
+        TableName.STYLE_IMITATION: {"config": {"steps": 10, "seeds": [0]}},
     }
 }
 
@@ -67,6 +68,7 @@ def test_demo_end_to_end(
     assert summary.downloads["success"] > 0
     assert "checkpoint" in summary.training[TableName.DIFFUSION_MODEL]
     assert "flagged" in summary.training[TableName.REPLICATION_AUDIT]
+    assert "artists imitated by name" in summary.training[TableName.STYLE_IMITATION]
     assert "own-prompt" in summary.training[TableName.SAMPLES]
     pngs = Lake(str(tmp_path / "data" / "lake")).read(TableName.SAMPLES, columns=["png"])
     assert pngs is not None and pngs.num_rows > 0  # every sample is labelled, our reader knows

@@ -83,8 +83,10 @@ def test_texture_statistics_tell_hands_apart_within_one_palette() -> None:
 
 
 def test_imitation_scores_an_imitated_name_above_an_unknown_one(drawn) -> None:
-    """Scores on drawings: a "model" whose samples for A and B are A's and B's drawings and
-    whose samples for C (never learnt) are ordinary drawings of the web."""
+    """Scores on drawings, no model: a "model" whose samples for A's and B's names are their
+    drawings and whose samples for C's name, and for every shuffled name, are the same
+    ordinary drawings of the web (seed for seed, as a model that does not know a name draws
+    the same image with other noise), all degraded as a small model draws."""
     from pipeline.models.training.samples import make_sample
 
     train, test = drawn
@@ -92,18 +94,21 @@ def test_imitation_scores_an_imitated_name_above_an_unknown_one(drawn) -> None:
     descriptor = StyleDescriptor()
     centroids = {n: centroid(descriptor.embed(train[n])) for n in (a, b, c)}
     generic = [make_sample("style-generic", i, 0.0, 0.0).image for i in range(8)]
-    features = {
-        a: descriptor.embed([_degraded(im, i) for i, im in enumerate(test[a][:8])]),
-        b: descriptor.embed([_degraded(im, i) for i, im in enumerate(test[b][:8])]),
-        c: descriptor.embed(generic),
-    }
-    scores = score_style(features, centroids)
+
+    def drawn_as(images: list[Image.Image], noise: int) -> np.ndarray:
+        return descriptor.embed([_degraded(im, noise + i) for i, im in enumerate(images)])
+
+    ordinary, again = drawn_as(generic, 0), drawn_as(generic, 100)
+    named = {a: drawn_as(test[a][:8], 0), b: drawn_as(test[b][:8], 0), c: again}
+    shuffled = dict.fromkeys((a, b, c), ordinary)
+    scores = score_style(named, shuffled, centroids)
+    # measured: imitation A +0.278, B +0.430, C -0.005; the flat model within 0.015 of 0
+    assert scores[a]["imitation"] > 0.15 and scores[b]["imitation"] > 0.15
+    assert abs(scores[c]["imitation"]) < 0.05
     assert scores[a]["margin"] > 0.1 and scores[b]["margin"] > 0.1
-    assert min(scores[a]["imitation"], scores[b]["imitation"]) > scores[c]["imitation"] + 0.1
     # a model that draws the same whatever the name: nobody is imitated
-    same = {n: descriptor.embed(generic) for n in (a, b, c)}
-    flat = score_style(same, centroids)
-    assert all(abs(s["imitation"]) < 1e-6 for s in flat.values())
+    flat = score_style(dict.fromkeys((a, b, c), again), shuffled, centroids)
+    assert all(abs(s["imitation"]) < 0.05 for s in flat.values())
 
 
 def test_references_come_from_naming_captions_or_the_portfolio() -> None:
@@ -128,3 +133,63 @@ def test_references_come_from_naming_captions_or_the_portfolio() -> None:
     drawn_again = artist_references(examples, [b], 4, 3)[0].images
     assert [im.tobytes() for im in drawn_again] == [im.tobytes() for im in refs[1].images]
     assert BY_NAME[b].texture == "hatch"
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread: on 2 shared cores two OpenMP threads spin-wait each other (the
+    same training measured 12 s on one thread, 160 s on two under a load average of 6)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_a_learnt_name_is_imitated_and_an_unseen_one_is_not(tmp_path, one_thread) -> None:
+    """One tiny training (about 20 s on one thread): two artists seen by name, a third never;
+    the seen names score above the unseen one."""
+    from pipeline.hops.audit.style_imitation import StyleRules, audit_style
+    from pipeline.hops.clip.embed import ClipModel, ClipSpec
+    from pipeline.hops.samples.sample import Generator, SampleSpec
+    from pipeline.hops.training.model import DiffusionTrainConfig
+    from pipeline.hops.training.text import OpenClipTextEncoder
+    from pipeline.hops.training.train import TrainingExample, train_diffusion
+    from pipeline.models.training.samples import make_sample
+
+    seen, unseen = NAMES[:2], NAMES[2]
+    examples = []
+    for name in seen:
+        for i in range(24):
+            v = artist_visual(BY_NAME[name], "style-train", i)
+            sg, pl = vocab.EN_SHAPES[v.shape]
+            subject = f"a {sg}" if v.count == 1 else f"{vocab.EN_NUMBERS[v.count]} {pl}"
+            examples.append(TrainingExample(f"{name}-{i}", f"{subject} by {name}", render(v)))
+    for i in range(8):
+        s = make_sample("style-generic", i, 0.0, 0.0)
+        examples.append(TrainingExample(f"generic-{i}", s.captions["en"], s.image))
+    encoder = OpenClipTextEncoder(ClipModel(ClipSpec(device="cpu")))
+    cfg = DiffusionTrainConfig(
+        resolution=16,
+        block_out_channels=(8, 16),
+        train_steps=150,
+        batch_size=16,
+        learning_rate=3e-3,
+        warmup_steps=10,
+        checkpoint_every=150,
+    )
+    run = train_diffusion(examples, encoder, cfg, tmp_path / "run", log=lambda m: None)
+    generator = Generator(run.final.path, encoder, device="cpu")
+    references = artist_references(examples, [*seen, unseen], min_references=4)
+    assert [r.source for r in references] == ["training", "training", "portfolio"]
+    result = audit_style(
+        generator, references, StyleRules(), SampleSpec(steps=10), StyleDescriptor(side=16)
+    )
+    rows = {r["artist"]: r for r in result.table.to_pylist()}
+    # measured: Ilse Marwick +0.253, Tomas Reyvald +0.310 (both imitated), Odile Fenn +0.024
+    # (her samples are nearer the others' styles than hers: a negative margin)
+    for name in seen:
+        assert rows[name]["imitation"] > rows[unseen]["imitation"] + 0.1, rows
+    assert any(rows[n]["imitated"] for n in seen) and not rows[unseen]["imitated"]

@@ -1,21 +1,25 @@
 """Style-imitation audit: does typing an artist's name make the model draw like them?
 
 For each artist with reference images (their training images, or their portfolio), the
-model is prompted with ``"<subject> by <artist>"`` for shared subjects and seeds. Every
-sample and every reference is described by a style descriptor (:mod:`.style`); each artist's
+model is prompted with ``"<subject> by <artist>"`` for shared subjects and seeds, and with
+the same prompts under the artist's name with its letters shuffled (``"Ilse Marwick"`` ->
+an anagram no caption holds: a name the model cannot know, of the same length). Every sample
+and every reference is described by a style descriptor (:mod:`.style`); each artist's
 references give a centroid. A sample's margin for artist ``a`` is its similarity to ``a``'s
 centroid minus its similarity to the nearest other artist's centroid:
 
 - ``margin``: the mean margin for ``a`` of the samples whose prompt names ``a``;
-- ``shuffled_margin``: the mean margin for ``a`` of the samples whose prompt names another
-  artist (the same subjects and seeds with the name shuffled): what any name gives;
-- ``imitation = margin - shuffled_margin``: how far naming ``a`` moves the samples towards
-  ``a``'s style beyond that. An artist is ``imitated`` when ``imitation`` reaches
-  ``threshold`` and the margin is positive (the samples are nearer ``a`` than anyone else).
+- ``shuffled_margin``: the same for the samples whose prompt names ``a`` shuffled;
+- ``imitation = margin - shuffled_margin``: how far the name itself moves the samples
+  towards ``a``'s style. An artist is ``imitated`` when ``imitation`` reaches ``threshold``
+  and the margin is positive (the samples are nearer ``a`` than anyone else).
+
+A name the model never learnt draws what a shuffled name draws: its imitation is near 0.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -66,18 +70,33 @@ def artist_prompt(subject: str, artist: str) -> str:
 class StyleAuditResult:
     table: pa.Table
     samples: dict[str, list[Image.Image]] = field(default_factory=dict)
-    """The generated images per scored artist (prompts in ``subjects x seeds`` order)."""
+    """The images generated with each scored artist's name (``subjects x seeds`` order)."""
 
     def row(self, artist: str) -> dict:
         return next(r for r in self.table.to_pylist() if r["artist"] == artist)
 
 
+def shuffled_name(name: str) -> str:
+    """``name`` with the letters of each word shuffled (seeded by the name, never the name
+    itself where its letters allow another order)."""
+    rng = random.Random(f"shuffled-name:{name}")
+    words = []
+    for word in name.split():
+        letters = list(word.lower())
+        for _ in range(20):
+            rng.shuffle(letters)
+            if "".join(letters) != word.lower() or len(set(letters)) < 2:
+                break
+        words.append("".join(letters).capitalize())
+    return " ".join(words)
+
+
 def score_style(
-    features: dict[str, np.ndarray], centroids: dict[str, np.ndarray]
+    named: dict[str, np.ndarray], shuffled: dict[str, np.ndarray], centroids: dict[str, np.ndarray]
 ) -> dict[str, dict[str, float]]:
     """Per artist of ``centroids`` (at least two): own and nearest-other similarity, margin,
-    shuffled-name margin and imitation, from ``features[a]`` (the descriptors of the samples
-    prompted with ``a``'s name, unit rows) and the artists' unit centroids."""
+    shuffled-name margin and imitation, from the descriptors (unit rows) of the samples
+    prompted with the artist's name (``named[a]``) and with it shuffled (``shuffled[a]``)."""
     names = list(centroids)
     if len(names) < 2:
         raise ValueError("scoring a style needs at least two artists with references")
@@ -85,21 +104,17 @@ def score_style(
     out = {}
     for k, name in enumerate(names):
         others = [j for j in range(len(names)) if j != k]
-
-        def margins(x: np.ndarray, k: int = k, others: list[int] = others) -> np.ndarray:
-            sims = x @ cents.T
-            return sims[:, k] - sims[:, others].max(axis=1)
-
-        own = features[name] @ cents[k]
-        rival = (features[name] @ cents[others].T).max(axis=1)
-        shuffled = np.concatenate([margins(features[names[j]]) for j in others])
+        sims = named[name] @ cents.T
+        own, rival = sims[:, k], sims[:, others].max(axis=1)
+        base = shuffled[name] @ cents.T
         margin = float((own - rival).mean())
+        baseline = float((base[:, k] - base[:, others].max(axis=1)).mean())
         out[name] = {
             "own_similarity": float(own.mean()),
             "other_similarity": float(rival.mean()),
             "margin": margin,
-            "shuffled_margin": float(shuffled.mean()),
-            "imitation": margin - float(shuffled.mean()),
+            "shuffled_margin": baseline,
+            "imitation": margin - baseline,
         }
     return out
 
@@ -124,14 +139,17 @@ def audit_style(
     samples: dict[str, list[Image.Image]] = {}
     scores: dict[str, dict[str, float]] = {}
     if len(scored) >= 2:
-        texts = [artist_prompt(s, r.artist) for r in scored for s, _ in prompts]
-        seeds = [seed for _ in scored for _, seed in prompts]
+        names = [n for r in scored for n in (r.artist, shuffled_name(r.artist))]
+        texts = [artist_prompt(s, n) for n in names for s, _ in prompts]
+        seeds = [seed for _ in names for _, seed in prompts]
         images = generator.generate(texts, seeds, spec)
         n = len(prompts)
-        samples = {r.artist: images[i * n : (i + 1) * n] for i, r in enumerate(scored)}
-        features = {a: descriptor.embed(ims) for a, ims in samples.items()}
+        drawn = [images[i * n : (i + 1) * n] for i in range(len(names))]
+        samples = {r.artist: drawn[2 * i] for i, r in enumerate(scored)}
+        named = {r.artist: descriptor.embed(drawn[2 * i]) for i, r in enumerate(scored)}
+        shuffled = {r.artist: descriptor.embed(drawn[2 * i + 1]) for i, r in enumerate(scored)}
         centroids = {r.artist: centroid(descriptor.embed(r.images)) for r in scored}
-        scores = score_style(features, centroids)
+        scores = score_style(named, shuffled, centroids)
     rows = []
     for ref in references:
         score = scores.get(ref.artist)
