@@ -22,7 +22,7 @@ from pipeline.hops.audit.style_imitation import (
     audit_style,
     style_grid,
 )
-from pipeline.hops.audit.style_references import artist_references
+from pipeline.hops.audit.style_references import PORTFOLIO_SIZE, artist_references
 from pipeline.hops.training.model_card import write_model_cards
 from pipeline.lake.tables import TableName
 
@@ -36,7 +36,7 @@ class StyleImitationConfig(SamplerConfig):
     threshold: float = StyleRules().threshold
     """Imitation (margin over the shuffled-name baseline) that counts as imitating."""
     min_references: int = StyleRules().min_references
-    portfolio_size: int = 16
+    portfolio_size: int = PORTFOLIO_SIZE
     """Drawings of a roster artist's style used as references when the checkpoint trained on
     fewer than ``min_references`` captions naming them."""
     side: int = 0

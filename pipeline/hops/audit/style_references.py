@@ -17,6 +17,8 @@ from pipeline.datasheet.terms import term_pattern
 from pipeline.hops.audit.style_imitation import ArtistReferences
 
 PORTFOLIO_TAG = "style-portfolio"
+PORTFOLIO_SIZE = 16
+"""Drawings that stand for a roster artist the checkpoint was not trained on by name."""
 
 
 def credited(examples: Sequence, artists: Sequence[str]) -> dict[str, list]:
@@ -36,7 +38,10 @@ def portfolio(artist: str, n: int, tag: str = PORTFOLIO_TAG) -> list:
 
 
 def artist_references(
-    examples: Sequence, artists: Sequence[str], min_references: int, portfolio_size: int = 16
+    examples: Sequence,
+    artists: Sequence[str],
+    min_references: int,
+    portfolio_size: int = PORTFOLIO_SIZE,
 ) -> list[ArtistReferences]:
     """One :class:`ArtistReferences` per artist, in order."""
     found = credited(examples, artists)
