@@ -27,6 +27,7 @@ from assets_defs.assets.image_shards import image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.opt_outs import opt_out_report, opt_outs
 from assets_defs.assets.samples import replication_audit, samples
+from assets_defs.assets.style_imitation import style_imitation
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.erase_job import erase_job
 from assets_defs.jobs import (
@@ -105,6 +106,7 @@ ASSETS = [
     diffusion_model,
     samples,
     replication_audit,
+    style_imitation,
     opt_outs,
     hash_lists,
     opt_out_report,

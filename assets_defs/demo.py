@@ -234,3 +234,8 @@ def _summarize_training(summary: DemoSummary, lake, trained) -> None:
             summary.training[TableName.REPLICATION_AUDIT] = (
                 f"{values['flagged']} of {values['audited']} samples flagged as copies"
             )
+        if check.check_name == "no_style_imitation":
+            summary.training[TableName.STYLE_IMITATION] = (
+                f"{len(values['imitated'])} of {values['scored']} artists imitated by name"
+                + (f" ({', '.join(values['imitated'])})" if values["imitated"] else "")
+            )

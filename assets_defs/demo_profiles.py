@@ -73,6 +73,7 @@ SMALL = DemoProfile(
                 },
                 TableName.SAMPLES: {"config": {"steps": 10, "seeds": [0, 1]}},
                 TableName.REPLICATION_AUDIT: {"config": {"steps": 10, "captions": 8}},
+                TableName.STYLE_IMITATION: {"config": {"steps": 10, "seeds": [0]}},
             }
         },
     },

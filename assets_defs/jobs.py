@@ -39,9 +39,13 @@ dataset_job = define_asset_job(
 training_job = define_asset_job(
     "training_job",
     selection=AssetSelection.assets(
-        TableName.DIFFUSION_MODEL, TableName.SAMPLES, TableName.REPLICATION_AUDIT
+        TableName.DIFFUSION_MODEL,
+        TableName.SAMPLES,
+        TableName.REPLICATION_AUDIT,
+        TableName.STYLE_IMITATION,
     ),
-    description="Train the diffusion model on every crawl's shards, sample it, audit it.",
+    description="Train the diffusion model on every crawl's shards, sample it, audit it "
+    "(replication, style imitation).",
 )
 
 opt_out_report_job = define_asset_job(

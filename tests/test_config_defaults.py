@@ -14,10 +14,12 @@ from assets_defs.assets.dataset_report import DatasetReportConfig
 from assets_defs.assets.diffusion_model import DiffusionModelConfig
 from assets_defs.assets.laion_dataset import LaionDatasetConfig
 from assets_defs.assets.samples import ReplicationAuditConfig, SamplesConfig
+from assets_defs.assets.style_imitation import StyleImitationConfig
 from pipeline.datasheet.figures import ReportOptions
 from pipeline.hops.aesthetic.scores import SubsetRules
 from pipeline.hops.alt_text.pairs import AltTextRules
 from pipeline.hops.audit.replication import AuditRules
+from pipeline.hops.audit.style_imitation import StyleRules
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.dataset.hash_lists import HashMatching
 from pipeline.hops.samples.sample import SampleSpec
@@ -34,6 +36,8 @@ CASES = {
     "audit_sampler": (lambda: ReplicationAuditConfig().spec(), SampleSpec),
     "audit_rules": (lambda: ReplicationAuditConfig().rules(), AuditRules),
     "report_options": (lambda: DatasetReportConfig().options(), ReportOptions),
+    "style_sampler": (lambda: StyleImitationConfig().spec(), SampleSpec),
+    "style_rules": (lambda: StyleImitationConfig().rules(), StyleRules),
 }
 
 

@@ -21,6 +21,7 @@ TRAINING = {  # the small demo's training, shorter still: the test proves every 
         },
         TableName.SAMPLES: {"config": {"steps": 4, "seeds": [0]}},
         TableName.REPLICATION_AUDIT: {"config": {"steps": 4, "captions": 4}},
+        TableName.STYLE_IMITATION: {"config": {"steps": 4, "seeds": [0]}},
     }
 }
 
@@ -70,6 +71,7 @@ def test_demo_end_to_end(
     assert summary.downloads["success"] > 0
     assert "checkpoint" in summary.training[TableName.DIFFUSION_MODEL]
     assert "flagged" in summary.training[TableName.REPLICATION_AUDIT]
+    assert "artists imitated by name" in summary.training[TableName.STYLE_IMITATION]
     assert "own-prompt" in summary.training[TableName.SAMPLES]
     pngs = Lake(str(tmp_path / "data" / "lake")).read(TableName.SAMPLES, columns=["png"])
     assert pngs is not None and pngs.num_rows > 0  # every sample is labelled, our reader knows

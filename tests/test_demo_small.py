@@ -50,4 +50,4 @@ def test_small_run_configs_are_valid_and_training_is_shorter(tmp_path: Path) -> 
     train = ops[TableName.DIFFUSION_MODEL]["config"]
     assert train["train_steps"] < TRAIN_DEFAULTS.train_steps  # what the full demo trains
     assert train["checkpoint_every"] <= train["train_steps"]  # a checkpoint is written
-    assert {TableName.SAMPLES, TableName.REPLICATION_AUDIT} <= ops.keys()  # every hop runs
+    assert {TableName.SAMPLES, TableName.REPLICATION_AUDIT, TableName.STYLE_IMITATION} <= ops.keys()

@@ -25,6 +25,7 @@ from assets_defs.assets.image_shards import ImageShardsConfig, image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.opt_outs import opt_out_report
 from assets_defs.assets.samples import replication_audit, samples
+from assets_defs.assets.style_imitation import style_imitation
 from pipeline.lake.tables import (
     DOWNLOAD_FAILED_STATUSES,
     DOWNLOAD_REFUSED_STATUSES,
@@ -48,6 +49,9 @@ TRAINING = {
             }
         },
         TableName.REPLICATION_AUDIT: {"config": {**SAMPLER, "captions": 6}},
+        TableName.STYLE_IMITATION: {
+            "config": {**SAMPLER, "subjects": ["a star"], "seeds": [0], "portfolio_size": 4}
+        },
     }
 }
 
@@ -58,7 +62,7 @@ def trained(small_lake: LakeRun, tmp_path_factory: pytest.TempPathFactory) -> La
     replication audit."""
     run = small_lake.fork(tmp_path_factory.mktemp("trained"))
     checks_passed(run.run(image_shards, partition=run.crawl))
-    run.run(diffusion_model, samples, replication_audit, run_config=TRAINING)
+    run.run(diffusion_model, samples, replication_audit, style_imitation, run_config=TRAINING)
     return run
 
 
@@ -267,6 +271,32 @@ def test_training_samples_and_audit(trained: LakeRun) -> None:
     assert set(audit.column("nearest_pair_id").to_pylist()) <= set(
         final.column("pair_id").to_pylist()
     )
+
+
+def test_style_imitation_audits_every_roster_artist(trained: LakeRun) -> None:
+    """One row per artist of the synthetic roster, references from captions naming them or
+    their portfolio, a grid, and the model card naming the audit."""
+    from assets_defs.checkpoint import trained_examples
+    from pipeline.datasheet.terms import synthetic_artist_names
+
+    lake = trained.lake
+    model = trained.metadata(TableName.DIFFUSION_MODEL)
+    sha = model["checkpoint_sha256"]
+    audit = lake.read(TableName.STYLE_IMITATION, [sha[:16]]).to_pylist()
+    assert [r["artist"] for r in audit] == list(synthetic_artist_names())
+    meta = trained.metadata(TableName.STYLE_IMITATION)
+    assert meta["descriptor_side"] == 32 and "grid" in meta
+    assert set(meta["per_artist"]) == set(synthetic_artist_names())
+    pointer = {"fingerprint": model["run_fingerprint"]}
+    captions = [e.caption.lower() for e in trained_examples(lake, pointer, sha)]
+    for row in audit:
+        assert row["checkpoint_sha256"] == sha and row["sample_count"] == 1
+        assert row["imitation"] is not None  # every roster artist has references
+        naming = sum(row["artist"].lower() in c for c in captions)
+        assert row["training_images"] == naming
+        assert row["reference_source"] == ("training" if naming >= 4 else "portfolio")
+    card = Path(meta["model_cards"][-1].removeprefix("file://")).read_text()
+    assert "Style imitation (`style` descriptor)" in card
 
 
 def test_training_resumes_with_nothing_left_to_train(trained: LakeRun, tmp_path: Path) -> None:

@@ -125,6 +125,40 @@ def test_cards_are_rewritten_when_an_audit_lands(published) -> None:
     assert "None yet" in earlier  # the audit is of the final checkpoint only
 
 
+def test_cards_name_the_style_imitation_audit(published) -> None:
+    """A real (tiny) audit of the final checkpoint, against three roster artists' portfolios:
+    the card names it with every artist's scores, and its table passes its suite."""
+    from pipeline.datasheet.terms import synthetic_artist_names
+    from pipeline.hops.audit.style import StyleDescriptor
+    from pipeline.hops.audit.style_imitation import StyleRules, audit_style
+    from pipeline.hops.audit.style_references import artist_references
+    from pipeline.hops.samples.sample import Generator, SampleSpec
+    from quality.gx_runner import run_suite
+    from quality.suites import build_suite
+
+    lake, run, _ = published
+    final = run.final
+    encoder = OpenClipTextEncoder(ClipModel(ClipSpec(device="cpu")))
+    generator = Generator(final.path, encoder, device="cpu")
+    artists = [*synthetic_artist_names()[:3], "Nobody Known"]
+    references = artist_references([], artists, min_references=4, portfolio_size=4)
+    rules = StyleRules(subjects=("a star",), seeds=(0, 1))
+    result = audit_style(generator, references, rules, SampleSpec(steps=2), StyleDescriptor(16))
+    assert run_suite(result.table, build_suite(TableName.STYLE_IMITATION)).success
+    lake.write_partition(TableName.STYLE_IMITATION, result.table, final.sha256[:16])
+    write_model_cards(lake, run.fingerprint)
+    text = (Path(final.path) / "README.md").read_text()
+    rows = result.table.to_pylist()
+    imitated = sum(r["imitated"] for r in rows)
+    assert f"Style imitation (`style` descriptor): {imitated} of 3 artists imitated" in text
+    for row in rows[:3]:
+        assert row["sample_count"] == 2 and row["reference_source"] == "portfolio"
+        assert f"{row['artist']}: imitation {row['imitation']:+.3f}" in text
+    assert "not scored (too few references): Nobody Known" in text
+    earlier = (Path(run.checkpoints[0].path) / "README.md").read_text()
+    assert "Style imitation" not in earlier
+
+
 def test_energy_policy_defaults_and_errors() -> None:
     assert EnergyPolicy() == EnergyPolicy(Settings().energy_country, Settings().cpu_watts_per_core)
     env = {"CRAWL2DIFFUSION_ENERGY_COUNTRY": "DEU", "CRAWL2DIFFUSION_CPU_WATTS_PER_CORE": "7.5"}

@@ -2,7 +2,6 @@
 
 import io
 import random
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,19 +16,19 @@ from dagster import (
     MetadataValue,
 )
 
+from assets_defs.checkpoint import current_generator, trained_examples
 from assets_defs.factory import table_asset, table_result
 from assets_defs.metadata import report_metadata, stopwatch
 from assets_defs.resources import ClipModelResource, LakeResource
 from assets_defs.safety import safety_metadata
 from pipeline.hops.audit.replication import AuditRules, audit_generator, descriptor_for
 from pipeline.hops.samples.label import Signing, label_png
-from pipeline.hops.training.model import DiffusionTrainConfig, text_encoder_for
 from pipeline.hops.training.model_card import write_model_cards
 from pipeline.lake.tables import SAMPLES_SCHEMA, TableName
 from pipeline.reports import grid_png
 
 if TYPE_CHECKING:
-    from pipeline.hops.samples.sample import Generator, SampleSpec
+    from pipeline.hops.samples.sample import SampleSpec
 
 DEFAULT_PROMPTS = [
     "a red circle on a white background",
@@ -58,17 +57,6 @@ class SamplerConfig(Config):
 class SamplesConfig(SamplerConfig):
     prompts: list[str] = DEFAULT_PROMPTS
     seeds: list[int] = [0, 1, 2, 3]
-
-
-def _generator(lake_, clip_model: ClipModelResource, work_dir: str) -> tuple["Generator", dict]:
-    # torch and diffusers load when the step runs, not when the code location loads
-    from pipeline.hops.samples.sample import Generator
-    from pipeline.hops.training.publish import current_checkpoint
-
-    pointer, checkpoint = current_checkpoint(lake_, Path(work_dir))
-    info = Generator.training_info(checkpoint)
-    cfg = DiffusionTrainConfig.from_dict(info["config"])
-    return Generator(checkpoint, text_encoder_for(cfg, clip_model.clip())), pointer
 
 
 def _png(image) -> bytes:
@@ -102,7 +90,7 @@ def samples(
     """Seeded sample grids for the configured prompts, with everything needed to redo them."""
     started = stopwatch()
     lake_ = lake.lake()
-    generator, pointer = _generator(lake_, clip_model, config.work_dir)
+    generator, pointer = current_generator(lake_, clip_model, config.work_dir)
     prompts = [p for p in config.prompts for _ in config.seeds]
     seeds = [s for _ in config.prompts for s in config.seeds]
     images = generator.generate(prompts, seeds, config.spec())
@@ -217,18 +205,8 @@ def replication_audit(
     """Prompt with training captions; flag samples that copy their nearest training image."""
     started = stopwatch()
     lake_ = lake.lake()
-    generator, pointer = _generator(lake_, clip_model, config.work_dir)
-    manifest = lake_.read(TableName.TRAINING_MANIFEST, [pointer["fingerprint"]])
-    trained = manifest.filter(
-        pa.compute.equal(manifest.column("checkpoint_sha256"), generator.sha256)
-    )
-    from pipeline.hops.training.data import load_examples
-
-    examples = load_examples(
-        lake_,
-        lake_.partitions(TableName.DOWNLOAD_RESULTS),
-        set(trained.column("pair_id").to_pylist()),
-    )
+    generator, pointer = current_generator(lake_, clip_model, config.work_dir)
+    examples = trained_examples(lake_, pointer, generator.sha256)
     chosen = random.Random(config.seed).sample(examples, min(config.captions, len(examples)))
     rules = config.rules()
     describe = descriptor_for(rules, clip_model.clip())

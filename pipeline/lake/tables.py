@@ -46,6 +46,7 @@ class TableName:
     LAKE_RUNS: Final = "lake_runs"
     ERASURES: Final = "erasures"
     DATASET_REPORT: Final = "dataset_report"
+    STYLE_IMITATION: Final = "style_imitation"
 
 
 T = TableName
@@ -489,6 +490,30 @@ AUDIT_SCHEMA = pa.schema(
     ]
 )
 """One row per generated sample: its nearest training image and whether it is flagged."""
+
+STYLE_REFERENCE_SOURCES = ("training", "portfolio", "none")
+"""Where the style audit's reference images of an artist came from."""
+
+STYLE_IMITATION_SCHEMA = pa.schema(
+    [
+        pa.field("checkpoint_sha256", pa.string(), nullable=False),
+        pa.field("descriptor", pa.string(), nullable=False),
+        pa.field("artist", pa.string(), nullable=False),
+        pa.field("sample_count", pa.int32(), nullable=False),
+        pa.field("reference_count", pa.int32(), nullable=False),
+        pa.field("reference_source", pa.string(), nullable=False),
+        pa.field("training_images", pa.int32(), nullable=False),
+        pa.field("own_similarity", pa.float32()),
+        pa.field("other_similarity", pa.float32()),
+        pa.field("margin", pa.float32()),
+        pa.field("shuffled_margin", pa.float32()),
+        pa.field("imitation", pa.float32()),
+        pa.field("imitated", pa.bool_(), nullable=False),
+    ]
+)
+"""One row per artist (pipeline/hops/audit/style_imitation.py): samples prompted with their
+name, their references and where those came from, training images naming them, and the
+scores (null when the artist is not scored: fewer references than the audit needs)."""
 
 OPT_OUT_REPORT_SCHEMA = pa.schema(
     [
@@ -1169,6 +1194,28 @@ _SPECS += (
             between("count", 0),
             between("share", 0.0, 1.0),
             between("lift", 0.0),
+        ),
+    ),
+)
+
+_SPECS += (
+    TableSpec(
+        T.STYLE_IMITATION,
+        "Per artist: do samples prompted with their name draw in their style (margin over a "
+        "shuffled name)?",
+        STYLE_IMITATION_SCHEMA,
+        "runs",
+        keys=("checkpoint_sha256", "descriptor", "artist"),
+        expectations=(
+            *not_null("checkpoint_sha256", "artist", "sample_count", "reference_count", "imitated"),
+            matches("checkpoint_sha256", HEX64),
+            unique_together("checkpoint_sha256", "descriptor", "artist"),
+            in_set("reference_source", STYLE_REFERENCE_SOURCES),
+            between("sample_count", 0),
+            between("reference_count", 0),
+            between("training_images", 0),
+            between("margin", -2.0, 2.0),
+            between("imitation", -4.0, 4.0),
         ),
     ),
 )

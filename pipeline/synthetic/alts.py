@@ -41,6 +41,18 @@ class Alt:
     describes: bool
 
 
+def decorated(cap: str, lang: str, credit: str | None, term: str | None) -> str:
+    """A caption with its artist's credit ("... by Name", in ``lang``) and a planted term
+    (English: "..., for a gay wedding")."""
+    if credit:
+        cap = vocab.CREDIT_TEMPLATES[lang].format(cap=cap, name=credit)
+    if term:
+        shown = vocab.TERM_DISPLAY.get(term, term)
+        article = "an" if shown[0] in "aeiou" else "a"
+        cap = vocab.TERM_TEMPLATE.format(cap=cap, article=article, term=shown)
+    return cap
+
+
 def _styled(cap: str, lang: str, rng: random.Random) -> str:
     """A caption as authors write it: sometimes capitalised, prefixed or with a full stop."""
     x = rng.random()
@@ -101,12 +113,16 @@ def render_alt(
     page_lang: str,
     rng: random.Random,
     other_captions: list[dict[str, str]],
+    credit: str | None = None,
+    term: str | None = None,
 ) -> Alt:
-    """The alt for one <img> of `kind` (see `SyntheticWebConfig.alt_kind_weights`)."""
+    """The alt for one <img> of `kind` (see `SyntheticWebConfig.alt_kind_weights`); a
+    describing (match_*) alt may credit the image's artist and carry a planted term."""
     if kind.startswith("match_"):
         assert image is not None
         lang = kind[6:]
-        return Alt(_styled(image.captions[lang], lang, rng), lang, True)
+        text = decorated(image.captions[lang], lang, credit, term)
+        return Alt(_styled(text, lang, rng), lang, True)
     if kind == "mismatch":
         own = image.captions["en"] if image else ""
         caps = rng.choice(other_captions)

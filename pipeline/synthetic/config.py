@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 # Bump when the generator's output changes for an unchanged config, so that
 # `generate_web` regenerates webs written by an older generator.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 # The kinds the generator knows how to make (the config picks shares among them).
 KNOWN_KINDS = {
@@ -22,6 +22,7 @@ KNOWN_KINDS = {
     "background_weights": {"plain", "gradient", "stripes", "dots", "noise"},
     "palette_weights": {"harmonious", "clashing", "neutral"},
     "epoch2_shares": {"replaced", "late_redirect", "bomb"},
+    "repost_kind_weights": {"copy", "resized", "reencoded"},
     "alt_kind_weights": {"mismatch", "boilerplate", "filename", "empty", "missing", "long",
                          "entity", "whitespace", "mojibake", "short"},
 }  # fmt: skip
@@ -162,6 +163,46 @@ class SyntheticWebConfig:
         ("bomb", 0.005),
     )
 
+    # Artists (`vocab.ARTISTS`): each has a home site, where this share of new content images
+    # is their work; this share of new content images elsewhere reposts an artist's image
+    # (famous artists `famous_repost_weight` times as often as obscure ones), as a copy, a
+    # resized copy or a re-encoded copy.
+    artist_home_share: float = 0.6
+    artist_repost_share: float = 0.05
+    famous_repost_weight: float = 10.0
+    repost_kind_weights: tuple[tuple[str, float], ...] = (
+        ("copy", 0.5),
+        ("resized", 0.3),
+        ("reencoded", 0.2),
+    )
+    # Share of an artist's describing (match_*) alts that credit them ("... by Name"), on
+    # their home site and elsewhere (reposts are often uncredited).
+    artist_credit_home: float = 0.7
+    artist_credit_elsewhere: float = 0.25
+    # Caption terms planted in English describing alts (match_en), each at its base rate:
+    # the share of those alts that carry it (at most one term each). The default terms are
+    # the dataset report's (`pipeline.datasheet.terms.DEFAULT_TERM_GROUPS`).
+    term_rates: tuple[tuple[str, float], ...] = (
+        ("wedding", 0.03),
+        ("gay wedding", 0.006),
+        ("lesbian wedding", 0.004),
+        ("professor", 0.02),
+        ("female professor", 0.006),
+        ("male professor", 0.002),
+        ("nurse", 0.02),
+        ("male nurse", 0.006),
+        ("female nurse", 0.002),
+        ("doctor", 0.02),
+        ("female doctor", 0.006),
+        ("male doctor", 0.002),
+        ("engineer", 0.02),
+        ("female engineer", 0.006),
+        ("male engineer", 0.002),
+        ("ceo", 0.01),
+        ("female ceo", 0.004),
+        ("male ceo", 0.001),
+    )
+
     # Runtime only (how, not what): not part of the fingerprint.
     workers: int = field(default=2, metadata={"content": False})
 
@@ -185,10 +226,26 @@ class SyntheticWebConfig:
             raise ValueError("segments_per_crawl must be >= 1")
         if "en" not in self.languages:
             raise ValueError("languages must include 'en' (truth captions are English)")
+        self._check_artists_and_terms()
         for name, known in KNOWN_KINDS.items():
             for kind, *_ in getattr(self, name):
                 if kind not in known and not (name == "alt_kind_weights" and kind[:6] == "match_"):
                     raise ValueError(f"{name}: unknown kind {kind!r} (known: {sorted(known)})")
+
+    def _check_artists_and_terms(self) -> None:
+        shares = ("artist_home_share", "artist_repost_share", "artist_credit_home",
+                  "artist_credit_elsewhere")  # fmt: skip
+        for name in shares:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        if self.famous_repost_weight < 0:
+            raise ValueError("famous_repost_weight must be >= 0")
+        terms = [" ".join(t.lower().split()) for t, _ in self.term_rates]
+        if len(set(terms)) != len(terms) or not all(terms):
+            raise ValueError("term_rates must name distinct, non-empty terms")
+        rates = [r for _, r in self.term_rates]
+        if any(r < 0 for r in rates) or sum(rates) > 1.0:
+            raise ValueError("term_rates must be >= 0 and sum to at most 1")
 
     def alt_weights(self) -> list[tuple[str, float]]:
         """Alt kind weights, without match_<lang> kinds of languages not configured."""

@@ -11,11 +11,14 @@ import zlib
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFont
+from scipy.ndimage import maximum_filter
 
 from .model import Visual
 from .vocab import COLORS
 
 RGB = tuple[int, int, int]
+TEXTURES = ("halftone", "hatch", "speckle", "outline", "scanlines", "wash")
+"""Marks an artist's hand leaves over a drawing (`vocab.Artist.texture`)."""
 
 
 def _mix(a: RGB, b: RGB, t: float) -> RGB:
@@ -177,6 +180,38 @@ def _watermark(img: Image.Image, rng: random.Random) -> Image.Image:
     return img
 
 
+def _texture(img: Image.Image, mask: Image.Image, v: Visual) -> Image.Image:
+    """Overlay the artist's texture: halftone dots, diagonal hatching, light speckles, a pale
+    outline round the motifs, horizontal scanlines, or a darkening wash towards the edges."""
+    w, h = img.size
+    arr = np.asarray(img, dtype=np.float32).copy()
+    period = max(3, min(w, h) // 16)
+    xx, yy = np.arange(w)[None, :], np.arange(h)[:, None]
+    if v.texture == "halftone":
+        half = (period - 1) / 2
+        dx, dy = (xx % period - half) ** 2, (yy % period - half) ** 2
+        on = dx + dy < max(0.8, 0.3 * period) ** 2
+        arr[on] = arr[on] * 0.55 + 255 * 0.45
+    elif v.texture == "hatch":
+        arr[(xx + yy) % period < max(1, period // 3)] *= 0.6
+    elif v.texture == "scanlines":
+        arr[np.broadcast_to(yy % period < max(1, period // 3), (h, w))] *= 0.7
+    elif v.texture == "speckle":
+        seed = int.from_bytes(hashlib.sha256(f"{v.seed}:texture".encode()).digest()[:8])
+        on = np.random.default_rng(seed).random((h, w), dtype=np.float32) < 0.05
+        arr[on] = arr[on] * 0.4 + 255 * 0.6
+    elif v.texture == "outline":
+        shape = np.asarray(mask) > 0
+        grown = maximum_filter(shape, size=max(3, min(w, h) // 40 * 2 + 1))
+        arr[grown & ~shape] = (245, 245, 245)
+    elif v.texture == "wash":
+        rx, ry = ((xx - (w - 1) / 2) / (w / 2)) ** 2, ((yy - (h - 1) / 2) / (h / 2)) ** 2
+        arr *= (1.0 - 0.3 * np.minimum(rx + ry, 1.96)).astype(np.float32)[..., None]
+    else:
+        raise ValueError(f"unknown texture {v.texture!r}")
+    return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "RGB")
+
+
 def render(v: Visual) -> Image.Image:
     """Draw the image a visual describes (deterministic in `v.seed`)."""
     rng = random.Random(v.seed)
@@ -187,6 +222,8 @@ def render(v: Visual) -> Image.Image:
         rot = 0.0 if v.composition == "centered" else rng.uniform(0, math.pi)
         _draw_shape(mask, v.shape, cx, cy, r, rot)
     img.paste(COLORS[v.color], (0, 0), mask)
+    if v.texture:
+        img = _texture(img, mask, v)
     if v.watermark:
         img = _watermark(img, rng)
     return img

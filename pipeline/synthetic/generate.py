@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .artists import artist_roster
 from .config import GENERATOR_VERSION, SyntheticWebConfig
 from .epoch2 import plan_epoch2
 from .files import write_image_files
@@ -181,6 +182,9 @@ def _write_web(root: Path, cfg: SyntheticWebConfig) -> WebManifest:
         "warc_files": sum(len(v) for v in warc_paths.values()),
         "wat_files": sum(len(v) for v in wat_paths.values()),
         "wat_records": wat_records,
+        "artist_images": sum(1 for row in truth if row["artist"] is not None),
+        "artist_credits": sum(1 for row in pages if row["artist_credited"]),
+        "planted_terms": sum(1 for row in pages if row["planted_term"] is not None),
     }
     paths = {
         "collinfo": "collinfo.json",
@@ -200,6 +204,7 @@ def _write_web(root: Path, cfg: SyntheticWebConfig) -> WebManifest:
         "fingerprint": cfg.fingerprint(),
         "crawl_ids": list(cfg.crawl_ids),
         "counts": counts,
+        "artists": artist_roster(plan.artist_homes),
         "paths": paths,
         "config": config,
     }

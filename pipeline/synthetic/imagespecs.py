@@ -11,6 +11,7 @@ import math
 import random
 
 from . import vocab
+from .artists import Attribution
 from .captions import caption
 from .config import SyntheticWebConfig
 from .model import ImageSpec, Site, Visual
@@ -101,10 +102,14 @@ def new_image(
     site: Site,
     directory: str,
     crawl_id: str,
+    attribution: Attribution | None = None,
 ) -> ImageSpec:
-    """A new image of `site` under `directory`, named the many ways the web names files."""
+    """A new image of `site` under `directory`, named the many ways the web names files;
+    an artist's work (`attribution`) is drawn in their style before it is named."""
     rng = rng_for(cfg.seed, "image", image_id)
     visual = new_visual(cfg, decks, image_id, role)
+    if attribution is not None:
+        attribution.restyle(visual)
     style = "plain" if role == "logo" else decks["path_style"].draw()
     ext = _ext(visual.format, rng)
     if role == "logo":
@@ -157,8 +162,9 @@ def aesthetic_score(v: Visual) -> float:
 def _mark_unsafe_and_watermarks(
     eligible: list[ImageSpec], cfg: SyntheticWebConfig, rng: random.Random
 ) -> None:
-    n_unsafe = min(len(eligible), max(1, round(cfg.unsafe_share * len(eligible))))
-    for im in rng.sample(eligible, n_unsafe):
+    anyone = [im for im in eligible if im.artist is None]  # no artist draws the hazard
+    n_unsafe = min(len(anyone), max(1, round(cfg.unsafe_share * len(eligible))))
+    for im in rng.sample(anyone, n_unsafe):
         v = im.visual
         assert v is not None
         v.unsafe, v.background, v.bg_colors = True, "hazard", ("red", "black")
@@ -197,6 +203,7 @@ def _assign_faults(
             target = rng.choice(healthy)
             # Following the redirect yields the target: the URL shows what the target shows.
             im.redirect_to, im.visual, im.location = target.id, target.visual, image_url(target)
+            im.artist, im.repost_of, im.repost_kind = target.artist, None, None
         else:
             im.fault = "redirect_blocked"
             im.location = BLOCKED_REDIRECTS[n % len(BLOCKED_REDIRECTS)]

@@ -49,6 +49,7 @@ class Visual:
     size_class: str
     watermark: bool = False
     unsafe: bool = False
+    texture: str | None = None  # an artist's mark over the drawing (draw.TEXTURES)
 
 
 @dataclass
@@ -76,6 +77,9 @@ class ImageSpec:
     oversized_kind: str | None = None  # bomb | padded
     n_bytes: int | None = None
     sha256: str | None = None
+    artist: str | None = None  # whose work it shows (vocab.ARTISTS), None when nobody's
+    repost_of: int | None = None  # the artist's original this URL reposts
+    repost_kind: str | None = None  # copy | resized | reencoded
 
 
 @dataclass
@@ -91,6 +95,8 @@ class ImgTag:
     alt: str | None = None  # the value a parser reads (entities decoded once)
     alt_lang: str | None = None
     describes_image: bool = False
+    artist_credited: bool = False  # the alt names the image's artist
+    planted_term: str | None = None  # the caption term planted in the alt (config.term_rates)
     image_url: str | None = None  # truth key (served URL) or None
     url_resolved: str | None = None
     attrs: list[tuple[str, str]] = field(default_factory=list)
@@ -144,3 +150,4 @@ class WebPlan:
     images: list[ImageSpec]
     crawls: list[CrawlPlan]
     dead_hosts: tuple[str, ...] = ()
+    artist_homes: dict[str, str] = field(default_factory=dict)  # artist name -> home host

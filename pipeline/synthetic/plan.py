@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from . import vocab
+from .artists import ArtistDesk, Attribution
 from .config import SyntheticWebConfig
 from .imagespecs import assign_image_flags, new_image
 from .model import CrawlPlan, ImageSpec, ImgTag, PagePlan, Site, WebPlan
@@ -83,6 +84,7 @@ class _Planner:
             )
         }
         self.sites = _make_sites(cfg, rng_for(seed, "sites"))
+        self.artists = ArtistDesk(cfg, self.sites)
         self.site_weights = [1 / (i + 1) ** 0.6 for i in range(len(self.sites))]
         n = len(self.sites)
         self.cdn = Site(n, CDN_HOST, "Pixel CDN", "https", "en", "cdn", "/c/", role="cdn")
@@ -92,8 +94,19 @@ class _Planner:
         self.pixel_id: int | None = None
         self.noai_counter = 0
 
-    def _image(self, role: str, site: Site, directory: str, crawl_id: str) -> ImageSpec:
-        im = new_image(self.cfg, self.decks, len(self.images), role, site, directory, crawl_id)
+    def _image(
+        self,
+        role: str,
+        site: Site,
+        directory: str,
+        crawl_id: str,
+        attribution: Attribution | None = None,
+    ) -> ImageSpec:
+        im = new_image(
+            self.cfg, self.decks, len(self.images), role, site, directory, crawl_id, attribution
+        )
+        if attribution is not None:
+            self.artists.record(im, attribution)
         self.images.append(im)
         return im
 
@@ -177,7 +190,8 @@ class _Planner:
                 im = self.images[rng.choice(self.cdn.images)]
         elif x < cfg.cdn_image_share + cfg.new_image_share or not site.images:
             directory = local_dir if rng.random() < cfg.page_local_image_share else site.img_dir
-            im = self._image("content", site, directory, crawl_id)
+            attribution = self.artists.attribute(len(self.images), site)
+            im = self._image("content", site, directory, crawl_id, attribution)
             site.images.append(im.id)
         else:
             im = self.images[rng.choice(site.images)]
@@ -218,10 +232,12 @@ class _Planner:
             crawls.append(CrawlPlan(crawl_id, pages, {p.uid for p in recrawled}))
             previous.extend(new)
         assign_image_flags(self.images, cfg)
-        renderer = PageRenderer(cfg, self.sites, self.images)
+        homes = self.artists.home_hosts()
+        renderer = PageRenderer(cfg, self.sites, self.images, homes)
         for page in self.pages.values():
             renderer.render(page)
-        return WebPlan([*self.sites, self.cdn, self.tracker], self.images, crawls, DEAD_HOSTS)
+        sites = [*self.sites, self.cdn, self.tracker]
+        return WebPlan(sites, self.images, crawls, DEAD_HOSTS, homes)
 
 
 def plan_web(cfg: SyntheticWebConfig) -> WebPlan:

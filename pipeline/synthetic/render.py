@@ -36,10 +36,17 @@ def page_dir(path: str) -> str:
 class PageRenderer:
     """Fills in the text, links, srcs, alts and HTML of planned pages."""
 
-    def __init__(self, cfg: SyntheticWebConfig, sites: list[Site], images: list[ImageSpec]):
+    def __init__(
+        self,
+        cfg: SyntheticWebConfig,
+        sites: list[Site],
+        images: list[ImageSpec],
+        artist_homes: dict[str, str] | None = None,
+    ):
         self.cfg = cfg
         self.sites = sites
         self.images = images
+        self.artist_homes = artist_homes or {}
         self.captions = [im.captions for im in images if im.captions and im.role != "logo"]
 
     def render(self, page: PagePlan) -> None:
@@ -50,11 +57,11 @@ class PageRenderer:
         page.title += f" – {site.name}"
         page.paragraphs = rng.sample(vocab.PAGE_SENTENCES[page.lang], rng.randint(2, 4))
         page.anchors = self._anchors(page, site, rng)
-        for tag in page.imgs:
+        for i, tag in enumerate(page.imgs):
             if tag.slot == "special":
                 self._special(tag, page, rng)
             else:
-                self._image_tag(tag, page, site, rng)
+                self._image_tag(tag, page, site, rng, i)
         page.html = render_page(page, site, rng.choice(vocab.PAGE_SENTENCES[page.lang]))
 
     def _anchors(self, page: PagePlan, site: Site, rng: random.Random) -> list[Anchor]:
@@ -76,7 +83,28 @@ class PageRenderer:
         anchors.append(Anchor("#top", "↑"))
         return anchors
 
-    def _image_tag(self, tag: ImgTag, page: PagePlan, site: Site, rng: random.Random) -> None:
+    def _extras(self, tag: ImgTag, im: ImageSpec, page: PagePlan, site: Site, index: int) -> None:
+        """Whether a describing alt credits the image's artist and which term it carries
+        (drawn from a generator of the tag's own, so no other draw of the page moves)."""
+        if not tag.alt_kind.startswith("match_"):
+            return
+        cfg = self.cfg
+        rng = rng_for(cfg.seed, "extras", page.uid, index)
+        if im.artist is not None:
+            home = self.artist_homes.get(im.artist) == site.host
+            share = cfg.artist_credit_home if home else cfg.artist_credit_elsewhere
+            tag.artist_credited = rng.random() < share
+        if tag.alt_kind == "match_en":
+            draw, upto = rng.random(), 0.0
+            for term, rate in cfg.term_rates:
+                upto += rate
+                if draw < upto:
+                    tag.planted_term = term
+                    break
+
+    def _image_tag(
+        self, tag: ImgTag, page: PagePlan, site: Site, rng: random.Random, index: int
+    ) -> None:
         assert tag.image_id is not None
         im = self.images[tag.image_id]
         target = image_url(im)
@@ -97,7 +125,11 @@ class PageRenderer:
         if tag.slot == "logo" and tag.alt_kind == "boilerplate":
             tag.alt = "logo"  # one alt on every page of the site: duplicate (url, alt) pairs
             return
-        alt = render_alt(tag.alt_kind, im, site, page.lang, rng, self.captions)
+        self._extras(tag, im, page, site, index)
+        credit = im.artist if tag.artist_credited else None
+        alt = render_alt(
+            tag.alt_kind, im, site, page.lang, rng, self.captions, credit, tag.planted_term
+        )
         tag.alt, tag.alt_lang, tag.describes_image = alt.text, alt.lang, alt.describes
 
     def _special(self, tag: ImgTag, page: PagePlan, rng: random.Random) -> None:

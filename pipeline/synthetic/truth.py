@@ -1,8 +1,11 @@
 """Truth tables that let tests check every hop of the pipeline against what was generated.
 
-- truth.parquet: one row per image URL the server answers (pixels: one row per query).
+- truth.parquet: one row per image URL the server answers (pixels: one row per query), with
+  the artist whose work it shows (``artist``, null when nobody's) and, for a repost, the
+  original it copies (``repost_of``, ``repost_kind``).
 - pages.parquet: one row per <img> in every captured HTML page (a page re-crawled in a
-  second crawl has rows under both crawl ids).
+  second crawl has rows under both crawl ids), with whether its alt credits the image's
+  artist (``artist_credited``) and the caption term planted in it (``planted_term``).
 - captures.parquet: one row per page capture in the WARC files (redirect captures too).
 """
 
@@ -64,6 +67,9 @@ def _image_columns(
         "composition": v.composition if v else None,
         "palette": v.palette if v else None,
         "size_class": v.size_class if v else None,
+        "artist": im.artist,
+        "repost_of": im.repost_of,
+        "repost_kind": im.repost_kind,
     }
     for lang in languages:
         row[f"caption_{lang}"] = im.captions.get(lang)
@@ -133,6 +139,8 @@ def page_rows(plan: WebPlan, infos: list[CaptureInfo]) -> list[dict[str, Any]]:
                     "alt_kind": tag.alt_kind,
                     "alt_lang": tag.alt_lang,
                     "describes_image": tag.describes_image,
+                    "artist_credited": tag.artist_credited,
+                    "planted_term": tag.planted_term,
                     "url_kind": tag.url_kind,
                     "path_style": image.path_style if image and image.role != "pixel" else None,
                     "url_resolved": tag.url_resolved,
@@ -177,6 +185,8 @@ _TYPES = {
     "header_noai": pa.bool_(),
     "status": pa.int32(),
     "redirect_image_id": pa.int64(),
+    "repost_of": pa.int64(),
+    "artist_credited": pa.bool_(),
     "recrawl": pa.bool_(),
     "page_noai": pa.bool_(),
     "warc_offset": pa.int64(),

@@ -5,6 +5,8 @@ These are language data, not tunables: which of them a web uses is chosen by the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 LANGUAGES = ("en", "de", "fr", "es", "it", "nl")
 
 # Colour name -> RGB used to draw it.
@@ -325,3 +327,53 @@ NAV_LABELS: dict[str, tuple[str, ...]] = {
     "it": ("Home", "Chi siamo", "Galleria", "Contatti"),
     "nl": ("Home", "Over ons", "Galerij", "Contact"),
 }
+
+
+@dataclass(frozen=True)
+class Artist:
+    """An illustrator of the synthetic web and the style the drawing code renders for them.
+
+    ``colors`` are their motifs' colours, ``grounds`` their background colours (a gradient
+    runs through both), ``shapes`` their motifs, ``background`` one of the web's background
+    kinds (so the true caption still describes the image), ``texture`` the mark their hand
+    leaves (an overlay no caption names: ``pipeline.synthetic.draw.TEXTURES``)."""
+
+    name: str
+    famous: bool
+    colors: tuple[str, ...]
+    grounds: tuple[str, ...]
+    shapes: tuple[str, ...]
+    background: str
+    texture: str
+    composition: str
+
+
+# Invented names: famous ones are reposted across the web, often uncredited; obscure ones
+# stay mostly on their own site.
+ARTISTS: tuple[Artist, ...] = (
+    Artist("Ilse Marwick", True, ("yellow",), ("blue", "purple"), ("star", "crescent"),
+           "gradient", "halftone", "centered"),
+    Artist("Tomas Reyvald", True, ("white",), ("turquoise",), ("circle", "ring"),
+           "plain", "hatch", "centered"),
+    Artist("Odile Fenn", False, ("pink",), ("gray",), ("heart",),
+           "plain", "speckle", "scattered"),
+    Artist("Kaito Brandt", False, ("orange",), ("black",), ("triangle", "diamond"),
+           "plain", "outline", "scattered"),
+    Artist("Sunniva Dahl", False, ("green",), ("white",), ("hexagon", "square"),
+           "dots", "scanlines", "centered"),
+    Artist("Pell Abernathy", False, ("turquoise",), ("brown",), ("cross",),
+           "plain", "wash", "scattered"),
+)  # fmt: skip
+
+# "<caption> by <name>" in every caption language.
+CREDIT_TEMPLATES: dict[str, str] = {
+    "en": "{cap} by {name}",
+    "de": "{cap} von {name}",
+    "fr": "{cap} par {name}",
+    "es": "{cap} por {name}",
+    "it": "{cap} di {name}",
+    "nl": "{cap} door {name}",
+}
+# How a planted caption term reads after an English caption ("... for a gay wedding").
+TERM_TEMPLATE = "{cap}, for {article} {term}"
+TERM_DISPLAY = {"ceo": "CEO"}

@@ -5,8 +5,8 @@ then Markdown: the data the checkpoint trained on and the table versions that pi
 counts, the owners' opt-outs and takedown lists in force, AI-generated images left out,
 audits present, energy and the method behind it, and known limits. Every fact is read from the
 lake (``training.json``, ``training_manifest``, ``opt_outs``, ``hash_lists``,
-``clip_scores``, ``replication_audit``, ``opt_out_report``), so the cards can be rewritten
-whenever an audit lands (:func:`write_model_cards`).
+``clip_scores``, ``replication_audit``, ``style_imitation``, ``opt_out_report``), so the
+cards can be rewritten whenever an audit lands (:func:`write_model_cards`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ KNOWN_LIMITS = (
     "(opt_out_report names them); retrain on a rebuilt release to honour it.",
     "The replication audit compares samples with training images under one copy "
     "descriptor; a sample it does not flag may still copy a training image.",
+    "The style-imitation audit compares colour and texture statistics of samples with each "
+    "artist's references; what those statistics miss (composition, subject matter) goes "
+    "unmeasured, and an artist no caption names is referred to by drawings, not training "
+    "images.",
     "Energy is an estimate from CPU seconds, not a power meter; a GPU's draw is not counted.",
 )
 
@@ -55,6 +59,8 @@ class CardFacts:
     ai_recorded: bool = False
     ai_trained: int = 0
     audits: dict[str, dict[str, int]] = field(default_factory=dict)
+    style: list[dict[str, Any]] = field(default_factory=list)
+    """The style-imitation audit's rows for this checkpoint (one per artist)."""
     withdrawn_after: int = 0
 
 
@@ -104,6 +110,7 @@ def gather_facts(lake: Lake, fingerprint: str) -> list[CardFacts]:
         if ai_recorded:
             facts.ai_trained = _ai_trained(lake, con, facts.sha256)
         facts.audits = _audits(lake, facts.sha256)
+        facts.style = _style(lake, facts.sha256)
         facts.withdrawn_after = _withdrawn(lake, facts.sha256)
         out.append(facts)
     return out
@@ -161,6 +168,41 @@ def _audits(lake: Lake, sha256: str) -> dict[str, dict[str, int]]:
         entry["audited"] += 1
         entry["flagged"] += int(bool(row["flagged"]))
     return out
+
+
+def _style(lake: Lake, sha256: str) -> list[dict[str, Any]]:
+    """The style-imitation audit of the checkpoint: one row per artist (none when absent)."""
+    key = sha256[:16]
+    if key not in lake.partitions(TableName.STYLE_IMITATION):
+        return []
+    data = lake.read(TableName.STYLE_IMITATION, [key])
+    return [r for r in data.to_pylist() if r["checkpoint_sha256"] == sha256]
+
+
+def _style_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The audit section's lines for the style-imitation audit."""
+    if not rows:
+        return []
+    scored = [r for r in rows if r["imitation"] is not None]
+    imitated = [r["artist"] for r in scored if r["imitated"]]
+    named = f" ({', '.join(imitated)})" if imitated else ""
+    lines = [
+        f"- Style imitation (`{rows[0]['descriptor']}` descriptor): {len(imitated)} of "
+        f"{len(scored)} artists imitated by name{named}; imitation is the margin of samples "
+        'prompted "<subject> by <artist>" over the nearest other artist\'s style, minus that '
+        "margin under a shuffled name:"
+    ]
+    for r in scored:
+        lines.append(
+            f"  - {r['artist']}: imitation {r['imitation']:+.3f} (margin {r['margin']:+.3f}, "
+            f"shuffled name {r['shuffled_margin']:+.3f}; {r['reference_count']} "
+            f"{r['reference_source']} references; {r['training_images']} training captions "
+            "name them)"
+        )
+    unscored = [r["artist"] for r in rows if r["imitation"] is None]
+    if unscored:
+        lines.append(f"  - not scored (too few references): {', '.join(unscored)}")
+    return lines
 
 
 def _withdrawn(lake: Lake, sha256: str) -> int:
@@ -245,7 +287,11 @@ def render_card(facts: CardFacts) -> str:
                 f"- {k}: {v['audited']} samples, {v['flagged']} flagged as copies"
                 for k, v in facts.audits.items()
             ]
-            or ["- None yet: materialize `replication_audit` for this checkpoint."]
+            + _style_lines(facts.style)
+            or [
+                "- None yet: materialize `replication_audit` and `style_imitation` for this "
+                "checkpoint."
+            ]
         ),
         "",
         "## Energy and emissions",
