@@ -63,10 +63,12 @@ def s3_server() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
-    """One local Ray cluster on loopback for the whole test run (2 CPUs, a 100 MB object
-    store, no dashboard), shared by every Ray test; its address. Each hop joins it as a job."""
+    """One local Ray cluster on loopback (2 CPUs, a 100 MB object store, no dashboard) for the
+    Ray tests' module (tests/test_ray_engine.py: once per run); its address. Each hop joins it
+    as a job. It stops with the module: a cluster left running keeps its workers' download
+    retries going through loopback ports that later tests' guard proxies may be given."""
     from pipeline.engine.cluster import LocalRayCluster
 
     with LocalRayCluster(num_cpus=2, num_gpus=0, object_store_bytes=100 * 1024 * 1024) as cluster:
