@@ -262,11 +262,33 @@ def test_guard_checks_connect_targets(before, picked) -> None:
     with GuardProxy(HostPolicy.from_list(["127.0.0.0/8"])) as guard:
         proxy = urlsplit(guard.url)
         with socket.create_connection((proxy.hostname, proxy.port), timeout=5) as sock:
-            sock.sendall(f"CONNECT 127.0.0.1:{before.port} HTTP/1.1\r\n\r\n".encode())
+            auth = f"Proxy-Authorization: {guard.proxy_authorization}\r\n"
+            sock.sendall(f"CONNECT 127.0.0.1:{before.port} HTTP/1.1\r\n{auth}\r\n".encode())
             assert sock.recv(1024).startswith(b"HTTP/1.1 200")
             path, _ = _healthy_path(picked)
             sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
             assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+
+
+def test_guard_serves_only_its_own_download(before, picked) -> None:
+    """A client without the guard's credential (another run's stray retry on a reused port)
+    gets 407, is not forwarded, and is not counted as a refusal of this download."""
+    path, file = _healthy_path(picked)
+    with GuardProxy(HostPolicy.from_list(["127.0.0.0/8"])) as guard:
+        bare = f"http://127.0.0.1:{urlsplit(guard.url).port}"
+        stranger = urllib.request.build_opener(
+            urllib.request.ProxyHandler({"http": bare, "https": bare})
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            stranger.open(f"http://127.0.0.1:{before.port}{path}", timeout=5)
+        assert refused.value.code == 407
+        with pytest.raises(urllib.error.URLError, match="407"):
+            stranger.open(f"https://127.0.0.1:{before.port}/", timeout=5)
+        assert (guard.unauthorized, guard.refused) == (2, {})
+        # Its own client, which reads the credential from the proxy URL, is served.
+        body = _opener(guard, "http").open(f"http://127.0.0.1:{before.port}{path}", timeout=5)
+        assert body.read() == (before.root / file).read_bytes()
+        assert (guard.unauthorized, guard.refused) == (2, {})
 
 
 def test_guard_refuses_a_redirect_into_a_withdrawn_domain() -> None:

@@ -16,13 +16,22 @@ request of a worker, the first and every redirect, is a request to the proxy, wh
 
 urllib puts the reason phrase into its error (``HTTP Error 403: ...`` or ``Tunnel connection
 failed: 403 ...``), so the refusal ends up in img2dataset's ``error_message``.
+
+The proxy serves only its own download: its URL carries a random credential
+(``http://guard:TOKEN@127.0.0.1:PORT``, which urllib sends as ``Proxy-Authorization`` with
+every request and every ``CONNECT``). Any other client on the machine, such as a stray
+retry of an earlier run that reaches a reused port, gets ``407`` and is counted apart
+(``unauthorized``), never as a refusal of this download.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hmac
 import http.client
 import logging
+import secrets
 import select
 import socket
 import socketserver
@@ -108,12 +117,16 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("guard %s " + format, self.address_string(), *args)
 
     def do_GET(self) -> None:
-        self._forward()
+        if self._authorized():
+            self._forward()
 
     def do_HEAD(self) -> None:
-        self._forward()
+        if self._authorized():
+            self._forward()
 
     def do_CONNECT(self) -> None:
+        if not self._authorized():
+            return
         guard = self.server.guard
         host, _, port_text = self.path.rpartition(":")
         port = int(port_text) if port_text.isdigit() else -1
@@ -146,6 +159,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     # ------------------------------------------------------------------
+    def _authorized(self) -> bool:
+        """True for a request with this guard's credential; else answers 407."""
+        guard = self.server.guard
+        given = self.headers.get("Proxy-Authorization", "")
+        if hmac.compare_digest(given.encode(), guard.proxy_authorization.encode()):
+            return True
+        guard.record_unauthorized()
+        self.send_response(407, "Proxy Authentication Required")
+        self.send_header("Proxy-Authenticate", 'Basic realm="download-guard"')
+        self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        return False
+
     def _admitted(self, check: Callable[[], Any], host: str | None) -> tuple[bool, Any]:
         """Run the guard's ``check`` of this request: (True, the address to connect to), or
         (False, None) once the refusal (403) or resolution failure (502) is answered."""
@@ -285,20 +313,32 @@ class GuardProxy:
         self.timeout_s = timeout_s
         self.refused: Counter[str] = Counter()
         """Refusals by reason, since start."""
+        self.unauthorized = 0
+        """Requests without this guard's credential (answered 407, not forwarded)."""
+        self._token = secrets.token_urlsafe(18)
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (while started)."""
+        """``http://guard:TOKEN@127.0.0.1:PORT`` (while started): the proxy with its credential."""
         if self._server is None:
             raise RuntimeError("the guard proxy is not running")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return f"http://guard:{self._token}@127.0.0.1:{self._server.server_port}"
+
+    @property
+    def proxy_authorization(self) -> str:
+        """The ``Proxy-Authorization`` value every request to this guard must carry."""
+        return "Basic " + base64.b64encode(f"guard:{self._token}".encode()).decode()
 
     def record(self, reason: str) -> None:
         with self._lock:
             self.refused[reason] += 1
+
+    def record_unauthorized(self) -> None:
+        with self._lock:
+            self.unauthorized += 1
 
     def check(self, url: str, host: str, port: int) -> str:
         """The address to connect to, or :class:`Refused` (``upstream``: the host itself)."""
