@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wat-seeds", type=int, default=4,
                         help="distinct generated files; the others repeat them")  # fmt: skip
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--object-store-mb", type=int, default=1024,
+                        help="object store of the cluster (tests use 100 MB)")  # fmt: skip
     parser.add_argument("--skip-hop1", action="store_true")
     parser.add_argument("--skip-hop3", action="store_true")
     args = parser.parse_args(argv)
@@ -168,8 +170,10 @@ def main(argv: list[str] | None = None) -> None:
 
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} cores, load average {load:.1f} at the start")
-    with LocalRayCluster(num_cpus=args.cpus, num_gpus=0) as cluster:
-        print(f"local Ray cluster, {args.cpus} CPUs: started in {cluster.startup_s:.1f} s")
+    store = args.object_store_mb * 2**20
+    with LocalRayCluster(num_cpus=args.cpus, num_gpus=0, object_store_bytes=store) as cluster:
+        print(f"local Ray cluster, {args.cpus} CPUs, {args.object_store_mb} MB object store: "
+              f"started in {cluster.startup_s:.1f} s")  # fmt: skip
         if not args.skip_hop3:
             bench_hop3(args, cluster.address)
         if not args.skip_hop1:

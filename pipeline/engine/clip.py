@@ -4,16 +4,17 @@ The same per-URL work as :func:`pipeline.hops.clip.filter.fetch_and_embed`
 (:func:`~pipeline.hops.clip.filter.prepare_url` and
 :func:`~pipeline.hops.clip.filter.outcome_of`), split in two stages of a streaming Ray Data
 pipeline: ``map_batches`` tasks fetch a batch of URLs each (with the fetcher's threads) and
-return the outcome columns plus the preprocessed image tensor; an ``ActorPoolStrategy`` pool of
+return the outcome columns plus the decoded RGB pixels; an ``ActorPoolStrategy`` pool of
 :class:`ClipEmbedder` actors (each loads the model once, ``num_gpus`` each where the cluster
-has GPUs) embeds the tensors. The driver turns the rows back into
+has GPUs) applies the model's preprocessing to those pixels and embeds them. The fetch tasks
+never import torch or open_clip (seconds per new worker process, and 600 MB of memory), and
+the same preprocessing runs on the same pixels as in process. The driver turns the rows back into
 :class:`~pipeline.hops.clip.filter.UrlOutcome` objects, so ``score_pairs`` builds the same rows
 as in process. Must run inside :func:`pipeline.engine.cluster.connected`.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,12 +53,16 @@ OUTCOME_SCHEMA = pa.schema(
         ("provenance", pa.string()),
         ("image_format", pa.string()),
         ("image_bytes", pa.binary()),
-        ("tensor", pa.binary()),
+        ("pixels", pa.binary()),
+        ("pixels_height", pa.int64()),
+        ("pixels_width", pa.int64()),
     ]
 )
 """A prepared batch: one row per URL, its outcome before embedding (``provenance`` as JSON)
-and its image tensor."""
-_FIELDS = [name for name in OUTCOME_SCHEMA.names if name != "tensor"]
+and its decoded image as uint8 RGB rows (``pixels``, height x width x 3), null when it is not
+to be embedded."""
+_PIXELS = ("pixels", "pixels_height", "pixels_width")
+_FIELDS = [name for name in OUTCOME_SCHEMA.names if name not in _PIXELS]
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,15 @@ class RayClipPlan:
     embed_cpus: float = 1.0
     embed_gpus: float | None = None
     """GPUs per CLIP actor; None: 1 where the cluster has GPUs, else 0."""
+    embed_threads: int | None = None
+    """torch threads per CLIP actor on CPU; None: the cluster's CPUs shared among the actors
+    (Ray would give an actor one thread per CPU it reserves, and the fetch tasks mostly wait
+    on the network)."""
 
 
-def _tensor_bytes(tensor: Any) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, tensor.numpy(), allow_pickle=False)
-    return buffer.getvalue()
+def _rgb_pixels(image: Any) -> np.ndarray:
+    """The fetch task's stand-in for preprocessing: the decoded image as uint8 RGB pixels."""
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
 
 
 def prepare_batch(
@@ -88,12 +96,11 @@ def prepare_batch(
     policy: FetchPolicy,
     workers: int,
     decode: DecodePolicy,
-    preprocess: Any,
     keep_images: bool,
     hash_lists: HashLists | None,
     provenance: ProvenancePolicy | None = None,
 ) -> pa.Table:
-    """A fetch task: fetch, hash, decode and preprocess a batch of (url_id, url) rows."""
+    """A fetch task: fetch, hash, read provenance and decode a batch of (url_id, url) rows."""
     fetcher = Fetcher(policy, workers)
     items = list(zip(batch.column("url_id").to_pylist(), batch.column("url").to_pylist(),
                      strict=True))  # fmt: skip
@@ -101,13 +108,17 @@ def prepare_batch(
     def work(item: tuple[str, str]) -> dict[str, Any]:
         uid, url = item
         prepared = prepare_url(
-            fetcher, decode, preprocess, keep_images, url, hash_lists, provenance
+            fetcher, decode, _rgb_pixels, keep_images, url, hash_lists, provenance
         )
         outcome = outcome_of(uid, url, prepared)
         row = {name: getattr(outcome, name) for name in _FIELDS}
         if outcome.provenance is not None:
             row["provenance"] = orjson.dumps(outcome.provenance).decode()
-        row["tensor"] = None if prepared.tensor is None else _tensor_bytes(prepared.tensor)
+        pixels = prepared.tensor
+        row["pixels"] = None if pixels is None else pixels.tobytes()
+        row["pixels_height"], row["pixels_width"] = (
+            (None, None) if pixels is None else (pixels.shape[0], pixels.shape[1])
+        )
         return row
 
     with ThreadPoolExecutor(max(1, min(workers, len(items))), thread_name_prefix="fetch") as pool:
@@ -116,27 +127,42 @@ def prepare_batch(
 
 
 class ClipEmbedder:
-    """An actor of the pool: loads CLIP once, embeds the tensors of each batch it is given."""
+    """An actor of the pool: loads CLIP once, preprocesses and embeds the pixels of each batch
+    it is given."""
 
-    def __init__(self, spec: ClipSpec) -> None:
+    def __init__(self, spec: ClipSpec, threads: int | None = None) -> None:
+        import torch
+
         from pipeline.hops.clip.embed import ClipModel
 
+        if threads:
+            torch.set_num_threads(threads)
         self.clip = ClipModel(spec)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         import torch
+        from PIL import Image
 
-        tensors = batch.column("tensor").to_pylist()
-        rows = [i for i, t in enumerate(tensors) if t is not None]
-        embeddings: list[bytes | None] = [None] * len(tensors)
+        pixels = batch.column("pixels").to_pylist()
+        heights = batch.column("pixels_height").to_pylist()
+        widths = batch.column("pixels_width").to_pylist()
+        rows = [i for i, p in enumerate(pixels) if p is not None]
+        embeddings: list[bytes | None] = [None] * len(pixels)
         if rows:
-            stacked = np.stack([np.load(io.BytesIO(tensors[i])) for i in rows])
-            with torch.inference_mode():
-                x = torch.from_numpy(stacked).to(self.clip.device, dtype=self.clip._dtype)
-                feats = self.clip.model.encode_image(x, normalize=True).float().cpu().numpy()
-            for i, emb in zip(rows, feats, strict=True):
-                embeddings[i] = emb.astype(np.float32).tobytes()
-        out = batch.drop_columns(["tensor"])
+            step = self.clip.spec.batch_size
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                images = [
+                    np.frombuffer(pixels[i], np.uint8).reshape(heights[i], widths[i], 3)
+                    for i in chunk
+                ]
+                stacked = torch.stack([self.clip.preprocess(Image.fromarray(im)) for im in images])
+                with torch.inference_mode():
+                    x = stacked.to(self.clip.device, dtype=self.clip._dtype)
+                    feats = self.clip.model.encode_image(x, normalize=True).float().cpu().numpy()
+                for i, emb in zip(chunk, feats, strict=True):
+                    embeddings[i] = emb.astype(np.float32).tobytes()
+        out = batch.drop_columns(list(_PIXELS))
         return out.append_column("embedding", pa.array(embeddings, pa.binary()))
 
 
@@ -159,9 +185,13 @@ def ray_fetch_and_embed(
 
     items = [{"url_id": uid, "url": url} for uid, url in urls.items()]
     blocks = max(1, -(-len(items) // plan.fetch_batch))
+    resources = ray.cluster_resources()
     gpus = plan.embed_gpus
     if gpus is None:
-        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+        gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
+    threads = plan.embed_threads
+    if threads is None and not gpus:
+        threads = max(1, int(resources.get("CPU", 1)) // max(1, plan.embed_actors))
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
@@ -174,7 +204,6 @@ def ray_fetch_and_embed(
             policy=fetcher.policy,
             workers=fetcher.workers,
             decode=decode,
-            preprocess=clip.preprocess,
             keep_images=keep_images,
             hash_lists=hash_lists,
             provenance=provenance,
@@ -182,9 +211,9 @@ def ray_fetch_and_embed(
     )
     embedded = prepared.map_batches(
         ClipEmbedder,
-        fn_constructor_kwargs={"spec": clip.spec},
+        fn_constructor_kwargs={"spec": clip.spec, "threads": threads},
         compute=ActorPoolStrategy(size=plan.embed_actors),
-        batch_size=clip.spec.batch_size,
+        batch_size=None,  # each fetched block as it comes (the actor batches for the model)
         batch_format="pyarrow",
         num_cpus=plan.embed_cpus,
         num_gpus=gpus,
