@@ -2,6 +2,8 @@
 ``opt_out_report``: the checkpoints that were trained on items the list now withdraws, and
 ``opt_out_not_reached``: copies of withdrawn images on URLs the list does not name."""
 
+import json
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -17,6 +19,9 @@ from assets_defs.metadata import stopwatch
 from assets_defs.resources import LakeResource
 from pipeline.hops.dataset import hash_lists, opt_out_reach
 from pipeline.hops.dataset.opt_outs import load, trained_on_opted_out
+from pipeline.hops.training.model_card import write_model_cards
+from pipeline.hops.training.publish import CURRENT
+from pipeline.lake.store import Lake
 from pipeline.lake.tables import NOT_REACHED_MATCHES, TableName
 
 opt_outs = AssetSpec(
@@ -79,6 +84,16 @@ def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> Materi
     )
 
 
+def rewrite_current_cards(lake_: Lake) -> list[str]:
+    """Rewrite the model cards of the run the current checkpoint belongs to (none: no model)."""
+    try:
+        with lake_.fs.open(lake_.path(CURRENT), "rb") as fh:
+            fingerprint = json.loads(fh.read())["fingerprint"]
+    except FileNotFoundError:
+        return []
+    return write_model_cards(lake_, fingerprint)
+
+
 @table_asset(
     TableName.OPT_OUT_NOT_REACHED,
     __name__,
@@ -110,6 +125,7 @@ def opt_out_not_reached(context: AssetExecutionContext, lake: LakeResource) -> M
     table = opt_out_reach.not_reached(lake_)
     uri = lake_.write_partition(TableName.OPT_OUT_NOT_REACHED, table)
     held = opt_out_reach.still_held(table)
+    cards = rewrite_current_cards(lake_)  # the cards name the copies their model trained on
     by_match = {kind: table.column("match").to_pylist().count(kind) for kind in NOT_REACHED_MATCHES}
     by_entry: dict[str, int] = {}
     for entry in held.column("opt_out").to_pylist():
@@ -134,5 +150,6 @@ def opt_out_not_reached(context: AssetExecutionContext, lake: LakeResource) -> M
             "by_match": MetadataValue.json(by_match),
             "still_held_by_opt_out": MetadataValue.json(by_entry),
             "not_reached": MetadataValue.md("\n".join(opt_out_reach.summary_lines(table))),
+            "model_cards": MetadataValue.json(cards),
         },
     )
