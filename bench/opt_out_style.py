@@ -127,12 +127,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", default="/tmp/opt-out-style")
     parser.add_argument("--artist", default=None, help="default: the most imitated artist")
-    parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--min-score", type=float, default=None, help="aesthetic cut-off")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument(
+        "--min-score", type=float, default=0.0,
+        help="aesthetic cut-off of the subset trained on (0: every safe, unwatermarked "
+        "released pair; the demo's default is 5)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--web", choices=("small", "default"), default="default",
+        help="the synthetic web: the small demo profile's, or the default's first crawl",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     root = Path(args.root)
     started, load0 = time.monotonic(), os.getloadavg()
-    bench = Bench(root, SMALL.web)
+    web = SMALL.web if args.web == "small" else {"crawl_ids": list(SMALL.web["crawl_ids"])}
+    bench = Bench(root, web)
     lake = bench.lake
     train = {
         "resolution": 16,
@@ -145,8 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     audit = {"steps": 10, "seeds": [0, 1]}
     training = {"ops": {T.DIFFUSION_MODEL: {"config": train}, T.STYLE_IMITATION: {"config": audit}}}
-    subset = {"min_score": args.min_score} if args.min_score is not None else {}
-    dataset = {"ops": {T.AESTHETIC_SUBSET: {"config": subset}}} if subset else None
+    dataset = {"ops": {T.AESTHETIC_SUBSET: {"config": {"min_score": args.min_score}}}}
     dataset_assets = [
         T.LAION_DATASET,
         T.AESTHETIC_SCORES,
@@ -189,6 +197,14 @@ def main(argv: list[str] | None = None) -> None:
     truth = truth_copies(root / "web", domain)
     released = {r["URL"] for r in lake.read(T.LAION_DATASET, columns=["URL"]).to_pylist()}
     truth_held = truth & released
+    by_url = {r["url"]: r for r in pq.read_table(root / "web" / "truth.parquet").to_pylist()}
+    by_id = {r["image_id"]: r["url"] for r in by_url.values()}
+    fetched = {f.url for f in opt_out_reach.stored_fetches(lake)}
+    findable = {  # released copies whose withdrawn original hop 3 fetched (hash, descriptor)
+        u
+        for u in truth_held
+        if by_id.get(by_url[u]["repost_of"] or by_url[u]["redirect_image_id"]) in fetched
+    }
     listed = {r["url"] for r in held}
     manifest_rows = lake.read(T.TRAINING_MANIFEST, columns=["url_id", "checkpoint_sha256"])
     trained_after = {
@@ -225,7 +241,13 @@ def main(argv: list[str] | None = None) -> None:
             "truth_copies": len(truth),
             "truth_copies_released": len(truth_held),
             "precision": round(len(listed & truth) / len(listed), 3) if listed else None,
+            "truth_copies_findable": len(findable),
             "recall": round(len(listed & truth_held) / len(truth_held), 3) if truth_held else None,
+            "recall_findable": round(len(listed & findable) / len(findable), 3)
+            if findable
+            else None,
+            "listed_not_in_truth": sorted(listed - truth),
+            "missed": sorted(truth_held - listed),
             "trained_by_retrained_model": keep_style,
         },
         "summary_md": opt_out_reach.summary_lines(lake.read(T.OPT_OUT_NOT_REACHED)),

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from assets_defs.assets.laion_dataset import laion_dataset
 from assets_defs.assets.opt_outs import opt_out_not_reached
+from crawl2diffusion.cli import main
 from pipeline.hops.dataset import opt_outs
 from pipeline.hops.dataset.hash_lists import pdq_hash
 from pipeline.hops.dataset.opt_out_reach import not_reached, still_held
@@ -47,11 +49,12 @@ def _truth_copies(truth: list[dict], domain: str, kinds: tuple[str, ...]) -> set
 
 
 def test_opt_out_lists_the_copies_the_release_still_holds(
-    small_lake: LakeRun, tmp_path: Path
+    small_lake: LakeRun, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """Two artists opt out by domain; the release is rebuilt; ``opt_out_not_reached`` names
     exactly the released URLs on other domains that serve their images (in the small web:
-    redirects into their domains), with the tables and versions that hold them, and warns."""
+    redirects into their domains), with the tables and versions that hold them, and warns;
+    ``crawl2diffusion opt-out --not-reached`` lists the same."""
     run = small_lake.fork(tmp_path)
     truth = pq.read_table(run.web / "truth.parquet").to_pylist()
     homes = _homes(run.web)
@@ -80,6 +83,10 @@ def test_opt_out_lists_the_copies_the_release_still_holds(
     meta = run.metadata(TableName.OPT_OUT_NOT_REACHED)
     assert meta["still_held"] == 3 and meta["by_match"]["redirect"] == table.num_rows
     assert all(url in meta["not_reached"] for url in held)
+    capsys.readouterr()
+    assert main(["opt-out", "--lake", str(lake.root), "--not-reached"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 still held" in printed and all(f"| {url} |" in printed for url in held)
 
 
 def _file_lake(root: Path, web: Path, truth: list[dict]) -> tuple[Lake, set[str]]:
