@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # on 2 shared cores two threads spin-wait
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -43,10 +44,13 @@ from assets_defs.partitions import crawls, wat_slices
 from pipeline.hops.dataset import opt_out_reach, opt_outs
 from pipeline.hops.training.publish import CURRENT
 from pipeline.lake.store import Lake
-from pipeline.lake.tables import TableName
+from pipeline.lake.tables import NOT_REACHED_MATCHES, TableName
 from pipeline.synthetic.artists import BY_NAME
 
 T = TableName
+PORTFOLIO = 48
+"""Portfolio drawings per artist, and the training captions naming an artist above which the
+audit would refer to those instead (more than any artist has in the default web: 27)."""
 
 
 def resources(root: Path, web: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +127,41 @@ def truth_copies(web: Path, domain: str) -> set[str]:
     }
 
 
+def score_not_reached(lake: Lake, web: Path, domain: str) -> dict[str, Any]:
+    """``opt_out_not_reached`` against the web's truth: precision over the copies listed as
+    still held, recall over the truth's copies in the release (and over those whose withdrawn
+    original hop 3 fetched, the only ones a search can start from). URLs compare unquoted (the
+    lake keeps ``piñata``, the truth ``pi%C3%B1ata``)."""
+    found = lake.read(T.OPT_OUT_NOT_REACHED).to_pylist()
+    held = [r for r in found if r["held_in"] or r["checkpoints"]]
+    rows = pq.read_table(web / "truth.parquet").to_pylist()
+    by_url = {unquote(r["url"]): r for r in rows}
+    by_id = {r["image_id"]: unquote(r["url"]) for r in rows}
+    truth = {unquote(u) for u in truth_copies(web, domain)}
+    released = {unquote(r["URL"]) for r in lake.read(T.LAION_DATASET, columns=["URL"]).to_pylist()}
+    truth_held = truth & released
+    fetched = {unquote(f.url) for f in opt_out_reach.stored_fetches(lake)}
+    findable = {
+        u
+        for u in truth_held
+        if by_id.get(by_url[u]["repost_of"] or by_url[u]["redirect_image_id"]) in fetched
+    }
+    listed = {unquote(r["url"]) for r in held}
+    return {
+        "copies_found": len(found),
+        "still_held": len(held),
+        "by_match": {k: sum(r["match"] == k for r in held) for k in NOT_REACHED_MATCHES},
+        "truth_copies": len(truth),
+        "truth_copies_released": len(truth_held),
+        "truth_copies_findable": len(findable),
+        "precision": round(len(listed & truth) / len(listed), 3) if listed else None,
+        "recall": round(len(listed & truth_held) / len(truth_held), 3) if truth_held else None,
+        "recall_findable": round(len(listed & findable) / len(findable), 3) if findable else None,
+        "listed_not_in_truth": sorted(listed - truth),
+        "missed": sorted(truth_held - listed),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", default="/tmp/opt-out-style")
@@ -153,9 +192,15 @@ def main(argv: list[str] | None = None) -> None:
         "warmup_steps": 10,
         "checkpoint_every": args.steps,
     }
-    # portfolio references for every artist, before and after (the audit's own fallback):
-    # the same yardstick on both sides, whatever the training captions name
-    audit = {"steps": 10, "seeds": list(range(args.seeds)), "min_references": 1_000_000}
+    # portfolio references for every artist, before and after (the audit's own fallback when
+    # fewer training captions name them than min_references): the same yardstick on both
+    # sides, whatever the training captions name
+    audit = {
+        "steps": 10,
+        "seeds": list(range(args.seeds)),
+        "min_references": PORTFOLIO,
+        "portfolio_size": PORTFOLIO,
+    }
     training = {"ops": {T.DIFFUSION_MODEL: {"config": train}, T.STYLE_IMITATION: {"config": audit}}}
     bands = sorted({args.min_score, 5.0, 6.0, 6.5})  # a kept row reaches at least one band
     subset = {"min_score": args.min_score, "bands": bands}
@@ -198,18 +243,6 @@ def main(argv: list[str] | None = None) -> None:
 
     found = lake.read(T.OPT_OUT_NOT_REACHED).to_pylist()
     held = [r for r in found if r["held_in"] or r["checkpoints"]]
-    truth = truth_copies(root / "web", domain)
-    released = {r["URL"] for r in lake.read(T.LAION_DATASET, columns=["URL"]).to_pylist()}
-    truth_held = truth & released
-    by_url = {r["url"]: r for r in pq.read_table(root / "web" / "truth.parquet").to_pylist()}
-    by_id = {r["image_id"]: r["url"] for r in by_url.values()}
-    fetched = {f.url for f in opt_out_reach.stored_fetches(lake)}
-    findable = {  # released copies whose withdrawn original hop 3 fetched (hash, descriptor)
-        u
-        for u in truth_held
-        if by_id.get(by_url[u]["repost_of"] or by_url[u]["redirect_image_id"]) in fetched
-    }
-    listed = {r["url"] for r in held}
     manifest_rows = lake.read(T.TRAINING_MANIFEST, columns=["url_id", "checkpoint_sha256"])
     trained_after = {
         r["url_id"] for r in manifest_rows.to_pylist() if r["checkpoint_sha256"] == after_sha
@@ -236,22 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         "others_before": {a: scores(r) for a, r in before.items() if a != artist},
         "others_after": {a: scores(r) for a, r in after.items() if a != artist},
         "not_reached": {
-            "copies_found": len(found),
-            "still_held": len(held),
-            "by_match": {
-                k: sum(r["match"] == k for r in held)
-                for k in ("redirect", "sha256", "near_duplicate")
-            },
-            "truth_copies": len(truth),
-            "truth_copies_released": len(truth_held),
-            "precision": round(len(listed & truth) / len(listed), 3) if listed else None,
-            "truth_copies_findable": len(findable),
-            "recall": round(len(listed & truth_held) / len(truth_held), 3) if truth_held else None,
-            "recall_findable": round(len(listed & findable) / len(findable), 3)
-            if findable
-            else None,
-            "listed_not_in_truth": sorted(listed - truth),
-            "missed": sorted(truth_held - listed),
+            **score_not_reached(lake, root / "web", domain),
             "trained_by_retrained_model": keep_style,
         },
         "summary_md": opt_out_reach.summary_lines(lake.read(T.OPT_OUT_NOT_REACHED)),
