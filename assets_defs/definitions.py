@@ -25,7 +25,7 @@ from assets_defs.assets.diffusion_model import diffusion_model
 from assets_defs.assets.hash_lists import hash_lists
 from assets_defs.assets.image_shards import image_shards
 from assets_defs.assets.laion_dataset import laion_dataset
-from assets_defs.assets.opt_outs import opt_out_report, opt_outs
+from assets_defs.assets.opt_outs import opt_out_not_reached, opt_out_report, opt_outs
 from assets_defs.assets.samples import replication_audit, samples
 from assets_defs.assets.style_imitation import style_imitation
 from assets_defs.assets.wat_image_links import wat_image_links
@@ -110,6 +110,7 @@ ASSETS = [
     opt_outs,
     hash_lists,
     opt_out_report,
+    opt_out_not_reached,
     dataset_report,
 ]
 """Every asset of the code location, in the order of the hops."""

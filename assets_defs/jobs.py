@@ -50,6 +50,7 @@ training_job = define_asset_job(
 
 opt_out_report_job = define_asset_job(
     "opt_out_report_job",
-    selection=AssetSelection.assets(TableName.OPT_OUT_REPORT),
-    description="Name the checkpoints trained on items the opt-out list withdraws.",
+    selection=AssetSelection.assets(TableName.OPT_OUT_REPORT, TableName.OPT_OUT_NOT_REACHED),
+    description="Name the checkpoints trained on items the opt-out list withdraws, and the "
+    "copies of withdrawn images on other URLs that it does not reach.",
 )

@@ -154,7 +154,7 @@ def _cmd_opt_out(args: argparse.Namespace) -> int:
         print("error: --name and --kind go with --hash-list FILE", file=sys.stderr)
         return 2
     if not entries:
-        _print_lists(lake)
+        (_print_not_reached if args.not_reached else _print_lists)(lake)
         return 0
     try:
         table = optout.add(lake, entries, args.note)
@@ -165,7 +165,15 @@ def _cmd_opt_out(args: argparse.Namespace) -> int:
         f"{table.num_rows} entries on the opt-out list; the opt-out sensor rebuilds the "
         "datasets and reports affected checkpoints"
     )
+    _print_not_reached(lake)
     return 0
+
+
+def _print_not_reached(lake: Lake) -> None:
+    """What the opt-out list does not reach: copies of withdrawn images on other URLs."""
+    from pipeline.hops.dataset.opt_out_reach import not_reached, summary_lines
+
+    print("\n".join(summary_lines(not_reached(lake))))
 
 
 def _cmd_erase(args: argparse.Namespace) -> int:
@@ -352,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
         "are md5 and 64 are refused: a sha256 and a PDQ hash are both 64)",
     )  # fmt: skip
     opt.add_argument("--note", default=None, help="who asked, and when")
+    opt.add_argument(
+        "--not-reached", action="store_true",
+        help="list the copies of withdrawn images on URLs the list does not name (reposts "
+        "on other domains by sha256 or near-duplicate, redirects) that the release, subset, "
+        "shards or a checkpoint still hold",
+    )  # fmt: skip
     _add_lake_flags(opt)
     opt.set_defaults(func=_cmd_opt_out)
     erase = sub.add_parser(

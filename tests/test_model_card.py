@@ -159,6 +159,34 @@ def test_cards_name_the_style_imitation_audit(published) -> None:
     assert "Style imitation" not in earlier
 
 
+def test_cards_name_the_copies_an_opt_out_did_not_reach(published) -> None:
+    """An image of the withdrawn domain was fetched once; the training images are the same
+    file on another domain: the opt-out did not reach them, and the cards say so once
+    ``opt_out_not_reached`` is built (before: not checked)."""
+    from pipeline.hops.dataset.opt_out_reach import not_reached
+
+    lake, run, _ = published
+    final = Path(run.final.path) / "README.md"
+    assert "Copies of withdrawn images on other URLs: not checked" in final.read_text()
+    urls = ["http://artist.example/original.png"] + [f"http://s.example/{i}.png" for i in range(6)]
+    ids = ["f" * 16] + [f"{i:016x}" for i in range(6)]
+    fetches = pa.table(
+        {"url_id": ids, "url": urls, "final_url": urls, "sha256": ["a" * 64] * 7,
+         "copy_desc": pa.nulls(7, pa.string())}
+    )  # fmt: skip
+    lake.write_partition(TableName.CLIP_SCORES, fetches, "slice-0")
+    lake.write_partition(TableName.OPT_OUT_NOT_REACHED, not_reached(lake))
+    write_model_cards(lake, run.fingerprint)
+    manifest = lake.read(TableName.TRAINING_MANIFEST).to_pylist()
+    for ck in run.checkpoints:
+        text = (Path(ck.path) / "README.md").read_text()
+        count = len({r["url_id"] for r in manifest if r["checkpoint_sha256"] == ck.sha256})
+        assert count > 0
+        line = f"the opt-outs did not reach, trained on: {count} ({count} by sha256; "
+        assert line in text, text
+        assert "(sha256 of http://artist.example/original.png)" in text
+
+
 def test_energy_policy_defaults_and_errors() -> None:
     assert EnergyPolicy() == EnergyPolicy(Settings().energy_country, Settings().cpu_watts_per_core)
     env = {"CRAWL2DIFFUSION_ENERGY_COUNTRY": "DEU", "CRAWL2DIFFUSION_CPU_WATTS_PER_CORE": "7.5"}

@@ -43,6 +43,7 @@ class TableName:
     SAMPLES: Final = "samples"
     REPLICATION_AUDIT: Final = "replication_audit"
     OPT_OUT_REPORT: Final = "opt_out_report"
+    OPT_OUT_NOT_REACHED: Final = "opt_out_not_reached"
     LAKE_RUNS: Final = "lake_runs"
     ERASURES: Final = "erasures"
     DATASET_REPORT: Final = "dataset_report"
@@ -528,6 +529,34 @@ OPT_OUT_REPORT_SCHEMA = pa.schema(
     ]
 )
 """One row per (checkpoint, opted-out pair it trained on)."""
+
+NOT_REACHED_MATCHES = ("redirect", "sha256", "near_duplicate")
+"""How a URL the opt-out list does not name still serves a withdrawn image: it redirects to a
+withdrawn URL, its file has a withdrawn image's sha256, or its copy-detection descriptor lies
+within the near-duplicate threshold of one (``pipeline/hops/dataset/opt_out_reach.py``)."""
+
+OPT_OUT_NOT_REACHED_SCHEMA = pa.schema(
+    [
+        pa.field("opt_out", pa.string(), nullable=False),
+        pa.field("url_id", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("sha256", pa.string()),
+        pa.field("match", pa.string(), nullable=False),
+        pa.field("distance", pa.float32(), nullable=False),
+        pa.field("original_url", pa.string(), nullable=False),
+        pa.field("original_sha256", pa.string()),
+        pa.field("held_in", pa.list_(pa.string()), nullable=False),
+        pa.field("checkpoints", pa.list_(pa.string()), nullable=False),
+    ]
+)
+"""One row per (opt-out entry, stored fetch on a URL the list does not withdraw that serves a
+copy of a withdrawn image): ``opt_out`` the entry (``domain:<host>``, ``url:<url>``,
+``sha256:<hex>``), ``match`` one of :data:`NOT_REACHED_MATCHES` with its copy-descriptor
+``distance`` (0 for the exact kinds), the withdrawn ``original_url``; ``held_in`` the tables
+that hold the copy now, as ``<table>@<version>`` (the release, the aesthetic subset, the
+downloaded shards), ``checkpoints`` the checkpoints (sha256) that trained on it. Empty lists:
+a filter dropped the copy before it was released."""
 
 ERASURES_SCHEMA = pa.schema(
     [
@@ -1152,6 +1181,23 @@ _SPECS = (
         OPT_OUT_REPORT_SCHEMA,
         "none",
         keys=("checkpoint_sha256", "pair_id"),
+    ),
+    TableSpec(
+        T.OPT_OUT_NOT_REACHED,
+        "Copies of withdrawn images that the opt-out list does not reach: redirects, "
+        "same-file and near-duplicate copies on other URLs, and where each is still held.",
+        OPT_OUT_NOT_REACHED_SCHEMA,
+        "none",
+        keys=("opt_out", "url_id"),
+        expectations=(
+            *not_null("opt_out", "url_id", "url", "domain", "match", "original_url"),
+            matches("url_id", HEX16),
+            matches("url", HTTP_URL),
+            matches("sha256", HEX64),
+            in_set("match", NOT_REACHED_MATCHES),
+            between("distance", 0.0, 2.0),
+            unique_together("opt_out", "url_id"),
+        ),
     ),
     TableSpec(
         T.LAKE_RUNS,

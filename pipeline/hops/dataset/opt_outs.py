@@ -62,15 +62,22 @@ class OptOutList:
     def match(self, url: str | None, sha256: str | None = None) -> str | None:
         """``opted_out:<kind>`` when the URL, its host (or a parent domain) or the image file
         is on the list, else None."""
+        found = self.entry(url, sha256)
+        return f"opted_out:{found[0]}" if found else None
+
+    def entry(self, url: str | None, sha256: str | None = None) -> tuple[str, str] | None:
+        """The entry that withdraws the URL, its host or the image file, as ``(kind, value)``
+        (for a URL entry, the normalized URL), else None."""
         if url and self.url_ids and url_id(normalize_url(url)) in self.url_ids:
-            return "opted_out:url"
+            return "url", normalize_url(url)
         if url and self.domains:
             host = (urlsplit(url).hostname or "").lower().strip(".")
             labels = host.split(".")
-            if any(".".join(labels[i:]) in self.domains for i in range(len(labels))):
-                return "opted_out:domain"
+            for i in range(len(labels)):
+                if ".".join(labels[i:]) in self.domains:
+                    return "domain", ".".join(labels[i:])
         if sha256 and sha256.lower() in self.sha256s:
-            return "opted_out:sha256"
+            return "sha256", sha256.lower()
         return None
 
 

@@ -5,7 +5,8 @@ then Markdown: the data the checkpoint trained on and the table versions that pi
 counts, the owners' opt-outs and takedown lists in force, AI-generated images left out,
 audits present, energy and the method behind it, and known limits. Every fact is read from the
 lake (``training.json``, ``training_manifest``, ``opt_outs``, ``hash_lists``,
-``clip_scores``, ``replication_audit``, ``style_imitation``, ``opt_out_report``), so the
+``clip_scores``, ``replication_audit``, ``style_imitation``, ``opt_out_report``,
+``opt_out_not_reached``), so the
 cards can be rewritten whenever an audit lands (:func:`write_model_cards`).
 """
 
@@ -62,6 +63,9 @@ class CardFacts:
     style: list[dict[str, Any]] = field(default_factory=list)
     """The style-imitation audit's rows for this checkpoint (one per artist)."""
     withdrawn_after: int = 0
+    not_reached: list[dict[str, Any]] | None = None
+    """Copies of withdrawn images on other URLs (``opt_out_not_reached``) it trained on;
+    None: that table was never built."""
 
 
 def _run_path(lake: Lake, fingerprint: str) -> str:
@@ -112,6 +116,7 @@ def gather_facts(lake: Lake, fingerprint: str) -> list[CardFacts]:
         facts.audits = _audits(lake, facts.sha256)
         facts.style = _style(lake, facts.sha256)
         facts.withdrawn_after = _withdrawn(lake, facts.sha256)
+        facts.not_reached = _not_reached(lake, con, facts.sha256)
         out.append(facts)
     return out
 
@@ -223,6 +228,49 @@ def _withdrawn(lake: Lake, sha256: str) -> int:
     )
 
 
+def _not_reached(
+    lake: Lake, con: duckdb.DuckDBPyConnection, sha256: str
+) -> list[dict[str, Any]] | None:
+    """The copies of withdrawn images on URLs the opt-out list does not name (the last
+    ``opt_out_not_reached``) among the checkpoint's training images, by url_id; None when
+    the table was never built."""
+    found = lake.read(
+        TableName.OPT_OUT_NOT_REACHED, columns=["url_id", "url", "match", "original_url"]
+    )
+    if found is None:
+        return None
+    if not found.num_rows:
+        return []
+    con.register("not_reached", found)
+    rows = con.execute(
+        "SELECT DISTINCT n.url, n.match, n.original_url FROM not_reached n JOIN manifest m "
+        "ON m.url_id = n.url_id WHERE m.checkpoint_sha256 = ? ORDER BY n.url",
+        [sha256],
+    ).fetchall()
+    return [{"url": u, "match": k, "original_url": o} for u, k, o in rows]
+
+
+def _not_reached_lines(rows: list[dict[str, Any]] | None, limit: int = 10) -> list[str]:
+    """The opt-out section's lines on copies the opt-outs did not reach."""
+    if rows is None:
+        return [
+            "- Copies of withdrawn images on other URLs: not checked (materialize "
+            f"`{TableName.OPT_OUT_NOT_REACHED}`)"
+        ]
+    kinds: dict[str, int] = {}
+    for r in rows:
+        kinds[r["match"]] = kinds.get(r["match"], 0) + 1
+    counts = ", ".join(f"{n} by {k}" for k, n in sorted(kinds.items()))
+    lines = [
+        f"- Copies of withdrawn images on other URLs that the opt-outs did not reach, trained "
+        f"on: {len(rows)}" + (f" ({counts}; `{TableName.OPT_OUT_NOT_REACHED}`)" if rows else "")
+    ]
+    lines += [f"  - {r['url']} ({r['match']} of {r['original_url']})" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"  - ... {len(rows) - limit} more")
+    return lines
+
+
 def render_card(facts: CardFacts) -> str:
     """The card: YAML front matter and Markdown."""
     energy = facts.energy or {}
@@ -270,6 +318,7 @@ def render_card(facts: CardFacts) -> str:
         "- Takedown hash lists: "
         + (", ".join(f"`{k}` ({n} hashes)" for k, n in facts.hash_lists.items()) or "none"),
         f"- Pairs withdrawn after this checkpoint trained on them: {facts.withdrawn_after}",
+        *_not_reached_lines(facts.not_reached),
         "",
         "## AI-generated images",
         "",
