@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.provenance.seeded_signer import SeededSigner, seeded_signer
 
 from .ai_files import FORMATS, SIGNALS, STRIPPED, Generation, ai_file, not_allowed_png
@@ -50,6 +51,7 @@ from .truth import capture_rows, page_rows, truth_rows
 SHARES = (*SIGNALS, STRIPPED)
 """The AI images' shares, in order: one per signal, then the stripped one."""
 _EXT = {"PNG": "png", "JPEG": "jpg"}
+MAX_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class FeedbackConfig:
     """Sites each image is posted on (distinct URLs, the same bytes)."""
     imgs_per_page: int = 4
     side: int = 256
-    """Side the AI images are upscaled to (a model's 32 px sample is under 5 KB)."""
+    """Side the AI images are upscaled to (a model's 32 px sample is under 5 KB), doubled for
+    a file still under the 5 KB rule (up to :data:`MAX_SIDE`)."""
 
     def __post_init__(self) -> None:
         if min(self.wat_files, self.per_signal, self.reposts, self.imgs_per_page) < 1:
@@ -215,9 +218,8 @@ class _Grower:
         specs: list[ImageSpec] = []
         for k, (prompt, seed, picture) in enumerate(zip(prompts, seeds, pictures, strict=True)):
             share = SHARES[k // cfg.per_signal]
-            upscaled = picture.convert("RGB").resize((cfg.side, cfg.side), Image.LANCZOS)
             gen = Generation(prompt, seed, self.source.steps, self.source.checkpoint_sha256)
-            data = ai_file(upscaled, share, gen, self.signer)
+            data = self._upscaled(picture, share, gen)
             specs += self._repost(
                 k,
                 data,
@@ -228,6 +230,17 @@ class _Grower:
                 metadata_stripped=share == STRIPPED,
             )
         return specs
+
+    def _upscaled(self, picture: Image.Image, share: str, gen: Generation) -> bytes:
+        """The file of ``picture`` upscaled to ``side``, doubled until it passes the size rule
+        (a flat picture compresses well) or reaches :data:`MAX_SIDE`."""
+        side = self.cfg.side
+        while True:
+            upscaled = picture.convert("RGB").resize((side, side), Image.LANCZOS)
+            data = ai_file(upscaled, share, gen, self.signer)
+            if len(data) >= DecodePolicy.min_bytes or side >= MAX_SIDE:
+                return data
+            side = min(MAX_SIDE, side * 2)
 
     def _human_images(self, first: int) -> list[ImageSpec]:
         """Drawings of the earlier crawls (an artist's first), reposted with credentials
