@@ -3,6 +3,7 @@ crawl, two WAT files, a short training), through a persistent Dagster instance, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,26 @@ TRAINING = {  # the small demo's training, shorter still: the test proves every 
 }
 
 
+def _check_feedback_loop(summary, lake: Lake, web: Path) -> None:
+    """The web grew by the feedback crawl from the trained checkpoint; hops 1-3, the release,
+    the subset and ``ai_share`` ran on it; the summary says its AI share."""
+    crawl = SMALL.feedback.crawl_id
+    sha = summary.training[TableName.DIFFUSION_MODEL].rsplit("checkpoint ", 1)[1]
+    assert f"checkpoint {sha}" in summary.feedback[crawl]
+    manifest = json.loads((web / "manifest.json").read_text())
+    assert manifest["feedback"]["checkpoint_sha256"].startswith(sha)
+    assert any(p.startswith(crawl) for p in summary.partitions)
+    assert crawl in lake.partitions(TableName.AESTHETIC_SUBSET)
+    assert crawl not in lake.partitions(TableName.DOWNLOAD_RESULTS)  # up to the subset only
+    assert set(summary.ai_share) == {*SMALL.web["crawl_ids"], crawl}
+    assert "stripped (undetectable by metadata)" in summary.ai_share[crawl]
+    assert f"AI share of {crawl}" in summary.render()
+    figures = lake.read(TableName.AI_SHARE, [crawl]).to_pylist()
+    read = {r["signal"]: r for r in figures if r["section"] == "recall"}
+    assert read["any"]["total"] > 0 and read["human"]["count"] == 0
+    assert read["stripped"]["count"] == 0 < read["stripped"]["total"]
+
+
 @pytest.mark.slow
 def test_demo_end_to_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
@@ -38,7 +59,8 @@ def test_demo_end_to_end(
     assert "img2dataset: Downloading starting now" in console  # its output is in the run log
     assert "Downloading starting now" not in out
     crawls = len(SMALL.web["crawl_ids"])
-    assert summary.partitions and summary.runs == 1 + 2 * len(summary.partitions) + crawls + 1
+    # the feedback loop adds a crawl_manifest_job and a release_job run, and its slices
+    assert summary.partitions and summary.runs == 1 + 2 * len(summary.partitions) + crawls + 3
     links = summary.table_rows[TableName.WAT_IMAGE_LINKS]
     pairs = summary.table_rows[TableName.ALT_TEXT_PAIRS]
     kept = summary.table_rows["alt_text_pairs (kept)"]
@@ -67,13 +89,17 @@ def test_demo_end_to_end(
         < summary.table_rows[TableName.LAION_DATASET]
     )
     assert "open the UI" in summary.render()
-    assert sum(summary.downloads.values()) == summary.table_rows["aesthetic_subset (kept)"]
+    lake = Lake(str(tmp_path / "data" / "lake"))
+    web_crawls = list(SMALL.web["crawl_ids"])
+    subset = lake.read(TableName.AESTHETIC_SUBSET, web_crawls, columns=["kept"])
+    assert sum(summary.downloads.values()) == sum(subset.column("kept").to_pylist())
+    _check_feedback_loop(summary, lake, tmp_path / "data" / "web")
     assert summary.downloads["success"] > 0
     assert "checkpoint" in summary.training[TableName.DIFFUSION_MODEL]
     assert "flagged" in summary.training[TableName.REPLICATION_AUDIT]
     assert "artists imitated by name" in summary.training[TableName.STYLE_IMITATION]
     assert "own-prompt" in summary.training[TableName.SAMPLES]
-    pngs = Lake(str(tmp_path / "data" / "lake")).read(TableName.SAMPLES, columns=["png"])
+    pngs = lake.read(TableName.SAMPLES, columns=["png"])
     assert pngs is not None and pngs.num_rows > 0  # every sample is labelled, our reader knows
     assert {read_provenance(p).ai_generated for p in pngs.column("png").to_pylist()} == {True}
 

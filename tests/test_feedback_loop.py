@@ -33,7 +33,7 @@ from tests.lake_runs import checks_passed, every_asset
 
 WEB = {"crawl_ids": ["SYNTH-2026-10"], "pages_per_crawl": 24, "wat_files_per_crawl": 1,
        "sites": 6}  # fmt: skip
-FEEDBACK = FeedbackConfig(wat_files=1, per_signal=2, not_allowed=2, reposts=2)
+FEEDBACK = FeedbackConfig(wat_files=1, per_signal=1, not_allowed=1, reposts=2)
 CRAWL = FEEDBACK.crawl_id
 
 
@@ -204,9 +204,9 @@ def test_ai_share_by_signal_matches_an_independent_query(lake_run) -> None:
                  "counted": "BOOLEAN"}}]')) AS s FROM {TableName.CLIP_SCORES})
         WHERE s.declares = 'ai' AND coalesce(s.counted, TRUE)""")
     stages = {
-        "clip_scores": f"SELECT pair_id FROM {TableName.CLIP_SCORES}",
+        TableName.CLIP_SCORES: f"SELECT pair_id FROM {TableName.CLIP_SCORES}",
         "release": f"SELECT pair_id FROM {TableName.LAION_DATASET}",
-        "aesthetic_subset": f"SELECT pair_id FROM {TableName.AESTHETIC_SUBSET} WHERE kept",
+        TableName.AESTHETIC_SUBSET: f"SELECT pair_id FROM {TableName.AESTHETIC_SUBSET} WHERE kept",
     }
     seen = set()
     for stage, rows in stages.items():
@@ -227,18 +227,18 @@ def test_ai_share_by_signal_matches_an_independent_query(lake_run) -> None:
         ) == (n, total)
     assert set(SIGNALS[1:6]) <= seen  # each signal of the truth is read
     # the exclusion: no AI image in the subset; without it, those it dropped
-    assert figures[("share", "aesthetic_subset", "any")]["count"] == 0
+    assert figures[("share", TableName.AESTHETIC_SUBSET, "any")]["count"] == 0
     (excluded,) = con.execute(
         f"SELECT count(*) FROM {TableName.AESTHETIC_SUBSET} WHERE drop_reason = 'ai_generated'"
     ).fetchone()
     released_ai = figures[("share", "release", "any")]["count"]
     assert 0 < excluded <= released_ai
-    without = figures[("share", "aesthetic_subset", "any")]
+    without = figures[("share", TableName.AESTHETIC_SUBSET, "any")]
     assert without["without_exclusion"] == excluded
     assert without["without_total"] == without["total"] + excluded
     assert figures[("share", "release", "any")]["without_exclusion"] == released_ai
     assert ("share", "training_shards", "any") not in figures  # not downloaded
-    assert metadata["ai_share"].startswith("| stage |")
+    assert metadata[TableName.AI_SHARE].startswith("| stage |")
     assert Path(metadata["ai_share_plot_path"]).read_bytes()[:4] == b"\x89PNG"
 
 
@@ -255,14 +255,16 @@ def test_recall_and_credentials_against_the_truth(lake_run) -> None:
     for share in SHARES:
         urls = [u for u in read if _share_of(truth[u]) == share]
         flagged = [u for u in urls if read[u]["ai_generated"]]
-        fig = figures[("recall", "clip_scores", share)]
+        fig = figures[("recall", TableName.CLIP_SCORES, share)]
         assert (fig["count"], fig["total"]) == (len(flagged), len(urls)) and urls, share
         assert fig["share"] == (0.0 if share == "stripped" else 1.0), share
     human = [u for u in read if truth[u]["training_mining"] == "notAllowed"]
-    assert figures[("recall", "clip_scores", "not_allowed")]["count"] == len(human) > 0
-    assert figures[("recall", "clip_scores", "human")]["count"] == 0  # no false positive
+    assert figures[("recall", TableName.CLIP_SCORES, "not_allowed")]["count"] == len(human) > 0
+    assert figures[("recall", TableName.CLIP_SCORES, "human")]["count"] == 0  # no false positive
     dropped = [r for r in clip if r["drop_reason"] == "credentials_no_training"]
-    assert figures[("dropped", "clip_scores", "credentials_no_training")]["count"] == len(dropped)
+    assert figures[("dropped", TableName.CLIP_SCORES, "credentials_no_training")]["count"] == len(
+        dropped
+    )
     assert {r["url"] for r in dropped} == set(human)
-    stripped = figures[("recall", "clip_scores", "stripped")]["total"]
+    stripped = figures[("recall", TableName.CLIP_SCORES, "stripped")]["total"]
     assert f"{stripped} stripped (undetectable by metadata)" in metadata["summary"]

@@ -53,7 +53,7 @@ def ai_share(
         uri,
         started=started,
         metadata={
-            "ai_share": MetadataValue.md(to_markdown(figures)),
+            TableName.AI_SHARE: MetadataValue.md(to_markdown(figures)),
             "ai_share_plot": MetadataValue.md(markdown_link(plot, f"AI share in {crawl}")),
             "ai_share_plot_path": MetadataValue.path(plot),
             "summary": MetadataValue.text(summary_line(figures)),

@@ -31,7 +31,9 @@ from pipeline.hops.crawl.manifest import crawl_of_partition
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import AI_SHARE_SCHEMA, TableName
 
-STAGES = ("clip_scores", "release", "aesthetic_subset", "training_shards")
+HOP3, RELEASE, SUBSET, SHARDS = (TableName.CLIP_SCORES, "release", TableName.AESTHETIC_SUBSET,
+                                  "training_shards")  # fmt: skip
+STAGES = (HOP3, RELEASE, SUBSET, SHARDS)
 """Where the share is measured: every row hop 3 judged, the release, the aesthetic subset's
 kept rows, the downloaded image shards (what training reads)."""
 SIGNALS = ("any", "c2pa", "xmp", "a1111", "comfyui", "exif", "crawl2diffusion", "generator_text")
@@ -122,16 +124,16 @@ def _fig(section: str, stage: str, signal: str, count: int, total: int, **kw) ->
 
 
 _STAGE_ROWS = {
-    "clip_scores": "SELECT pair_id, ai_generated, signals, FALSE AS excluded FROM clip",
-    "release": """SELECT r.pair_id, c.ai_generated, c.signals, FALSE AS excluded FROM release r
+    HOP3: "SELECT pair_id, ai_generated, signals, FALSE AS excluded FROM clip",
+    RELEASE: """SELECT r.pair_id, c.ai_generated, c.signals, FALSE AS excluded FROM release r
         LEFT JOIN (SELECT pair_id, any_value(ai_generated) AS ai_generated,
                           any_value(signals) AS signals FROM clip GROUP BY 1) c USING (pair_id)""",
-    "aesthetic_subset": """SELECT s.pair_id, c.ai_generated, c.signals,
+    SUBSET: """SELECT s.pair_id, c.ai_generated, c.signals,
             NOT s.kept AS excluded FROM subset s
         LEFT JOIN (SELECT pair_id, any_value(ai_generated) AS ai_generated,
                           any_value(signals) AS signals FROM clip GROUP BY 1) c USING (pair_id)
         WHERE s.kept OR s.drop_reason = '{reason}'""",
-    "training_shards": """SELECT d.pair_id, c.ai_generated, c.signals, FALSE AS excluded
+    SHARDS: """SELECT d.pair_id, c.ai_generated, c.signals, FALSE AS excluded
         FROM downloads d
         LEFT JOIN (SELECT pair_id, any_value(ai_generated) AS ai_generated,
                           any_value(signals) AS signals FROM clip GROUP BY 1) c USING (pair_id)
@@ -169,7 +171,7 @@ def shares(tables: AiShareTables) -> list[dict]:
             ).fetchall()
         )
         counts["any"] = any_ai
-        added = stage in ("aesthetic_subset", "training_shards")
+        added = stage in (SUBSET, SHARDS)
         for signal in SIGNALS:
             n = counts.get(signal, 0)
             back = by_signal.get(signal, 0) if added else 0
@@ -187,7 +189,7 @@ def dropped(tables: AiShareTables) -> list[dict]:
     n, total = tables.con.execute(
         f"SELECT count(*) FILTER (WHERE drop_reason = '{NO_TRAINING_REASON}'), count(*) FROM clip"
     ).fetchone()
-    return [_fig("dropped", "clip_scores", NO_TRAINING_REASON, n, total)]
+    return [_fig("dropped", HOP3, NO_TRAINING_REASON, n, total)]
 
 
 def recall(tables: AiShareTables) -> list[dict]:
@@ -215,16 +217,16 @@ def recall(tables: AiShareTables) -> list[dict]:
         hit, total = con.execute(
             f"SELECT count(*) FILTER (WHERE flagged), count(*) FROM judged WHERE {cond}"
         ).fetchone()
-        out.append(_fig("recall", "clip_scores", signal, hit, total))
+        out.append(_fig("recall", HOP3, signal, hit, total))
     hit, total = con.execute(
         """SELECT count(*) FILTER (WHERE read_not_allowed), count(*) FROM judged
            WHERE truly_not_allowed = 'notAllowed'"""
     ).fetchone()
-    out.append(_fig("recall", "clip_scores", "not_allowed", hit, total))
+    out.append(_fig("recall", HOP3, "not_allowed", hit, total))
     hit, total = con.execute(
         "SELECT count(*) FILTER (WHERE flagged), count(*) FROM judged WHERE NOT truly_ai"
     ).fetchone()
-    out.append(_fig("recall", "clip_scores", "human", hit, total))
+    out.append(_fig("recall", HOP3, "human", hit, total))
     return out
 
 
