@@ -40,7 +40,7 @@ from pipeline.provenance.seeded_signer import SeededSigner, seeded_signer
 
 from .ai_files import FORMATS, SIGNALS, STRIPPED, Generation, ai_file, not_allowed_png
 from .files import file_relpath
-from .generate import WebManifest, _locked, write_crawl
+from .generate import WebManifest, web_lock, write_crawl
 from .htmlpage import render_page
 from .layout import collinfo, file_start, http_date
 from .model import Anchor, CrawlPlan, ImageSpec, ImgTag, PagePlan, Site, WebPlan
@@ -124,7 +124,7 @@ def grow_web(
     return its manifest. Growing again with the same config and source returns the web as
     it is; a web that already has the crawl under other settings is refused."""
     root = Path(root).absolute()
-    with _locked(root.parent / f".{root.name}.lock"):
+    with web_lock(root.parent / f".{root.name}.lock"):
         manifest = WebManifest.load(root)
         if manifest is None:
             raise FileNotFoundError(f"{root} holds no synthetic web: generate it first")

@@ -77,7 +77,8 @@ class WebManifest:
 
 
 @contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def web_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive file lock: one writer of a web at a time (generate, grow)."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -96,7 +97,7 @@ def generate_web(root: str | Path, config: SyntheticWebConfig | None = None) -> 
     """
     config = config if config is not None else SyntheticWebConfig()
     root = Path(root).absolute()
-    with _locked(root.parent / f".{root.name}.lock"):
+    with web_lock(root.parent / f".{root.name}.lock"):
         existing = WebManifest.load(root)
         if existing is not None and existing.fingerprint == config.fingerprint():
             return existing
