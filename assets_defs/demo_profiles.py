@@ -40,7 +40,7 @@ class DemoProfile:
     folder itself), so that demos of different sizes never mix their lakes."""
     feedback: FeedbackConfig | None = field(default_factory=FeedbackConfig)
     """The feedback crawl grown from the trained checkpoint's samples (None: no loop)."""
-    feedback_steps: int = 20
+    feedback_steps: int = 10
     """DDIM steps of the feedback crawl's samples."""
 
     def run_config(self, job: str) -> dict[str, Any]:
@@ -86,7 +86,6 @@ SMALL = DemoProfile(
     },
     data_subdir="small",
     feedback=FeedbackConfig(wat_files=2, per_signal=2, not_allowed=2),
-    feedback_steps=10,
 )
 
 PROFILES: MappingProxyType[str, DemoProfile] = MappingProxyType(
