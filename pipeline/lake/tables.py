@@ -577,10 +577,11 @@ AI_SHARE_SCHEMA = pa.schema(
     ]
 )
 """One figure of a crawl's AI share (pipeline/provenance/ai_share.py): ``count`` of ``total``
-at ``stage`` for ``signal`` (``section`` ``share``, ``dropped`` or ``recall``), and for shares
+at ``stage`` for ``signal`` (``section`` ``share``, ``dropped``, ``recall`` or ``undetected``),
+and for shares
 the counts had the aesthetic subset not left AI images out (``without_exclusion`` of
 ``without_total``)."""
-AI_SHARE_SECTIONS = ("share", "dropped", "recall")
+AI_SHARE_SECTIONS = ("share", "dropped", "recall", "undetected")
 
 # ---------------------------------------------------------------------------------------------
 # Expectations, as data (quality/suites.py turns them into great-expectations suites)

@@ -16,7 +16,9 @@ returns the figures as one long table (:data:`~pipeline.lake.tables.AI_SHARE_SCH
   share, of the image URLs hop 3 read, how many it flagged (``not_allowed``: how many it read
   as ``notAllowed``; ``human``: human images flagged, false positives). A ``stripped`` image
   carries no metadata, so nothing flags it: its count is the AI images that are undetectable
-  by metadata.
+  by metadata;
+- ``undetected`` (with a truth table): at each stage, the rows the truth says are AI that hop
+  3 did not flag, so no exclusion can remove them.
 """
 
 from __future__ import annotations
@@ -230,9 +232,27 @@ def recall(tables: AiShareTables) -> list[dict]:
     return out
 
 
+def undetected(tables: AiShareTables) -> list[dict]:
+    """Per stage: rows whose image the truth says is AI but hop 3 did not flag (the stripped
+    ones first of all), out of the stage's rows: what slips past the exclusion."""
+    if not tables.has_truth:
+        return []
+    out = []
+    urls = "(SELECT pair_id, any_value(url) AS url FROM clip GROUP BY 1)"
+    for stage in STAGES if tables.has_downloads else STAGES[:-1]:
+        query = _STAGE_ROWS[stage].format(reason=EXCLUSION_REASON)
+        n, total = tables.con.execute(
+            f"""SELECT count(*) FILTER (WHERE NOT coalesce(q.ai_generated, FALSE)
+                       AND u.url IN (SELECT url FROM truth WHERE ai_generated)), count(*)
+                FROM ({query}) q JOIN {urls} u USING (pair_id) WHERE NOT q.excluded"""
+        ).fetchone()
+        out.append(_fig("undetected", stage, "truth_ai", n, total))
+    return out
+
+
 def compute_ai_share(tables: AiShareTables) -> pa.Table:
     """Every figure (:data:`~pipeline.lake.tables.AI_SHARE_SCHEMA`), one row each."""
-    rows = shares(tables) + dropped(tables) + recall(tables)
+    rows = shares(tables) + dropped(tables) + recall(tables) + undetected(tables)
     for row in rows:
         row["crawl"] = tables.crawl
         row["share"] = row["count"] / row["total"] if row["total"] else None

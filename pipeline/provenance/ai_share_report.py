@@ -39,6 +39,10 @@ def to_markdown(figures: pa.Table) -> str:
             lines.append(
                 f"| {r['signal']} | {r['count']} | {r['total']} | {_pct(r['count'], r['total'])} |"
             )
+        missed = _rows(figures, "undetected")
+        if missed:
+            lines += ["", "| stage | AI rows (truth) not flagged | of rows |", "|---|---:|---:|"]
+            lines += [f"| {r['stage']} | {r['count']} | {r['total']} |" for r in missed]
         stripped = next((r for r in recall if r["signal"] == "stripped"), None)
         if stripped and stripped["total"]:
             lines.append(
@@ -109,4 +113,8 @@ def summary_line(figures: pa.Table) -> str:
     for r in rows:
         if r["section"] == "dropped" and r["count"]:
             line += f"; {r['count']} dropped {r['signal']}"
+    missed = [f"{r['stage']} {r['count']}" for r in rows
+              if r["section"] == "undetected" and r["count"]]  # fmt: skip
+    if missed:
+        line += "; undetected AI rows: " + ", ".join(missed)
     return line
