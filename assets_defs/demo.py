@@ -3,6 +3,7 @@ materialize every asset for every partition through a persistent Dagster instanc
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -241,7 +242,7 @@ def _feedback_loop(defs, instance, lake, profile: DemoProfile, slice_size: int,
     """Grow the web by the feedback crawl from the trained checkpoint's samples, then run
     hops 1-3, the release, the aesthetic subset and the AI share on it."""
     from assets_defs.checkpoint import current_generator
-    from pipeline.synthetic.feedback import grow_web, model_source
+    from pipeline.synthetic.feedback import GrownElsewise, grow_web, model_source
 
     started, cpu = time.perf_counter(), time.process_time()
     config = profile.feedback
@@ -250,9 +251,10 @@ def _feedback_loop(defs, instance, lake, profile: DemoProfile, slice_size: int,
     generator, _ = current_generator(lake, defs.resources["clip_model"], str(data / "work"))
     try:
         grow_web(web.root, model_source(generator, profile.feedback_steps), config)
-    except ValueError as error:  # grown before from another checkpoint: keep that crawl
+        _say(f"<- feedback crawl {config.crawl_id} from checkpoint {generator.sha256[:16]}")
+    except GrownElsewise as error:  # grown before from another checkpoint: keep that crawl
         _say(f"!! {error}; the feedback crawl is kept as it was")
-    _say(f"<- feedback crawl {config.crawl_id} grown from checkpoint {generator.sha256[:16]}")
+    grown = json.loads((Path(web.root) / "manifest.json").read_text())["feedback"]
     _run(
         defs.resolve_job_def("crawl_manifest_job"),
         instance,
@@ -265,7 +267,7 @@ def _feedback_loop(defs, instance, lake, profile: DemoProfile, slice_size: int,
     summary.runs += runs + 1
     summary.partitions = summary.partitions + keys
     summary.feedback[config.crawl_id] = (
-        f"{len(keys)} slice(s), images from checkpoint {generator.sha256[:16]}, "
+        f"{len(keys)} slice(s), images from checkpoint {grown['checkpoint_sha256'][:16]}, "
         f"{time.perf_counter() - started:.0f} s ({time.process_time() - cpu:.0f} s CPU)"
     )
 

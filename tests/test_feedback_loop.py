@@ -27,7 +27,13 @@ from pipeline.lake.tables import TableName
 from pipeline.provenance.ai_share import SIGNALS, signal_names
 from pipeline.provenance.reader import read_provenance
 from pipeline.synthetic import SyntheticWebConfig, generate_web
-from pipeline.synthetic.feedback import SHARES, AiImageSource, FeedbackConfig, grow_web
+from pipeline.synthetic.feedback import (
+    SHARES,
+    AiImageSource,
+    FeedbackConfig,
+    GrownElsewise,
+    grow_web,
+)
 from tests.lake_runs import checks_passed, every_asset
 
 WEB = {"crawl_ids": ["SYNTH-2026-10"], "pages_per_crawl": 24, "wat_files_per_crawl": 1,
@@ -117,7 +123,7 @@ def test_growing_is_a_new_crawl_deterministic_and_idempotent(web: Path, tmp_path
     before = (web / "truth.parquet").read_bytes()
     grow_web(web, drawn_source(web), FEEDBACK)  # the same again: nothing changes
     assert (web / "truth.parquet").read_bytes() == before
-    with pytest.raises(ValueError, match="under other settings"):
+    with pytest.raises(GrownElsewise, match="under other settings"):
         grow_web(web, drawn_source(web), FeedbackConfig(wat_files=1, per_signal=1))
     other = _grown(tmp_path / "again")
     a, b = _feedback_truth(web), _feedback_truth(other)

@@ -54,6 +54,10 @@ _EXT = {"PNG": "png", "JPEG": "jpg"}
 MAX_SIDE = 1024
 
 
+class GrownElsewise(ValueError):
+    """The web already has the feedback crawl, grown under other settings or another source."""
+
+
 @dataclass(frozen=True)
 class FeedbackConfig:
     """The size of the feedback crawl."""
@@ -133,7 +137,7 @@ def grow_web(
             grown = json.loads((root / "manifest.json").read_text()).get("feedback", {})
             if grown.get("crawl_id") == config.crawl_id and grown.get("fingerprint") == fingerprint:
                 return manifest
-            raise ValueError(
+            raise GrownElsewise(
                 f"{root} already has crawl {config.crawl_id} under other settings: "
                 "generate the web again to grow it anew"
             )
