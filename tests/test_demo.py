@@ -13,6 +13,7 @@ from assets_defs.demo import run_demo
 from assets_defs.demo_profiles import SMALL
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
+from pipeline.provenance.ai_share import SHARDS
 from pipeline.provenance.reader import read_provenance
 
 TRAINING = {  # the small demo's training, shorter still: the test proves every hop runs
@@ -41,6 +42,10 @@ def _check_feedback_loop(summary, lake: Lake, web: Path) -> None:
     assert set(summary.ai_share) == {*SMALL.web["crawl_ids"], crawl}
     assert "stripped (undetectable by metadata)" in summary.ai_share[crawl]
     assert f"AI share of {crawl}" in summary.render()
+    base = lake.read(TableName.AI_SHARE, list(SMALL.web["crawl_ids"])).to_pylist()
+    key = ("share", SHARDS, "any")
+    shards = [r for r in base if (r["section"], r["stage"], r["signal"]) == key]
+    assert [r["total"] for r in shards] == [summary.downloads["success"]]  # what training read
     figures = lake.read(TableName.AI_SHARE, [crawl]).to_pylist()
     read = {r["signal"]: r for r in figures if r["section"] == "recall"}
     assert read["any"]["total"] > 0 and read["human"]["count"] == 0
