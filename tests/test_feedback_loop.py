@@ -120,6 +120,8 @@ def test_growing_is_a_new_crawl_deterministic_and_idempotent(web: Path, tmp_path
     assert manifest["crawl_ids"] == [*WEB["crawl_ids"], CRAWL]
     assert manifest["fingerprint"] == _web_config().fingerprint()  # generate_web reuses it
     assert generate_web(web, _web_config()).crawl_ids == (*WEB["crawl_ids"], CRAWL)
+    ids = [json.loads(line)["image_id"] for line in (web / "routes.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids))  # the new routes take new image ids
     before = (web / "truth.parquet").read_bytes()
     grow_web(web, drawn_source(web), FEEDBACK)  # the same again: nothing changes
     assert (web / "truth.parquet").read_bytes() == before
