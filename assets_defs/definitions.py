@@ -17,6 +17,7 @@ from pathlib import Path
 from dagster import Definitions, PipesSubprocessClient
 
 from assets_defs.assets.aesthetics import aesthetic_scores, aesthetic_subset
+from assets_defs.assets.ai_share import ai_share
 from assets_defs.assets.alt_text_pairs import alt_text_pairs
 from assets_defs.assets.clip_scores import clip_scores
 from assets_defs.assets.crawl_manifest import crawl_manifest
@@ -35,6 +36,7 @@ from assets_defs.jobs import (
     crawl_manifest_job,
     dataset_job,
     opt_out_report_job,
+    release_job,
     training_job,
     wat_to_pairs_job,
 )
@@ -112,6 +114,7 @@ ASSETS = [
     opt_out_report,
     opt_out_not_reached,
     dataset_report,
+    ai_share,
 ]
 """Every asset of the code location, in the order of the hops."""
 
@@ -132,6 +135,7 @@ def build_definitions(
             wat_to_pairs_job,
             clip_filter_job,
             dataset_job,
+            release_job,
             training_job,
             opt_out_report_job,
             trace_url,

@@ -3,6 +3,7 @@ materialize every asset for every partition through a persistent Dagster instanc
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -13,7 +14,7 @@ from dagster import DagsterInstance
 
 from assets_defs.definitions import build_definitions
 from assets_defs.demo_profiles import DEFAULT, DemoProfile
-from assets_defs.partitions import crawls, wat_slices
+from assets_defs.partitions import wat_slices
 from assets_defs.progress import PROGRESS_LOGS
 from pipeline.lake.tables import DOWNLOAD_REFUSED_STATUSES, TABLES, TableName
 from pipeline.settings import Settings
@@ -41,6 +42,9 @@ class DemoSummary:
     later_drops: dict[str, dict[str, int]] = field(default_factory=dict)
     downloads: dict[str, int] = field(default_factory=dict)
     training: dict[str, object] = field(default_factory=dict)
+    feedback: dict[str, object] = field(default_factory=dict)
+    ai_share: dict[str, str] = field(default_factory=dict)
+    """Per crawl: its AI share (``ai_share`` asset) in one line."""
     seconds: float = 0.0
 
     def render(self) -> str:
@@ -68,6 +72,10 @@ class DemoSummary:
             )
         for key, value in self.training.items():
             lines.append(f"  {key}: {value}")
+        for key, value in self.feedback.items():
+            lines.append(f"  feedback crawl {key}: {value}")
+        for crawl, line in self.ai_share.items():
+            lines.append(f"  AI share of {crawl}: {line}")
         lines.append(
             f"  open the UI: DAGSTER_HOME={self.dagster_home} "
             ".venv/bin/dagster dev -w workspace.yaml   (or: make ui)"
@@ -158,21 +166,11 @@ def run_demo(
         {"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": slice_size}}}},
     )
     lake = defs.resources["lake"].lake()
-    manifest = lake.read(TableName.CRAWL_MANIFEST)
-    keys = sorted(set(manifest.column("partition_key").to_pylist()))
-    registered = set(instance.get_dynamic_partitions(wat_slices.name))
-    missing = [k for k in keys if k not in registered]
-    if missing:
-        raise RuntimeError(f"crawl_manifest did not register partitions {missing}")
-    runs = 1
-    for job_name in ("wat_to_pairs_job", "clip_filter_job"):
-        job = defs.resolve_job_def(job_name)
-        for key in keys:
-            _run(job, instance, key, profile.run_config(job_name))
-            runs += 1
-    crawl_ids = sorted(instance.get_dynamic_partitions(crawls.name))
+    web_crawls = defs.resources["synthetic_web"].web_config().crawl_ids
+    keys = _registered_slices(lake, instance, web_crawls)
+    runs = 1 + _slice_jobs(defs, instance, keys, profile)
     dataset = defs.resolve_job_def("dataset_job")
-    for crawl in crawl_ids:
+    for crawl in web_crawls:
         _run(dataset, instance, crawl, profile.run_config("dataset_job"))
         runs += 1
     trained = _run(defs.resolve_job_def("training_job"), instance, None, training or {})
@@ -185,6 +183,9 @@ def run_demo(
         profile=profile.name,
     )
     _summarize_training(summary, lake, trained)
+    if profile.feedback is not None:
+        _feedback_loop(defs, instance, lake, profile, slice_size, summary, data)
+    _summarize_ai_share(summary, lake)
     for table, entry in TABLES.items():  # every dataset table the demo wrote, in hop order
         manifests = [] if entry.files else lake.manifests(table)
         if manifests and entry.partitioning in ("none", "wat_slices", "crawls"):
@@ -207,6 +208,78 @@ def run_demo(
         summary.later_drops[table] = reasons
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _registered_slices(lake, instance: DagsterInstance, crawl_ids) -> list[str]:
+    """The manifest's slices of ``crawl_ids``, checked to be registered as partitions."""
+    from pipeline.hops.crawl.manifest import crawl_of_partition
+
+    manifest = lake.read(TableName.CRAWL_MANIFEST)
+    keys = sorted(
+        k for k in set(manifest.column("partition_key").to_pylist())
+        if crawl_of_partition(k) in crawl_ids
+    )  # fmt: skip
+    registered = set(instance.get_dynamic_partitions(wat_slices.name))
+    missing = [k for k in keys if k not in registered]
+    if missing:
+        raise RuntimeError(f"crawl_manifest did not register partitions {missing}")
+    return keys
+
+
+def _slice_jobs(defs, instance: DagsterInstance, keys: list[str], profile: DemoProfile) -> int:
+    """Hops 1-3 for every slice in ``keys``, in order; the number of runs."""
+    runs = 0
+    for job_name in ("wat_to_pairs_job", "clip_filter_job"):
+        job = defs.resolve_job_def(job_name)
+        for key in keys:
+            _run(job, instance, key, profile.run_config(job_name))
+            runs += 1
+    return runs
+
+
+def _feedback_loop(defs, instance, lake, profile: DemoProfile, slice_size: int,
+                   summary: DemoSummary, data: Path) -> None:  # fmt: skip
+    """Grow the web by the feedback crawl from the trained checkpoint's samples, then run
+    hops 1-3, the release, the aesthetic subset and the AI share on it."""
+    from assets_defs.checkpoint import current_generator
+    from pipeline.synthetic.feedback import GrownElsewise, grow_web, model_source
+
+    started, cpu = time.perf_counter(), time.process_time()
+    config = profile.feedback
+    assert config is not None
+    web = defs.resources["synthetic_web"]
+    generator, _ = current_generator(lake, defs.resources["clip_model"], str(data / "work"))
+    try:
+        grow_web(web.root, model_source(generator, profile.feedback_steps), config)
+        _say(f"<- feedback crawl {config.crawl_id} from checkpoint {generator.sha256[:16]}")
+    except GrownElsewise as error:  # grown before from another checkpoint: keep that crawl
+        _say(f"!! {error}; the feedback crawl is kept as it was")
+    grown = json.loads((Path(web.root) / "manifest.json").read_text())["feedback"]
+    _run(
+        defs.resolve_job_def("crawl_manifest_job"),
+        instance,
+        None,
+        {"ops": {TableName.CRAWL_MANIFEST: {"config": {"slice_size": slice_size}}}},
+    )
+    keys = _registered_slices(lake, instance, (config.crawl_id,))
+    runs = 1 + _slice_jobs(defs, instance, keys, profile)
+    _run(defs.resolve_job_def("release_job"), instance, config.crawl_id, {})
+    summary.runs += runs + 1
+    summary.partitions = summary.partitions + keys
+    summary.feedback[config.crawl_id] = (
+        f"{len(keys)} slice(s), images from checkpoint {grown['checkpoint_sha256'][:16]}, "
+        f"{time.perf_counter() - started:.0f} s ({time.process_time() - cpu:.0f} s CPU)"
+    )
+
+
+def _summarize_ai_share(summary: DemoSummary, lake) -> None:
+    """One line per crawl from the ``ai_share`` table."""
+    from pipeline.provenance.ai_share_report import summary_line
+
+    for crawl in lake.partitions(TableName.AI_SHARE):
+        figures = lake.read(TableName.AI_SHARE, [crawl])
+        if figures is not None:
+            summary.ai_share[crawl] = summary_line(figures)
 
 
 def _summarize_training(summary: DemoSummary, lake, trained) -> None:

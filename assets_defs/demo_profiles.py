@@ -2,10 +2,12 @@
 lives here, and nowhere else.
 
 ``default`` is ``crawl2diffusion demo``: two synthetic crawls of four WAT files each and the
-training defaults (500 steps). ``small`` is ``crawl2diffusion demo --small``: one crawl, two
-WAT files in one slice, a smaller web, language identification over the web's own languages
-and a short training, every hop still run (through training, samples and the replication
-audit).
+training defaults (500 steps), then the feedback crawl (two WAT files of AI images made by
+the trained checkpoint, ``pipeline/synthetic/feedback.py``) through the aesthetic subset.
+``small`` is ``crawl2diffusion demo --small``: one crawl, two WAT files in one slice, a
+smaller web, language identification over the web's own languages and a short training,
+every hop still run (through training, samples and the replication audit), and a smaller
+feedback crawl.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from pipeline.lake.tables import TableName
 from pipeline.synthetic.config import SyntheticWebConfig
+from pipeline.synthetic.feedback import FeedbackConfig
 
 WEB_LANGUAGES = SyntheticWebConfig().languages
 
@@ -35,6 +38,10 @@ class DemoProfile:
     data_subdir: str = ""
     """Folder under the data folder for this profile's web, lake and instance ("": the data
     folder itself), so that demos of different sizes never mix their lakes."""
+    feedback: FeedbackConfig | None = field(default_factory=FeedbackConfig)
+    """The feedback crawl grown from the trained checkpoint's samples (None: no loop)."""
+    feedback_steps: int = 10
+    """DDIM steps of the feedback crawl's samples."""
 
     def run_config(self, job: str) -> dict[str, Any]:
         """The run config of ``job`` in this profile."""
@@ -78,6 +85,7 @@ SMALL = DemoProfile(
         },
     },
     data_subdir="small",
+    feedback=FeedbackConfig(wat_files=2, per_signal=2, not_allowed=2),
 )
 
 PROFILES: MappingProxyType[str, DemoProfile] = MappingProxyType(

@@ -31,9 +31,22 @@ dataset_job = define_asset_job(
         TableName.IMAGE_SHARDS,
         TableName.DOWNLOAD_RESULTS,
         TableName.DATASET_REPORT,
+        TableName.AI_SHARE,
     ),
     description="One crawl's released dataset, its aesthetic scores, the aesthetic subset, "
-    "its image shards (img2dataset) and its datasheet.",
+    "its image shards (img2dataset), its datasheet and its AI share.",
+)
+
+release_job = define_asset_job(
+    "release_job",
+    selection=AssetSelection.assets(
+        TableName.LAION_DATASET,
+        TableName.AESTHETIC_SCORES,
+        TableName.AESTHETIC_SUBSET,
+        TableName.AI_SHARE,
+    ),
+    description="One crawl's released dataset, aesthetic scores and subset, and its AI share, "
+    "without downloading (the demo's feedback crawl).",
 )
 
 training_job = define_asset_job(

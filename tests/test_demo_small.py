@@ -51,3 +51,15 @@ def test_small_run_configs_are_valid_and_training_is_shorter(tmp_path: Path) -> 
     assert train["train_steps"] < TRAIN_DEFAULTS.train_steps  # what the full demo trains
     assert train["checkpoint_every"] <= train["train_steps"]  # a checkpoint is written
     assert {TableName.SAMPLES, TableName.REPLICATION_AUDIT, TableName.STYLE_IMITATION} <= ops.keys()
+
+
+def test_feedback_crawl_comes_later_and_is_small() -> None:
+    for profile in (DEFAULT, SMALL):
+        web = SyntheticWebResource(root="unused", **profile.web).web_config()
+        feedback = profile.feedback
+        assert feedback is not None  # both demos run the loop
+        assert all(feedback.crawl_id > c for c in web.crawl_ids)  # a later crawl
+        assert feedback.wat_files <= profile.slice_size  # one slice
+        assert feedback.wat_files < web.wat_files_per_crawl or profile is SMALL
+    assert SMALL.feedback.per_signal <= DEFAULT.feedback.per_signal
+    assert SMALL.feedback_steps <= DEFAULT.feedback_steps

@@ -48,6 +48,7 @@ class TableName:
     ERASURES: Final = "erasures"
     DATASET_REPORT: Final = "dataset_report"
     STYLE_IMITATION: Final = "style_imitation"
+    AI_SHARE: Final = "ai_share"
 
 
 T = TableName
@@ -590,6 +591,26 @@ DATASET_REPORT_SCHEMA = pa.schema(
 """One figure of a crawl's datasheet (pipeline/datasheet/figures.py): ``count`` of ``total``
 rows at ``stage`` (``share``), and for terms and artists the ``lift`` of the filter that led
 to the stage; ``release_version``: the ``laion_dataset`` version it describes."""
+
+AI_SHARE_SCHEMA = pa.schema(
+    [
+        pa.field("crawl", pa.string(), nullable=False),
+        pa.field("section", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("signal", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("total", pa.int64(), nullable=False),
+        pa.field("share", pa.float64()),
+        pa.field("without_exclusion", pa.int64()),
+        pa.field("without_total", pa.int64()),
+    ]
+)
+"""One figure of a crawl's AI share (pipeline/provenance/ai_share.py): ``count`` of ``total``
+at ``stage`` for ``signal`` (``section`` ``share``, ``dropped``, ``recall`` or ``undetected``),
+and for shares
+the counts had the aesthetic subset not left AI images out (``without_exclusion`` of
+``without_total``)."""
+AI_SHARE_SECTIONS = ("share", "dropped", "recall", "undetected")
 
 # ---------------------------------------------------------------------------------------------
 # Expectations, as data (quality/suites.py turns them into great-expectations suites)
@@ -1240,6 +1261,24 @@ _SPECS += (
             between("count", 0),
             between("share", 0.0, 1.0),
             between("lift", 0.0),
+        ),
+    ),
+)
+
+_SPECS += (
+    TableSpec(
+        T.AI_SHARE,
+        "Per crawl: the AI-generated share by signal at each hop, with and without the "
+        "aesthetic subset's exclusion, and recall against the synthetic truth.",
+        AI_SHARE_SCHEMA,
+        "crawls",
+        keys=("section", "stage", "signal"),
+        expectations=(
+            *not_null("crawl", "section", "stage", "signal", "count", "total"),
+            unique_together("section", "stage", "signal"),
+            in_set("section", AI_SHARE_SECTIONS),
+            between("count", 0),
+            between("share", 0.0, 1.0),
         ),
     ),
 )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 # Bump when the generator's output changes for an unchanged config, so that
 # `generate_web` regenerates webs written by an older generator.
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 
 # The kinds the generator knows how to make (the config picks shares among them).
 KNOWN_KINDS = {

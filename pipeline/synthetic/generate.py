@@ -20,6 +20,7 @@ from .epoch2 import plan_epoch2
 from .files import write_image_files
 from .gzmember import gzip_member
 from .layout import collinfo, file_start, http_date, warc_relpath, wat_relpath
+from .model import PagePlan
 from .plan import plan_web
 from .routes import write_routes
 from .sampling import rng_for
@@ -76,7 +77,8 @@ class WebManifest:
 
 
 @contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def web_lock(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive file lock: one writer of a web at a time (generate, grow)."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -95,7 +97,7 @@ def generate_web(root: str | Path, config: SyntheticWebConfig | None = None) -> 
     """
     config = config if config is not None else SyntheticWebConfig()
     root = Path(root).absolute()
-    with _locked(root.parent / f".{root.name}.lock"):
+    with web_lock(root.parent / f".{root.name}.lock"):
         existing = WebManifest.load(root)
         if existing is not None and existing.fingerprint == config.fingerprint():
             return existing
@@ -124,6 +126,48 @@ def _gzip_lines(lines: list[str]) -> bytes:
     return gzip_member("".join(f"{line}\n" for line in lines).encode())
 
 
+@dataclass
+class CrawlFiles:
+    """The files one crawl was written to (paths relative to the web root)."""
+
+    infos: list[CaptureInfo]
+    wat_paths: list[str]
+    warc_paths: list[str]
+    wat_records: int
+
+
+def write_crawl(
+    root: Path, crawl_id: str, pages: list[PagePlan], files: int, segments: int, seed: int
+) -> CrawlFiles:
+    """Write one crawl's WARC files (``pages`` in order, cut into ``files``), the WAT files
+    derived from them, and its ``wat.paths.gz`` / ``warc.paths.gz``."""
+    out = CrawlFiles([], [], [], 0)
+    n = len(pages)
+    for i in range(files):
+        chunk = pages[i * n // files : (i + 1) * n // files]
+        warc_rel = warc_relpath(crawl_id, i, files, segments)
+        wat_rel = wat_relpath(crawl_id, i, files, segments)
+        start = file_start(crawl_id, i)
+        captures = write_warc(
+            root / warc_rel,
+            Path(warc_rel).name,
+            crawl_id,
+            chunk,
+            start,
+            rng_for(seed, "warc", crawl_id, i),
+        )
+        extracted = start + dt.timedelta(days=9, hours=4)
+        out.wat_records += derive_wat(
+            root / warc_rel, root / wat_rel, extracted, rng_for(seed, "wat", crawl_id, i)
+        )
+        out.infos += [CaptureInfo(crawl_id, c, warc_rel, wat_rel) for c in captures]
+        out.warc_paths.append(warc_rel)
+        out.wat_paths.append(wat_rel)
+    (root / f"crawl-data/{crawl_id}/wat.paths.gz").write_bytes(_gzip_lines(out.wat_paths))
+    (root / f"crawl-data/{crawl_id}/warc.paths.gz").write_bytes(_gzip_lines(out.warc_paths))
+    return out
+
+
 def _write_web(root: Path, cfg: SyntheticWebConfig) -> WebManifest:
     plan = plan_web(cfg)
     n_files = write_image_files(root, plan.images, cfg)
@@ -134,34 +178,16 @@ def _write_web(root: Path, cfg: SyntheticWebConfig) -> WebManifest:
     wat_paths: dict[str, list[str]] = {}
     warc_paths: dict[str, list[str]] = {}
     wat_records = 0
-    files, segments = cfg.wat_files_per_crawl, cfg.segments_per_crawl
     for crawl in plan.crawls:
         cid = crawl.crawl_id
-        wat_paths[cid], warc_paths[cid] = [], []
-        n = len(crawl.pages)
-        for i in range(files):
-            chunk = crawl.pages[i * n // files : (i + 1) * n // files]
-            warc_rel = warc_relpath(cid, i, files, segments)
-            wat_rel = wat_relpath(cid, i, files, segments)
-            start = file_start(cid, i)
-            captures = write_warc(
-                root / warc_rel,
-                Path(warc_rel).name,
-                cid,
-                chunk,
-                start,
-                rng_for(cfg.seed, "warc", cid, i),
-            )
-            extracted = start + dt.timedelta(days=9, hours=4)
-            wat_records += derive_wat(
-                root / warc_rel, root / wat_rel, extracted, rng_for(cfg.seed, "wat", cid, i)
-            )
-            infos += [CaptureInfo(cid, c, warc_rel, wat_rel) for c in captures]
-            warc_paths[cid].append(warc_rel)
-            wat_paths[cid].append(wat_rel)
-        (root / f"crawl-data/{cid}/wat.paths.gz").write_bytes(_gzip_lines(wat_paths[cid]))
-        (root / f"crawl-data/{cid}/warc.paths.gz").write_bytes(_gzip_lines(warc_paths[cid]))
-    (root / "collinfo.json").write_text(json.dumps(collinfo(cfg.crawl_ids, files), indent=1) + "\n")
+        written = write_crawl(
+            root, cid, crawl.pages, cfg.wat_files_per_crawl, cfg.segments_per_crawl, cfg.seed
+        )
+        infos += written.infos
+        wat_paths[cid], warc_paths[cid] = written.wat_paths, written.warc_paths
+        wat_records += written.wat_records
+    index = collinfo(cfg.crawl_ids, cfg.wat_files_per_crawl)
+    (root / "collinfo.json").write_text(json.dumps(index, indent=1) + "\n")
     truth = truth_rows(plan, cfg.languages, cfg.bomb_side)
     pages = page_rows(plan, infos)
     write_table(root / "truth.parquet", truth)

@@ -80,6 +80,11 @@ class ImageSpec:
     artist: str | None = None  # whose work it shows (vocab.ARTISTS), None when nobody's
     repost_of: int | None = None  # the artist's original this URL reposts
     repost_kind: str | None = None  # copy | resized | reencoded
+    served_as: str | None = None  # format of a file with no Visual (the feedback crawl's)
+    ai_generated: bool = False  # made by a diffusion model (the feedback crawl's AI images)
+    ai_signal: str | None = None  # the one provenance signal its file carries (feedback.SIGNALS)
+    metadata_stripped: bool = False  # its file carries no metadata at all
+    training_mining: str | None = None  # what its C2PA credentials say about AI training
 
 
 @dataclass
@@ -147,7 +152,8 @@ class WebPlan:
     """Everything the generator writes, before any bytes are written."""
 
     sites: list[Site]
-    images: list[ImageSpec]
+    images: list[ImageSpec] | dict[int, ImageSpec]
+    """By id: a list for a generated web, a dict for a crawl grown onto one (feedback.py)."""
     crawls: list[CrawlPlan]
     dead_hosts: tuple[str, ...] = ()
     artist_homes: dict[str, str] = field(default_factory=dict)  # artist name -> home host

@@ -15,6 +15,8 @@ _STATUS = {"not_found": 404, "server_error": 500, "redirect": 302, "redirect_blo
 
 def served_format(im: ImageSpec) -> str | None:
     """The format of the bytes a client gets (None when no image comes back)."""
+    if im.served_as is not None:
+        return im.served_as
     if im.role == "pixel":
         return "GIF"
     if im.fault == "oversized" and im.oversized_kind == "bomb":

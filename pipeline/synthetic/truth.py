@@ -2,7 +2,11 @@
 
 - truth.parquet: one row per image URL the server answers (pixels: one row per query), with
   the artist whose work it shows (``artist``, null when nobody's) and, for a repost, the
-  original it copies (``repost_of``, ``repost_kind``).
+  original it copies (``repost_of``, ``repost_kind``); whether a diffusion model made it
+  (``ai_generated``), the one provenance signal its file carries (``ai_signal``: ``c2pa``,
+  ``xmp``, ``a1111``, ``comfyui``, ``exif``; null for none), whether its file was stripped of
+  all metadata (``metadata_stripped``) and what its C2PA credentials say about AI training
+  (``training_mining``). Only a feedback crawl (``feedback.py``) has AI images.
 - pages.parquet: one row per <img> in every captured HTML page (a page re-crawled in a
   second crawl has rows under both crawl ids), with whether its alt credits the image's
   artist (``artist_credited``) and the caption term planted in it (``planted_term``).
@@ -86,6 +90,10 @@ def _image_columns(
         "location": im.location,
         "redirect_image_id": target.id if target else None,
         "first_crawl_id": im.first_crawl_id,
+        "ai_generated": im.ai_generated,
+        "ai_signal": im.ai_signal,
+        "metadata_stripped": im.metadata_stripped,
+        "training_mining": im.training_mining,
     }
     return row
 
@@ -193,6 +201,8 @@ _TYPES = {
     "img_index": pa.int32(),
     "describes_image": pa.bool_(),
     "n_imgs": pa.int32(),
+    "ai_generated": pa.bool_(),
+    "metadata_stripped": pa.bool_(),
 }
 
 
