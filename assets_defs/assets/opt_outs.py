@@ -20,7 +20,6 @@ from assets_defs.resources import LakeResource
 from pipeline.hops.dataset import hash_lists, opt_out_reach
 from pipeline.hops.dataset.opt_outs import load, trained_on_opted_out
 from pipeline.hops.training.model_card import write_model_cards
-from pipeline.hops.training.publish import CURRENT
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import NOT_REACHED_MATCHES, TableName
 
@@ -86,6 +85,8 @@ def opt_out_report(context: AssetExecutionContext, lake: LakeResource) -> Materi
 
 def rewrite_current_cards(lake_: Lake) -> list[str]:
     """Rewrite the model cards of the run the current checkpoint belongs to (none: no model)."""
+    from pipeline.hops.training.publish import CURRENT  # imports torch: not at load
+
     try:
         with lake_.fs.open(lake_.path(CURRENT), "rb") as fh:
             fingerprint = json.loads(fh.read())["fingerprint"]
