@@ -37,7 +37,7 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pyarrow.parquet as pq
-from dagster import DagsterInstance, PipesSubprocessClient, materialize
+from dagster import DagsterInstance, materialize
 
 from assets_defs.demo_profiles import SMALL, WEB_LANGUAGES
 from assets_defs.partitions import crawls, wat_slices
@@ -54,25 +54,11 @@ audit would refer to those instead (more than any artist has in the default web:
 
 
 def resources(root: Path, web: dict[str, Any]) -> dict[str, Any]:
-    from assets_defs.resources import (
-        ClipModelResource,
-        CrawlSourceResource,
-        EngineResource,
-        LakeResource,
-        SyntheticWebResource,
-    )
+    """The code location's resources for a data folder at ``root`` and a web sized ``web``."""
+    from assets_defs.definitions import build_resources
+    from pipeline.settings import Settings
 
-    web_root = root / "web"
-    return {
-        "lake": LakeResource(root=str(root / "lake")),
-        "crawl_source": CrawlSourceResource(
-            data_root=str(web_root), collinfo_uri=str(web_root / "collinfo.json")
-        ),
-        "synthetic_web": SyntheticWebResource(root=str(web_root), **web),
-        "clip_model": ClipModelResource(),
-        "pipes_subprocess_client": PipesSubprocessClient(),
-        "engine": EngineResource(),
-    }
+    return build_resources(Settings(data=str(root)), web=web)
 
 
 class Bench:

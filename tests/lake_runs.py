@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, DagsterInstance, PipesSubprocessClient, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 
 from pipeline.lake.store import Lake
 from pipeline.lake.tables import TableName
@@ -90,26 +90,12 @@ class LakeRun:
 
 
 def small_lake_resources(root: Path) -> dict[str, Any]:
-    """The resources of the small lake under ``root``: its lake, the small web, the CLIP model."""
-    from assets_defs.resources import (
-        ClipModelResource,
-        CrawlSourceResource,
-        EngineResource,
-        LakeResource,
-        SyntheticWebResource,
-    )
+    """The resources of the small lake under ``root``: its lake, the small web, the CLIP model
+    (the code location's own, for a data folder at ``root``)."""
+    from assets_defs.definitions import build_resources
+    from pipeline.settings import Settings
 
-    web_root = root / "web"
-    return {
-        "lake": LakeResource(root=str(root / "lake")),
-        "crawl_source": CrawlSourceResource(
-            data_root=str(web_root), collinfo_uri=str(web_root / "collinfo.json")
-        ),
-        "synthetic_web": SyntheticWebResource(root=str(web_root), **SMALL_WEB),
-        "clip_model": ClipModelResource(),
-        "pipes_subprocess_client": PipesSubprocessClient(),
-        "engine": EngineResource(),
-    }
+    return build_resources(Settings(data=str(root)), web=SMALL_WEB)
 
 
 def open_small_lake(root: Path, instance: DagsterInstance | None = None) -> LakeRun:
