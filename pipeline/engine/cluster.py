@@ -29,8 +29,17 @@ class RayUnavailableError(RuntimeError):
     """The ``ray`` engine was chosen but Ray is not installed (``pip install '.[ray]'``)."""
 
 
+QUIET_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DATA_USAGE_DISABLED": "1"}
+"""Ray's telemetry off in the driver. Ray Data's usage collector otherwise starts a thread
+that polls Prometheus (``localhost:9090``) every few seconds until the process exits, through
+whatever ``http_proxy`` the process has at the time: during a later download in the same
+process, that is the download guard, which refuses it and counts it as this download's."""
+
+
 def require_ray() -> Any:
-    """The ``ray`` module, or a clear error naming the extra to install."""
+    """The ``ray`` module (with :data:`QUIET_RAY_ENV` in this process's environment), or a
+    clear error naming the extra to install."""
+    os.environ.update(QUIET_RAY_ENV)
     try:
         import ray
     except ModuleNotFoundError as exc:
@@ -88,7 +97,7 @@ class LocalRayCluster:
         ]  # fmt: skip
         if self.num_gpus is not None:
             args.append(f"--num-gpus={self.num_gpus}")
-        env = {**os.environ, **self.env, "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {**os.environ, **self.env, **QUIET_RAY_ENV}
         self._proc = subprocess.Popen(
             args,
             env=env,

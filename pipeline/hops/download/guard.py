@@ -21,7 +21,11 @@ The proxy serves only its own download: its URL carries a random credential
 (``http://guard:TOKEN@127.0.0.1:PORT``, which urllib sends as ``Proxy-Authorization`` with
 every request and every ``CONNECT``). Any other client on the machine, such as a stray
 retry of an earlier run that reaches a reused port, gets ``407`` and is counted apart
-(``unauthorized``), never as a refusal of this download.
+(``unauthorized``), never as a refusal of this download. Its own process is another matter:
+the proxy variables are the process's, so any HTTP client in it (a library's background
+thread) goes through the guard while a download runs, and its refusals are counted with the
+download's; the Ray engine turns off the one such thread it would start
+(:data:`pipeline.engine.cluster.QUIET_RAY_ENV`).
 """
 
 from __future__ import annotations
