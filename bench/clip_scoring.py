@@ -9,7 +9,8 @@ It serves the default synthetic web (``data/web``, generated when missing) on lo
 takes its healthy image URLs. It prints images/s for:
 
 - ours, end to end: ``pipeline.hops.clip.filter.fetch_and_embed`` (fetch, decode, preprocess,
-  embed with the default CLIP);
+  embed with the default CLIP), with the provenance reader on (hop 3's default) and off, in
+  turn (``--repeat`` rounds): the ratio is what reading provenance costs hop 3;
 - ours, fetch and decode only, and the peer tool, img2dataset, downloading and decoding the
   same URLs (``resize_mode="no"``, same thread count) in the same run: the ratio compares them;
 - embedding only (preprocessed tensors already in memory) for the default model and for
@@ -45,13 +46,14 @@ def healthy_urls(web_root: Path, n: int) -> list[str]:
     return urls[:n]
 
 
-def time_ours(urls, clip, fetcher, decode, embed: bool) -> tuple[float, int]:
+def time_ours(urls, clip, fetcher, decode, embed: bool, provenance=None) -> tuple[float, int]:
     from pipeline.hops.clip.filter import fetch_and_embed, prepare_url
 
     started = time.perf_counter()
     if embed:
-        ok = sum(o.embedding is not None for o in fetch_and_embed(dict(enumerate(urls)), clip,
-                                                                    fetcher, decode))  # fmt: skip
+        outcomes = fetch_and_embed(dict(enumerate(urls)), clip, fetcher, decode,
+                                   provenance=provenance)  # fmt: skip
+        ok = sum(o.embedding is not None for o in outcomes)
     else:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--vit-images", type=int, default=512)
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of reader on / off")
     args = parser.parse_args(argv)
 
     import open_clip
@@ -131,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.hops.clip.decode import DecodePolicy
     from pipeline.hops.clip.embed import ClipModel, ClipSpec, pick_device
     from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
+    from pipeline.provenance.reader import ProvenancePolicy
     from pipeline.synthetic.generate import generate_web
     from pipeline.synthetic.server import SyntheticWebServer
 
@@ -145,9 +149,17 @@ def main(argv: list[str] | None = None) -> None:
         address = server.base_url.removeprefix("http://")
         policy = FetchPolicy(resolve=dict.fromkeys(server.hosts, address), resolve_only=True)
         fetcher = Fetcher(policy, args.workers)
-        sec, ok = time_ours(urls, clip, fetcher, decode, embed=True)
-        print(f"ours end to end (fetch+decode+embed, {clip.model_id}): {ok} images in "
-              f"{sec:.2f} s = {ok / sec:,.0f} images/s")  # fmt: skip
+        rates: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(args.repeat):
+            for reading in (True, False):
+                sec, ok = time_ours(urls, clip, fetcher, decode, embed=True,
+                                    provenance=ProvenancePolicy(enabled=reading))  # fmt: skip
+                rates[reading].append(ok / sec)
+                print(f"ours end to end (fetch+decode+embed, {clip.model_id}, provenance "
+                      f"reader {'on' if reading else 'off'}): {ok} images in {sec:.2f} s = "
+                      f"{ok / sec:,.0f} images/s")  # fmt: skip
+        on, off = max(rates[True]), max(rates[False])
+        print(f"ratio reader on/off (best of {args.repeat} each): {on / off:.2f}x")
         sec_fd, ok_fd = time_ours(urls, clip, fetcher, decode, embed=False)
         ours_rate = ok_fd / sec_fd
         print(f"ours fetch+decode: {ok_fd} images in {sec_fd:.2f} s = {ours_rate:,.0f} images/s")

@@ -68,6 +68,7 @@ def test_demo_end_to_end(
         assert line in console, line  # runs start and end, hop 3 and downloads show progress
     assert "img2dataset: Downloading starting now" in console  # its output is in the run log
     assert "Downloading starting now" not in out
+    assert console.count("training child pid") == 1  # the child's lines, once (through Pipes)
     crawls = len(SMALL.web["crawl_ids"])
     # the feedback loop adds a crawl_manifest_job and a release_job run, and its slices
     assert summary.partitions and summary.runs == 1 + 2 * len(summary.partitions) + crawls + 3

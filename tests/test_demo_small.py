@@ -40,16 +40,20 @@ def test_small_web_is_one_crawl_of_two_wat_files_in_one_slice(tmp_path: Path) ->
     assert set(plan.column("partition_key").to_pylist()) == {f"{small.crawl_ids[0]}_00000"}
 
 
-def test_small_run_configs_are_valid_and_training_is_shorter(tmp_path: Path) -> None:
-    defs = build_definitions("demo", tmp_path, SMALL.web)
+def test_run_configs_are_valid_and_the_small_training_is_shorter(tmp_path: Path) -> None:
     assert {"wat_to_pairs_job", "training_job"} <= SMALL.jobs.keys()
-    for name in SMALL.jobs:  # raises on a job, op or key the assets do not take
-        validate_run_config(defs.resolve_job_def(name), SMALL.run_config(name))
-    assert SMALL.run_config("clip_filter_job") == {}  # a job not named: the defaults
+    steps = {}
+    for profile in (DEFAULT, SMALL):
+        defs = build_definitions("demo", tmp_path / profile.name, profile.web)
+        for name in profile.jobs:  # raises on a job, op or key the assets do not take
+            validate_run_config(defs.resolve_job_def(name), profile.run_config(name))
+        assert profile.run_config("clip_filter_job") == {}  # a job not named: the defaults
+        train = profile.run_config("training_job")["ops"][TableName.DIFFUSION_MODEL]["config"]
+        assert train["checkpoint_every"] <= train["train_steps"]  # a checkpoint is written
+        steps[profile.name] = train["train_steps"]
+    # the demo's budget: shorter than the asset's default training, the small demo shorter still
+    assert steps["small"] < steps["default"] < TRAIN_DEFAULTS.train_steps
     ops = SMALL.run_config("training_job")["ops"]
-    train = ops[TableName.DIFFUSION_MODEL]["config"]
-    assert train["train_steps"] < TRAIN_DEFAULTS.train_steps  # what the full demo trains
-    assert train["checkpoint_every"] <= train["train_steps"]  # a checkpoint is written
     assert {TableName.SAMPLES, TableName.REPLICATION_AUDIT, TableName.STYLE_IMITATION} <= ops.keys()
 
 

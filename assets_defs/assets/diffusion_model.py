@@ -132,13 +132,13 @@ def diffusion_model(
                     extras=params.to_extras(),
                 )
         except Exception as error:  # the child failed (exit code, or its own exception)
+            # its whole log to the step's stderr (on success its lines came through Pipes)
+            sys.stderr.write(log_file.read_text(errors="replace") if log_file.exists() else "")
             tail = _tail(log_file)
             raise Failure(
                 description=f"training child failed ({error}); its log ends:\n{tail}",
                 metadata={"child_log": MetadataValue.md(f"```\n{tail}\n```")},
             ) from error
-        finally:
-            sys.stderr.write(log_file.read_text() if log_file.exists() else "")
     reported = dict(invocation.get_materialize_result().metadata)
     for access in reported.pop(ACCESSES).value:
         lake.ledger.record(**access)
