@@ -76,13 +76,6 @@ class WorkerMemory:
         return dict(sorted(roles.items()))
 
 
-class _Same:
-    """A do-nothing actor for :func:`warm_ray_data`."""
-
-    def __call__(self, batch):
-        return batch
-
-
 def warm_ray_data(address: str) -> float:
     """Start Ray Data's detached helper actors (stats, autoscaling coordinator, actor
     locations) with a do-nothing pipeline in a job of its own: a cluster starts them once for
@@ -91,13 +84,17 @@ def warm_ray_data(address: str) -> float:
     from pipeline.engine.cluster import connected
     from pipeline.engine.worker_env import worker_env
 
+    class Same:  # defined here, so that it is pickled by value
+        def __call__(self, batch):
+            return batch
+
     started = time.perf_counter()
     with connected(address, worker_env()):
         import ray.data
 
         ray.data.DataContext.get_current().enable_progress_bars = False
         items = ray.data.from_items([{"i": i} for i in range(4)])
-        items.map_batches(_Same, compute=ray.data.ActorPoolStrategy(size=1)).materialize()
+        items.map_batches(Same, compute=ray.data.ActorPoolStrategy(size=1)).materialize()
     return time.perf_counter() - started
 
 
