@@ -4,7 +4,8 @@ The same per-URL work as :func:`pipeline.hops.clip.filter.fetch_and_embed`
 (:func:`~pipeline.hops.clip.filter.prepare_url` and
 :func:`~pipeline.hops.clip.filter.outcome_of`), split in two stages of a streaming Ray Data
 pipeline: ``map_batches`` tasks fetch a batch of URLs each (with the fetcher's threads) and
-return the outcome columns plus the decoded RGB pixels; an ``ActorPoolStrategy`` pool of
+return the outcome columns plus the decoded RGB pixels, shrunk to the model's input size
+(:class:`Shrink`); an ``ActorPoolStrategy`` pool of
 :class:`ClipEmbedder` actors (each loads the model once, ``num_gpus`` each where the cluster
 has GPUs) applies the model's preprocessing to those pixels and embeds them. The fetch tasks
 never import torch or open_clip (seconds per new worker process, and 600 MB of memory), and
