@@ -4,7 +4,8 @@ The same per-URL work as :func:`pipeline.hops.clip.filter.fetch_and_embed`
 (:func:`~pipeline.hops.clip.filter.prepare_url` and
 :func:`~pipeline.hops.clip.filter.outcome_of`), split in two stages of a streaming Ray Data
 pipeline: ``map_batches`` tasks fetch a batch of URLs each (with the fetcher's threads) and
-return the outcome columns plus the decoded RGB pixels; an ``ActorPoolStrategy`` pool of
+return the outcome columns plus the decoded RGB pixels, shrunk to the model's input size
+(:class:`Shrink`); an ``ActorPoolStrategy`` pool of
 :class:`ClipEmbedder` actors (each loads the model once, ``num_gpus`` each where the cluster
 has GPUs) applies the model's preprocessing to those pixels and embeds them. The fetch tasks
 never import torch or open_clip (seconds per new worker process, and 600 MB of memory), and
@@ -86,9 +87,55 @@ class RayClipPlan:
     on the network)."""
 
 
-def _rgb_pixels(image: Any) -> np.ndarray:
-    """The fetch task's stand-in for preprocessing: the decoded image as uint8 RGB pixels."""
-    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
+@dataclass(frozen=True)
+class Shrink:
+    """The model preprocessing's first steps, a torchvision ``Resize`` of the short side and a
+    ``CenterCrop``, done with PIL alone as torchvision does them on a PIL image: the pixels
+    shipped to the actor are the ones its preprocessing would crop, and preprocessing them
+    again resizes and crops nothing, so the tensor is the same bit for bit."""
+
+    short_side: int
+    resample: int
+    """PIL's resampling filter (torchvision's ``pil_modes_mapping``)."""
+    crop: tuple[int, int]
+    """Height and width."""
+
+    def __call__(self, image: Any) -> Any:
+        w, h = image.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_long = int(self.short_side * long / short)
+        size = (self.short_side, new_long) if w <= h else (new_long, self.short_side)
+        if size != (w, h):
+            image = image.resize(size, self.resample)
+        (ch, cw), (w, h) = self.crop, image.size
+        if ch > h or cw > w:
+            return image  # the actor's CenterCrop pads it
+        top, left = round((h - ch) / 2.0), round((w - cw) / 2.0)
+        return image.crop((left, top, left + cw, top + ch))
+
+
+def shrink_of(preprocess: Any) -> Shrink | None:
+    """The :class:`Shrink` an open_clip preprocessing starts with, or None when it starts
+    otherwise (the fetch tasks then ship the decoded pixels whole)."""
+    from torchvision.transforms import CenterCrop, Resize
+    from torchvision.transforms.functional import pil_modes_mapping
+
+    steps = list(getattr(preprocess, "transforms", []))[:2]
+    if len(steps) < 2 or not isinstance(steps[0], Resize) or not isinstance(steps[1], CenterCrop):
+        return None
+    resize, crop = steps
+    size = [resize.size] if isinstance(resize.size, int) else list(resize.size)
+    if len(size) != 1 or resize.max_size is not None:
+        return None
+    short_side = size[0]
+    return Shrink(short_side, pil_modes_mapping[resize.interpolation], tuple(crop.size))
+
+
+def _rgb_pixels(image: Any, shrink: Shrink | None = None) -> np.ndarray:
+    """The fetch task's stand-in for preprocessing: the decoded image as uint8 RGB pixels,
+    shrunk to the model's input size when ``shrink`` is given."""
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    return np.asarray(shrink(image) if shrink else image, dtype=np.uint8)
 
 
 def prepare_batch(
@@ -99,8 +146,10 @@ def prepare_batch(
     keep_images: bool,
     hash_lists: HashLists | None,
     provenance: ProvenancePolicy | None = None,
+    shrink: Shrink | None = None,
 ) -> pa.Table:
-    """A fetch task: fetch, hash, read provenance and decode a batch of (url_id, url) rows."""
+    """A fetch task: fetch, hash, read provenance and decode a batch of (url_id, url) rows,
+    each image shrunk to the model's input size when ``shrink`` is given."""
     fetcher = Fetcher(policy, workers)
     items = list(zip(batch.column("url_id").to_pylist(), batch.column("url").to_pylist(),
                      strict=True))  # fmt: skip
@@ -108,7 +157,13 @@ def prepare_batch(
     def work(item: tuple[str, str]) -> dict[str, Any]:
         uid, url = item
         prepared = prepare_url(
-            fetcher, decode, _rgb_pixels, keep_images, url, hash_lists, provenance
+            fetcher,
+            decode,
+            lambda im: _rgb_pixels(im, shrink),
+            keep_images,
+            url,
+            hash_lists,
+            provenance,
         )
         outcome = outcome_of(uid, url, prepared)
         row = {name: getattr(outcome, name) for name in _FIELDS}
@@ -207,6 +262,7 @@ def ray_fetch_and_embed(
             keep_images=keep_images,
             hash_lists=hash_lists,
             provenance=provenance,
+            shrink=shrink_of(clip.preprocess),
         ),
     )
     embedded = prepared.map_batches(
