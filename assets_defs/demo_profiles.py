@@ -1,11 +1,13 @@
 """Named sizes of the demo: every setting that makes ``crawl2diffusion demo`` big or small
 lives here, and nowhere else.
 
-``default`` is ``crawl2diffusion demo``: two synthetic crawls of four WAT files each, a
-training of 200 steps at twice the default learning rate (the asset's default, 500 steps,
-alone takes four minutes on 2 cores: the demo keeps within ten minutes, install included) and
-audits sampled with 20 DDIM steps, then the feedback crawl (two WAT files of AI images made by
-the trained checkpoint, ``pipeline/synthetic/feedback.py``) through the aesthetic subset.
+``default`` is ``crawl2diffusion demo``: two synthetic crawls of four WAT files each (700
+pages each, not the web's default 1,100), a training of 200 steps at twice the default
+learning rate (the asset's default, 500 steps, alone takes four minutes on 2 cores: the demo
+keeps within ten minutes, install included), samples and audits with 20 DDIM steps, 16
+audited captions and one seed per artist, then the feedback crawl (two WAT files of AI
+images made by the trained checkpoint, ``pipeline/synthetic/feedback.py``) through the
+aesthetic subset.
 ``small`` is ``crawl2diffusion demo --small``: one crawl, two WAT files in one slice, a
 smaller web, language identification over the web's own languages and a short training,
 every hop still run (through training, samples and the replication audit), and a smaller
@@ -70,6 +72,7 @@ def _training_job(
 
 DEFAULT = DemoProfile(
     "default",
+    web={"pages_per_crawl": 700},
     jobs={
         "training_job": _training_job(
             {
@@ -78,9 +81,9 @@ DEFAULT = DemoProfile(
                 "warmup_steps": 20,
                 "learning_rate": 2e-3,
             },
-            {},
             {"steps": 20},
-            {"steps": 20},
+            {"steps": 20, "captions": 16},
+            {"steps": 20, "seeds": [0]},
         )
     },
 )
