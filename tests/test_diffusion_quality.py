@@ -17,7 +17,7 @@ from pipeline.models.training.samples import make_sample
 
 pytestmark = pytest.mark.slow
 HEAVY = pytest.mark.heavy
-"""Trains the demo's default model (500 steps, about 4 minutes on 2 cores): a heavy proof, run
+"""Trains the asset's default model (500 steps, about 4 minutes on 2 cores): a heavy proof, run
 by `make test-heavy`, not by `make test`."""
 
 

@@ -8,6 +8,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing import resource_tracker
+
+HELD_OPEN = "output capture still held open by a child process"
 
 
 @contextmanager
@@ -15,6 +18,9 @@ def output_to(log: Callable[[str], None], timeout_s: float = 30.0) -> Iterator[N
     """Capture what this process and the children it starts write to stdout and stderr (file
     descriptors 1 and 2), and hand it to ``log`` a line at a time when the block ends (a
     logger that writes to stderr must not run while stderr is the capture)."""
+    # multiprocessing's resource tracker lives as long as this process: started inside the
+    # capture, it would hold the pipe open and every first download would wait ``timeout_s``
+    resource_tracker.ensure_running()
     sys.stdout.flush()
     sys.stderr.flush()
     read_fd, write_fd = os.pipe()
@@ -50,3 +56,5 @@ def output_to(log: Callable[[str], None], timeout_s: float = 30.0) -> Iterator[N
         reader.join(timeout_s)  # EOF once every child holding the pipe has exited
         for line in list(lines):
             log(line)
+        if reader.is_alive():
+            log(f"{HELD_OPEN} after {timeout_s:.0f} s: later output is lost")
