@@ -13,8 +13,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# --no-compile: Python compiles what it imports on first use, not all of torch and ray now
-	$(PY) -m pip install -q --no-compile -c constraints.txt -e ".[dev,ray]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,ray]"
 	touch $@
 
 demo: $(VENV)/.installed
