@@ -185,8 +185,11 @@ class EngineResource(ConfigurableResource):
     """Hop 3 on Ray: CLIP actors in the pool."""
     embed_gpus: float | None = RayClipPlan.embed_gpus
     """GPUs per CLIP actor; None: 1 where the cluster has GPUs, else 0."""
+    clip_service_idle_s: float = RayClipPlan.service_idle_s
+    """Hop 3 on Ray: seconds the CLIP service actors stay loaded without a batch."""
 
     def engine(self) -> Engine:
         plan = RayClipPlan(self.fetch_batch, self.fetch_cpus, self.embed_actors,
-                           embed_gpus=self.embed_gpus)  # fmt: skip
+                           embed_gpus=self.embed_gpus,
+                           service_idle_s=self.clip_service_idle_s)  # fmt: skip
         return Engine(self.kind, self.ray_address, plan)

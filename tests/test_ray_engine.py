@@ -1,6 +1,7 @@
 """The Ray engine gives the same rows as in process: hop 1 (a Ray task per WAT file), hop 3 (a
-Ray Data pipeline: fetch tasks, a CLIP actor pool) and the download (img2dataset's ``ray``
-distributor). Every test joins the one local cluster of the run (``ray_cluster``).
+Ray Data pipeline: fetch tasks, the cluster's CLIP service) and the download (img2dataset's
+``ray`` distributor); the CLIP service outlives a hop and leaves the cluster when idle. Every
+test joins the one local cluster of the run (``ray_cluster``).
 
 The in-process side is the small lake (``small_lake``, built once per run); the Ray side
 materializes the same partition with ``EngineResource(kind="ray")`` on a fresh lake or a fork.
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from assets_defs.assets.image_shards import image_shards
 from assets_defs.assets.wat_image_links import wat_image_links
 from assets_defs.resources import EngineResource
 from pipeline.engine import Engine
+from pipeline.engine.clip_service import release_clip_services
 from pipeline.engine.worker_env import worker_env
 from pipeline.hops.wat.records import ExtractStats, WatOpenError
 from pipeline.lake.tables import TableName
@@ -67,6 +70,8 @@ def ray_slice(small_lake: LakeRun, ray_cluster: str, tmp_path_factory) -> LakeRu
     key = small_lake.keys[0]
     checks_passed(run.run(wat_image_links, partition=key))
     checks_passed(run.run(clip_scores, partition=key))
+    with Engine("ray", ray_cluster).session():  # the CLIP service's CPU back to the cluster
+        release_clip_services()
     return run
 
 
@@ -101,6 +106,69 @@ def test_hop3_on_ray_gives_the_same_scores_and_embeddings(
     # Ray Data's usage poller would query Prometheus through a later download's guard proxy
     pollers = [t.name for t in threading.enumerate() if "usage" in t.name]
     assert not pollers, pollers
+
+
+def _service_state(names: list[str]) -> dict[str, dict]:
+    import ray
+
+    from pipeline.engine.clip_service import NAMESPACE
+
+    return {n: ray.get(ray.get_actor(n, namespace=NAMESPACE).info.remote()) for n in names}
+
+
+def _wait_for_cpus(ray, total: float, what: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while ray.available_resources().get("CPU", 0) < total:
+        assert time.monotonic() < deadline, f"waited {timeout_s:.0f} s for {what}"
+        time.sleep(0.5)
+
+
+def test_the_clip_service_serves_the_next_hop_and_leaves_the_cluster(
+    small_lake: LakeRun, ray_cluster: str
+) -> None:
+    """Hop 3's CLIP service loads the model once per cluster: the next hop, a job of its own,
+    is served by the same process with the same embeddings; released, or idle, it hands its
+    CPU back."""
+    from pipeline.engine.clip import RayClipPlan, ray_fetch_and_embed, service_spec
+    from pipeline.engine.clip_service import running_services, start_services
+    from pipeline.hops.clip.decode import DecodePolicy
+    from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
+    from pipeline.synthetic.server import SyntheticWebServer
+
+    key = small_lake.keys[0]
+    stored = small_lake.lake.read(TableName.IMAGE_EMBEDDINGS, [key]).slice(0, 24)
+    urls = dict(zip(stored.column("url_id").to_pylist(), stored.column("url").to_pylist(),
+                    strict=True))  # fmt: skip
+    expected = dict(zip(urls, stored.column("embedding").to_pylist(), strict=True))
+    clip = small_lake.resources["clip_model"].clip()
+    engine = Engine("ray", ray_cluster)
+    with SyntheticWebServer(small_lake.web, slow_seconds=0.0) as server:
+        web = server.base_url.removeprefix("http://")
+        fetcher = Fetcher(FetchPolicy(resolve=dict.fromkeys(server.hosts, web),
+                                      resolve_only=True), 8)  # fmt: skip
+        served = []
+        for _ in range(2):  # two hops, two jobs
+            with engine.session():
+                got = {o.url_id: o.embedding for o in
+                       ray_fetch_and_embed(urls, clip, fetcher, DecodePolicy())}  # fmt: skip
+                served.append(_service_state(running_services()))
+            assert got.keys() == expected.keys()
+            for uid, embedding in got.items():
+                np.testing.assert_allclose(embedding, expected[uid], atol=1e-5)
+    first, second = served
+    assert len(first) == 1 and first.keys() == second.keys()
+    (name,) = first
+    assert second[name]["pid"] == first[name]["pid"]  # the same process: loaded once
+    assert second[name]["batches"] > first[name]["batches"] > 0
+    with engine.session() as ray:
+        assert release_clip_services() == [name]
+        _wait_for_cpus(ray, 2.0, "the released service's CPU")
+        assert running_services() == []
+        idle = dataclasses.replace(service_spec(clip, RayClipPlan()), model_id="idle", idle_s=1.0)
+        ray.get([actor.info.remote() for actor in start_services(idle)])  # it holds a CPU
+        assert running_services() == idle.names() and ray.available_resources()["CPU"] < 2
+        _wait_for_cpus(ray, 2.0, "the idle service to leave")
+        assert running_services() == []
 
 
 def _normalized(results: pa.Table) -> pa.Table:
@@ -179,6 +247,7 @@ sys.modules["ray"] = None  # import ray fails, as where the extra is not install
 from assets_defs.definitions import defs
 from assets_defs.resources import EngineResource
 from pipeline.engine import Engine
+from pipeline.engine.clip_service import release_clip_services
 from pipeline.engine.cluster import RayUnavailableError
 from pipeline.hops.wat.records import ExtractStats
 engine = EngineResource().engine()

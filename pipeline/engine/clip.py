@@ -1,21 +1,23 @@
-"""Hop 3 on Ray Data: fetch, hash, decode and preprocess as tasks, CLIP on an actor pool.
+"""Hop 3 on Ray Data: fetch, hash, decode and shrink as tasks, CLIP on a service pool.
 
 The same per-URL work as :func:`pipeline.hops.clip.filter.fetch_and_embed`
 (:func:`~pipeline.hops.clip.filter.prepare_url` and
 :func:`~pipeline.hops.clip.filter.outcome_of`), split in two stages of a streaming Ray Data
 pipeline: ``map_batches`` tasks fetch a batch of URLs each (with the fetcher's threads) and
 return the outcome columns plus the decoded RGB pixels, shrunk to the model's input size
-(:class:`Shrink`); an ``ActorPoolStrategy`` pool of
-:class:`ClipEmbedder` actors (each loads the model once, ``num_gpus`` each where the cluster
-has GPUs) applies the model's preprocessing to those pixels and embeds them. The fetch tasks
-never import torch or open_clip (seconds per new worker process, and 600 MB of memory), and
-the same preprocessing runs on the same pixels as in process. The driver turns the rows back into
+(:class:`Shrink`); light tasks then hand each fetched block to one of the cluster's CLIP
+service actors (:mod:`pipeline.engine.clip_service`: :class:`ClipEmbedder`s that load the
+model once per cluster, not per job, ``num_gpus`` each where the cluster has GPUs), which apply
+the model's preprocessing to those pixels and embed them. The fetch tasks never import torch
+or open_clip (seconds per new worker process, and 600 MB of memory), and the same
+preprocessing runs on the same pixels as in process. The driver turns the rows back into
 :class:`~pipeline.hops.clip.filter.UrlOutcome` objects, so ``score_pairs`` builds the same rows
 as in process. Must run inside :func:`pipeline.engine.cluster.connected`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from pipeline.engine.clip_service import ServiceClient, ServiceSpec, start_services
 from pipeline.faults import maybe_kill
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
@@ -73,18 +76,22 @@ class RayClipPlan:
     fetch_batch: int = 64
     """URLs per fetch task."""
     fetch_cpus: float = 0.5
-    """CPUs reserved per fetch task: fetching mostly waits on the network. It must differ
-    from ``embed_cpus`` (or GPUs be used), else Ray Data fuses the fetch stage into the CLIP
-    actors and fetching no longer runs as tasks of its own."""
+    """CPUs reserved per fetch task: fetching mostly waits on the network. It must be more
+    than the service client's 0, else Ray Data fuses the fetch stage into the client actor
+    and fetching no longer runs as tasks of its own."""
     embed_actors: int = 1
-    """CLIP actors in the pool."""
+    """CLIP service actors in the pool."""
     embed_cpus: float = 1.0
+    """CPUs each CLIP service actor holds while it stays on the cluster."""
     embed_gpus: float | None = None
     """GPUs per CLIP actor; None: 1 where the cluster has GPUs, else 0."""
     embed_threads: int | None = None
     """torch threads per CLIP actor on CPU; None: the cluster's CPUs shared among the actors
     (Ray would give an actor one thread per CPU it reserves, and the fetch tasks mostly wait
     on the network)."""
+    service_idle_s: float = 600.0
+    """Seconds a CLIP service actor stays on the cluster without a batch before it leaves,
+    handing back what it reserves (a later hop then loads the model again)."""
 
 
 @dataclass(frozen=True)
@@ -182,8 +189,8 @@ def prepare_batch(
 
 
 class ClipEmbedder:
-    """An actor of the pool: loads CLIP once, preprocesses and embeds the pixels of each batch
-    it is given."""
+    """What a CLIP service actor runs: loads CLIP once, preprocesses and embeds the pixels of
+    each batch it is given."""
 
     def __init__(self, spec: ClipSpec, threads: int | None = None) -> None:
         import torch
@@ -221,6 +228,28 @@ class ClipEmbedder:
         return out.append_column("embedding", pa.array(embeddings, pa.binary()))
 
 
+def service_spec(clip: ClipModel, plan: RayClipPlan) -> ServiceSpec:
+    """The CLIP service pool hop 3 uses on the connected cluster under ``plan``."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus = plan.embed_gpus
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
+    threads = plan.embed_threads
+    if threads is None and not gpus:
+        threads = max(1, int(resources.get("CPU", 1)) // max(1, plan.embed_actors))
+    return ServiceSpec(
+        clip=dataclasses.asdict(clip.spec),
+        model_id=clip.model_id,
+        actors=plan.embed_actors,
+        cpus=plan.embed_cpus,
+        gpus=gpus,
+        threads=threads,
+        idle_s=plan.service_idle_s,
+    )
+
+
 def ray_fetch_and_embed(
     urls: dict[str, str],
     clip: ClipModel,
@@ -238,15 +267,10 @@ def ray_fetch_and_embed(
     if not urls:
         return
 
+    service = service_spec(clip, plan)
+    start_services(service)  # the model loads while the first fetch tasks run
     items = [{"url_id": uid, "url": url} for uid, url in urls.items()]
     blocks = max(1, -(-len(items) // plan.fetch_batch))
-    resources = ray.cluster_resources()
-    gpus = plan.embed_gpus
-    if gpus is None:
-        gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
-    threads = plan.embed_threads
-    if threads is None and not gpus:
-        threads = max(1, int(resources.get("CPU", 1)) // max(1, plan.embed_actors))
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
@@ -266,13 +290,12 @@ def ray_fetch_and_embed(
         ),
     )
     embedded = prepared.map_batches(
-        ClipEmbedder,
-        fn_constructor_kwargs={"spec": clip.spec, "threads": threads},
-        compute=ActorPoolStrategy(size=plan.embed_actors),
-        batch_size=None,  # each fetched block as it comes (the actor batches for the model)
+        ServiceClient,
+        fn_constructor_kwargs={"spec": service},
+        compute=ActorPoolStrategy(size=1),
+        batch_size=None,  # each fetched block as it comes (the service batches for the model)
         batch_format="pyarrow",
-        num_cpus=plan.embed_cpus,
-        num_gpus=gpus,
+        num_cpus=0,  # it waits on the service, which holds the CPUs or GPU
     )
     for batch in embedded.iter_batches(batch_format="pyarrow", batch_size=None):
         for row in batch.to_pylist():
