@@ -13,14 +13,16 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from pipeline.engine.clip import RayClipPlan
 from pipeline.engine.worker_env import worker_env
-from pipeline.hops.wat.records import ExtractStats, iter_image_link_batches
 from pipeline.settings import ENGINES, Settings
+
+if TYPE_CHECKING:  # not imported by hop 3's Ray workers, which import this package
+    from pipeline.hops.wat.records import ExtractStats
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "")
 
@@ -73,6 +75,8 @@ class Engine:
 
             yield from ray_image_link_batches(uris, crawl_id, stats, self.wat_cpus, **kwargs)
             return
+        from pipeline.hops.wat.records import iter_image_link_batches
+
         for uri in uris:
             yield from iter_image_link_batches(uri, crawl_id, stats=stats, **kwargs)
 

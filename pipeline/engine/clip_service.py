@@ -93,8 +93,9 @@ class ClipService:
                 return
 
 
-_handles: dict[str, Any] = {}
-"""Handles found so far in this worker process (a process serves one job)."""
+_handles: dict[tuple[str, str], Any] = {}
+"""Handles found so far in this process, by job (a handle does not outlive its job's
+connection) and name."""
 
 
 @functools.cache
@@ -107,9 +108,12 @@ def _actor_class() -> Any:
 def service_actor(spec: ServiceSpec, name: str, fresh: bool = False) -> Any:
     """The handle of the service actor ``name``, created if the cluster has none (looked up
     again when ``fresh``)."""
-    if name in _handles and not fresh:
-        return _handles[name]
-    _handles[name] = (
+    import ray
+
+    key = (ray.get_runtime_context().get_job_id(), name)
+    if key in _handles and not fresh:
+        return _handles[key]
+    _handles[key] = (
         _actor_class()
         .options(
             name=name,
@@ -122,7 +126,7 @@ def service_actor(spec: ServiceSpec, name: str, fresh: bool = False) -> Any:
         )
         .remote(spec.clip, spec.threads, spec.idle_s)
     )
-    return _handles[name]
+    return _handles[key]
 
 
 def start_services(spec: ServiceSpec) -> list[Any]:
