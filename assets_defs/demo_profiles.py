@@ -57,9 +57,11 @@ class DemoProfile:
 
 
 def _training_job(
-    train: dict[str, Any], samples: dict[str, Any], replication: dict[str, Any],
+    train: dict[str, Any],
+    samples: dict[str, Any],
+    replication: dict[str, Any],
     style: dict[str, Any],
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """``training_job``'s run config: the training and the assets sampled from it."""
     configs = {
         TableName.DIFFUSION_MODEL: train,
