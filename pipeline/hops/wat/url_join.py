@@ -85,7 +85,8 @@ def resolve_urls(refs: pa.Array, page: np.ndarray, bases: list[str]) -> pa.Array
         return pa.array([], pa.string())
     page = np.asarray(page, dtype=np.int64)
     length = pc.utf8_length(refs).to_numpy(zero_copy_only=False)
-    keep = (length == 0) | _flags(pc.match_substring_regex(refs, r"^https?://"))
+    keep = (length == 0) | _flags(pc.starts_with(refs, "http://"))
+    keep |= _flags(pc.starts_with(refs, "https://"))
     root = _flags(pc.starts_with(refs, "/"))
     netloc = root & _flags(pc.starts_with(refs, "//"))
     dotdot = _flags(pc.starts_with(refs, "../"))
@@ -120,9 +121,9 @@ def resolve_urls(refs: pa.Array, page: np.ndarray, bases: list[str]) -> pa.Array
     form_length = pc.utf8_length(split.field("form")).to_numpy(zero_copy_only=False)
     join_form(rows, form_length, split.field("tail"), _plain(split.field("tail")))
     http_base = np.array([b.startswith(("http://", "https://")) for b in bases], dtype=bool)
-    keep |= _flags(pc.match_substring_regex(refs, _OTHER_SCHEME)) & http_base[page]
-
-    rest = np.flatnonzero(~keep)
+    rest = np.flatnonzero(~keep)  # what is left: a few rows, other schemes among them
+    other = _flags(pc.match_substring_regex(refs.take(pa.array(rest)), _OTHER_SCHEME))
+    rest = rest[~(other & http_base[page[rest]])]
     if len(rest):
         pairs = zip(page[rest].tolist(), refs.take(pa.array(rest)).to_pylist(), strict=True)
         joined.append((rest, pa.array([join_url(bases[p], r) for p, r in pairs], pa.string())))
