@@ -164,7 +164,9 @@ def test_the_clip_service_serves_the_next_hop_and_leaves_the_cluster(
         assert release_clip_services() == [name]
         _wait_for_cpus(ray, 2.0, "the released service's CPU")
         assert running_services() == []
-        idle = dataclasses.replace(service_spec(clip, RayClipPlan()), model_id="idle", idle_s=1.0)
+        spec = service_spec(clip, RayClipPlan())
+        assert dataclasses.replace(spec, code="changed").names() != spec.names()
+        idle = dataclasses.replace(spec, model_id="idle", idle_s=1.0)
         ray.get([actor.info.remote() for actor in start_services(idle)])  # it holds a CPU
         assert running_services() == idle.names() and ray.available_resources()["CPU"] < 2
         _wait_for_cpus(ray, 2.0, "the idle service to leave")

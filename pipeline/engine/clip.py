@@ -27,7 +27,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from pipeline.engine.clip_service import ServiceClient, ServiceSpec, start_services
+from pipeline.engine.clip_service import ServiceClient, ServiceSpec, code_digest, start_services
 from pipeline.faults import maybe_kill
 from pipeline.hops.clip.decode import DecodePolicy
 from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
@@ -247,6 +247,7 @@ def service_spec(clip: ClipModel, plan: RayClipPlan) -> ServiceSpec:
         gpus=gpus,
         threads=threads,
         idle_s=plan.service_idle_s,
+        code=code_digest(),
     )
 
 

@@ -20,6 +20,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -44,12 +45,28 @@ class ServiceSpec:
     gpus: float
     threads: int | None
     idle_s: float
+    code: str = ""
+    """The digest of the code the actors run (:func:`code_digest`, taken by the driver)."""
 
     def names(self) -> list[str]:
-        """The actors' names: equal specs share a pool, other weights get their own."""
-        key = "|".join(map(str, (self.model_id, self.clip, self.cpus, self.gpus, self.threads)))
+        """The actors' names: equal specs share a pool; other weights, settings or code get
+        their own (an old pool leaves when idle)."""
+        key = "|".join(
+            map(str, (self.model_id, self.clip, self.cpus, self.gpus, self.threads, self.code))
+        )
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         return [f"{PREFIX}{digest}-{i}" for i in range(self.actors)]
+
+
+@functools.cache
+def code_digest() -> str:
+    """sha256 of the sources a service actor runs: this module, the Ray hop 3 module and the
+    CLIP model's."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in (here / "clip_service.py", here / "clip.py", here.parent / "hops/clip/embed.py"):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 class ClipService:
