@@ -4,11 +4,11 @@ cluster and embed for every hop-3 job that comes after, until they sit idle.
 Each Dagster step joins the cluster as a job of its own, and an actor pool made per job would
 load CLIP per partition: on CPU, importing open_clip alone costs seconds of CPU per actor; on a
 GPU cluster, loading large weights per partition wastes the GPUs. So the pool is
-``embed_actors`` actors named after the model (:func:`service_names`: the weights' digest and
-how they run), created by the first job that needs them (``get_if_exists``) and found by the
-next. Each leaves the cluster, handing back its CPUs or GPU, once it has had no batch for
-``idle_s`` seconds; :func:`release_clip_services` removes them at once. A batch whose actor
-left between lookup and call is sent again to a new one.
+``embed_actors`` actors named after the model (:meth:`ServiceSpec.names`: the weights' digest,
+how they run and the code they run), created by the first job that needs them
+(``get_if_exists``) and found by the next. Each leaves the cluster, handing back its CPUs or
+GPU, once it has had no batch for ``idle_s`` seconds; :func:`release_clip_services` removes
+them at once. A batch whose actor left between lookup and call is sent again to a new one.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import os
 import threading
 import time
 import zlib
@@ -95,9 +96,7 @@ class ClipService:
             self._busy = False
 
     def info(self) -> dict[str, Any]:
-        """Process id, start time and batches embedded so far."""
-        import os
-
+        """Process id, start time and batches handled so far."""
         return {"pid": os.getpid(), "started": self.started, "batches": self.batches}
 
     def _leave_when_idle(self) -> None:
