@@ -128,9 +128,11 @@ def test_the_clip_service_serves_the_next_hop_and_leaves_the_cluster(
 ) -> None:
     """Hop 3's CLIP service loads the model once per cluster: the next hop, a job of its own,
     is served by the same process with the same embeddings; released, or idle, it hands its
-    CPU back."""
-    from pipeline.engine.clip import RayClipPlan, ray_fetch_and_embed, service_spec
-    from pipeline.engine.clip_service import running_services, start_services
+    CPU back; a block sent to an actor that has left is embedded by a new one."""
+    from PIL import Image
+
+    from pipeline.engine.clip import OUTCOME_SCHEMA, RayClipPlan, ray_fetch_and_embed, service_spec
+    from pipeline.engine.clip_service import embed_on_service, running_services, service_actor
     from pipeline.hops.clip.decode import DecodePolicy
     from pipeline.hops.clip.fetch import Fetcher, FetchPolicy
     from pipeline.synthetic.server import SyntheticWebServer
@@ -161,14 +163,21 @@ def test_the_clip_service_serves_the_next_hop_and_leaves_the_cluster(
     assert second[name]["pid"] == first[name]["pid"]  # the same process: loaded once
     assert second[name]["batches"] > first[name]["batches"] > 0
     with engine.session() as ray:
+        spec = service_spec(clip, RayClipPlan())
+        assert dataclasses.replace(spec, code="changed").names() != spec.names()
+        service_actor(spec, name)  # a handle this process keeps: stale once released
         assert release_clip_services() == [name]
         _wait_for_cpus(ray, 2.0, "the released service's CPU")
         assert running_services() == []
-        spec = service_spec(clip, RayClipPlan())
-        assert dataclasses.replace(spec, code="changed").names() != spec.names()
-        idle = dataclasses.replace(spec, model_id="idle", idle_s=1.0)
-        ray.get([actor.info.remote() for actor in start_services(idle)])  # it holds a CPU
-        assert running_services() == idle.names() and ray.available_resources()["CPU"] < 2
+        # a block whose actor has left goes to a new one, which leaves after 1 s idle
+        pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        block = pa.Table.from_pylist([{"url_id": "u", "pixels": pixels.tobytes(),
+                                       "pixels_height": 64, "pixels_width": 64}],
+                                     schema=OUTCOME_SCHEMA)  # fmt: skip
+        embedded = embed_on_service(block, dataclasses.replace(spec, idle_s=1.0))
+        embedding = np.frombuffer(embedded.column("embedding")[0].as_py(), np.float32)
+        expected = clip.embed_images([Image.fromarray(pixels)])[0]
+        np.testing.assert_allclose(embedding, expected, atol=1e-5)
         _wait_for_cpus(ray, 2.0, "the idle service to leave")
         assert running_services() == []
 
