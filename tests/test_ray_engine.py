@@ -127,8 +127,9 @@ def test_the_clip_service_serves_the_next_hop_and_leaves_the_cluster(
     small_lake: LakeRun, ray_cluster: str
 ) -> None:
     """Hop 3's CLIP service loads the model once per cluster: the next hop, a job of its own,
-    is served by the same process with the same embeddings; released, or idle, it hands its
-    CPU back; a block sent to an actor that has left is embedded by a new one."""
+    is served by the same processes, both actors of the pool busy, with the same embeddings;
+    released, or idle, it hands its CPUs back; a block sent to an actor that has left is
+    embedded by a new one."""
     from PIL import Image
 
     from pipeline.engine.clip import OUTCOME_SCHEMA, RayClipPlan, ray_fetch_and_embed, service_spec
@@ -144,6 +145,7 @@ def test_the_clip_service_serves_the_next_hop_and_leaves_the_cluster(
     expected = dict(zip(urls, stored.column("embedding").to_pylist(), strict=True))
     clip = small_lake.resources["clip_model"].clip()
     engine = Engine("ray", ray_cluster)
+    plan = RayClipPlan(fetch_batch=8, embed_actors=2, embed_cpus=0.5)  # 3 blocks a hop
     with SyntheticWebServer(small_lake.web, slow_seconds=0.0) as server:
         web = server.base_url.removeprefix("http://")
         fetcher = Fetcher(FetchPolicy(resolve=dict.fromkeys(server.hosts, web),
@@ -151,22 +153,28 @@ def test_the_clip_service_serves_the_next_hop_and_leaves_the_cluster(
         served = []
         for _ in range(2):  # two hops, two jobs
             with engine.session():
-                got = {o.url_id: o.embedding for o in
-                       ray_fetch_and_embed(urls, clip, fetcher, DecodePolicy())}  # fmt: skip
+                hop = ray_fetch_and_embed(urls, clip, fetcher, DecodePolicy(), plan=plan)
+                got = {o.url_id: o.embedding for o in hop}
                 served.append(_service_state(running_services()))
             assert got.keys() == expected.keys()
             for uid, embedding in got.items():
                 np.testing.assert_allclose(embedding, expected[uid], atol=1e-5)
     first, second = served
-    assert len(first) == 1 and first.keys() == second.keys()
-    (name,) = first
-    assert second[name]["pid"] == first[name]["pid"]  # the same process: loaded once
-    assert second[name]["batches"] > first[name]["batches"] > 0
+    names = sorted(first)
+    assert len(names) == 2 and sorted(second) == names
+    for name in names:
+        assert second[name]["pid"] == first[name]["pid"]  # the same process: loaded once
+        assert second[name]["batches"] > 0  # blocks go to every actor of the pool
+    assert sum(s["batches"] for s in second.values()) == 2 * sum(
+        s["batches"] for s in first.values()
+    )
     with engine.session() as ray:
-        spec = service_spec(clip, RayClipPlan())
-        assert dataclasses.replace(spec, code="changed").names() != spec.names()
+        spec = service_spec(clip, plan)
+        assert spec.names() == names
+        assert dataclasses.replace(spec, code="changed").names() != names
+        name = names[0]
         service_actor(spec, name)  # a handle this process keeps: stale once released
-        assert release_clip_services() == [name]
+        assert release_clip_services() == names
         _wait_for_cpus(ray, 2.0, "the released service's CPU")
         assert running_services() == []
         # a block whose actor has left goes to a new one, which leaves after 1 s idle
@@ -174,7 +182,7 @@ def test_the_clip_service_serves_the_next_hop_and_leaves_the_cluster(
         block = pa.Table.from_pylist([{"url_id": "u", "pixels": pixels.tobytes(),
                                        "pixels_height": 64, "pixels_width": 64}],
                                      schema=OUTCOME_SCHEMA)  # fmt: skip
-        embedded = embed_on_service(block, dataclasses.replace(spec, idle_s=1.0))
+        embedded = embed_on_service(block, dataclasses.replace(spec, idle_s=1.0), name)
         embedding = np.frombuffer(embedded.column("embedding")[0].as_py(), np.float32)
         expected = clip.embed_images([Image.fromarray(pixels)])[0]
         np.testing.assert_allclose(embedding, expected, atol=1e-5)

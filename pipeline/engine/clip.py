@@ -5,10 +5,11 @@ The same per-URL work as :func:`pipeline.hops.clip.filter.fetch_and_embed`
 :func:`~pipeline.hops.clip.filter.outcome_of`), split in two stages of a streaming Ray Data
 pipeline: ``map_batches`` tasks fetch a batch of URLs each (with the fetcher's threads) and
 return the outcome columns plus the decoded RGB pixels, shrunk to the model's input size
-(:class:`Shrink`); light tasks then hand each fetched block to one of the cluster's CLIP
-service actors (:mod:`pipeline.engine.clip_service`: :class:`ClipEmbedder`s that load the
-model once per cluster, not per job, ``num_gpus`` each where the cluster has GPUs), which apply
-the model's preprocessing to those pixels and embed them. The fetch tasks never import torch
+(:class:`Shrink`); one light client actor per job then hands each fetched block to the least
+busy of the cluster's CLIP service actors (:mod:`pipeline.engine.clip_service`:
+:class:`ClipEmbedder`s that load the model once per cluster, not per job, ``num_gpus`` each
+where the cluster has GPUs), which apply the model's preprocessing to those pixels and embed
+them. The fetch tasks never import torch
 or open_clip (seconds per new worker process, and 600 MB of memory), and the same
 preprocessing runs on the same pixels as in process. The driver turns the rows back into
 :class:`~pipeline.hops.clip.filter.UrlOutcome` objects, so ``score_pairs`` builds the same rows
@@ -293,7 +294,12 @@ def ray_fetch_and_embed(
     embedded = prepared.map_batches(
         ServiceClient,
         fn_constructor_kwargs={"spec": service},
-        compute=ActorPoolStrategy(size=1),
+        compute=ActorPoolStrategy(  # two blocks in flight per service actor
+            size=1,
+            max_tasks_in_flight_per_actor=2 * plan.embed_actors,
+            max_concurrent_calls_per_actor=2 * plan.embed_actors,
+            enable_true_multi_threading=True,
+        ),
         batch_size=None,  # each fetched block as it comes (the service batches for the model)
         batch_format="pyarrow",
         num_cpus=0,  # it waits on the service, which holds the CPUs or GPU

@@ -151,14 +151,15 @@ def start_services(spec: ServiceSpec) -> list[Any]:
     return [service_actor(spec, name) for name in spec.names()]
 
 
-def embed_on_service(batch: pa.Table, spec: ServiceSpec) -> pa.Table:
-    """Embed one fetched block on one of the pool's actors (chosen by its first URL), sending
-    it again to a new actor if the one found has left meanwhile."""
+def embed_on_service(batch: pa.Table, spec: ServiceSpec, name: str | None = None) -> pa.Table:
+    """Embed one fetched block on the pool's actor ``name`` (None: chosen by the block's first
+    URL), sending it again to a new actor if the one found has left meanwhile."""
     import ray
 
-    names = spec.names()
-    first = batch.column("url_id")[0].as_py() if batch.num_rows else ""
-    name = names[zlib.crc32(first.encode()) % len(names)]
+    if name is None:
+        names = spec.names()
+        first = batch.column("url_id")[0].as_py() if batch.num_rows else ""
+        name = names[zlib.crc32(first.encode()) % len(names)]
     for attempt in range(LOOKUP_ATTEMPTS):
         try:
             actor = service_actor(spec, name, fresh=attempt > 0)
@@ -172,13 +173,28 @@ def embed_on_service(batch: pa.Table, spec: ServiceSpec) -> pa.Table:
 
 class ServiceClient:
     """Ray Data's stage in front of the service: one light actor per job (no torch) that
-    hands each fetched block to the service actor of its first URL."""
+    hands each fetched block to the pool's least busy actor (the next in turn among equals),
+    with up to two blocks per service actor in flight, so every actor stays busy."""
 
     def __init__(self, spec: ServiceSpec) -> None:
         self.spec = spec
+        self.names = spec.names()
+        self._lock = threading.Lock()
+        self._in_flight = [0] * len(self.names)
+        self._turn = 0
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return embed_on_service(batch, self.spec)
+        with self._lock:
+            n = len(self.names)
+            order = [(self._turn + k) % n for k in range(n)]
+            chosen = min(order, key=self._in_flight.__getitem__)
+            self._in_flight[chosen] += 1
+            self._turn = (chosen + 1) % n
+        try:
+            return embed_on_service(batch, self.spec, self.names[chosen])
+        finally:
+            with self._lock:
+                self._in_flight[chosen] -= 1
 
 
 def running_services() -> list[str]:
