@@ -184,8 +184,8 @@ def test_the_clip_service_serves_the_next_hop_and_leaves_the_cluster(
                                      schema=OUTCOME_SCHEMA)  # fmt: skip
         embedded = embed_on_service(block, dataclasses.replace(spec, idle_s=1.0), name)
         embedding = np.frombuffer(embedded.column("embedding")[0].as_py(), np.float32)
-        expected = clip.embed_images([Image.fromarray(pixels)])[0]
-        np.testing.assert_allclose(embedding, expected, atol=1e-5)
+        in_process = clip.embed_images([Image.fromarray(pixels)])[0]
+        np.testing.assert_allclose(embedding, in_process, atol=1e-5)
         _wait_for_cpus(ray, 2.0, "the idle service to leave")
         assert running_services() == []
 

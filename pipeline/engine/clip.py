@@ -9,11 +9,11 @@ return the outcome columns plus the decoded RGB pixels, shrunk to the model's in
 busy of the cluster's CLIP service actors (:mod:`pipeline.engine.clip_service`:
 :class:`ClipEmbedder`s that load the model once per cluster, not per job, ``num_gpus`` each
 where the cluster has GPUs), which apply the model's preprocessing to those pixels and embed
-them. The fetch tasks never import torch
-or open_clip (seconds per new worker process, and 600 MB of memory), and the same
-preprocessing runs on the same pixels as in process. The driver turns the rows back into
-:class:`~pipeline.hops.clip.filter.UrlOutcome` objects, so ``score_pairs`` builds the same rows
-as in process. Must run inside :func:`pipeline.engine.cluster.connected`.
+them. The fetch tasks never import torch or open_clip (seconds per new worker process, and
+600 MB of memory), and the same preprocessing runs on the same pixels as in process. The
+driver turns the rows back into :class:`~pipeline.hops.clip.filter.UrlOutcome` objects, so
+``score_pairs`` builds the same rows as in process. Must run inside
+:func:`pipeline.engine.cluster.connected`.
 """
 
 from __future__ import annotations

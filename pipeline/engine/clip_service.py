@@ -19,7 +19,6 @@ import hashlib
 import os
 import threading
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ class ServiceSpec:
     gpus: float
     threads: int | None
     idle_s: float
-    code: str = ""
+    code: str
     """The digest of the code the actors run (:func:`code_digest`, taken by the driver)."""
 
     def names(self) -> list[str]:
@@ -151,15 +150,11 @@ def start_services(spec: ServiceSpec) -> list[Any]:
     return [service_actor(spec, name) for name in spec.names()]
 
 
-def embed_on_service(batch: pa.Table, spec: ServiceSpec, name: str | None = None) -> pa.Table:
-    """Embed one fetched block on the pool's actor ``name`` (None: chosen by the block's first
-    URL), sending it again to a new actor if the one found has left meanwhile."""
+def embed_on_service(batch: pa.Table, spec: ServiceSpec, name: str) -> pa.Table:
+    """Embed one fetched block on the pool's actor ``name``, sending it again to a new actor
+    of that name if the one found has left meanwhile."""
     import ray
 
-    if name is None:
-        names = spec.names()
-        first = batch.column("url_id")[0].as_py() if batch.num_rows else ""
-        name = names[zlib.crc32(first.encode()) % len(names)]
     for attempt in range(LOOKUP_ATTEMPTS):
         try:
             actor = service_actor(spec, name, fresh=attempt > 0)

@@ -122,10 +122,11 @@ def resolve_urls(refs: pa.Array, page: np.ndarray, bases: list[str]) -> pa.Array
     join_form(rows, form_length, split.field("tail"), _plain(split.field("tail")))
     http_base = np.array([b.startswith(("http://", "https://")) for b in bases], dtype=bool)
     rest = np.flatnonzero(~keep)  # what is left: a few rows, other schemes among them
-    other = _flags(pc.match_substring_regex(refs.take(pa.array(rest)), _OTHER_SCHEME))
-    rest = rest[~(other & http_base[page[rest]])]
+    left = refs.take(pa.array(rest))
+    to_join = ~(_flags(pc.match_substring_regex(left, _OTHER_SCHEME)) & http_base[page[rest]])
+    rest, left = rest[to_join], left.filter(pa.array(to_join))
     if len(rest):
-        pairs = zip(page[rest].tolist(), refs.take(pa.array(rest)).to_pylist(), strict=True)
+        pairs = zip(page[rest].tolist(), left.to_pylist(), strict=True)
         joined.append((rest, pa.array([join_url(bases[p], r) for p, r in pairs], pa.string())))
     return _with_rows_replaced(refs, joined)
 
