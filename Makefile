@@ -8,13 +8,17 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test test-heavy lint ui bench clean
+.PHONY: demo test test-heavy lint ui bench clean lock
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# uv installs the pinned set (requirements.lock) from pip's configured indexes; pip if uv fails.
+$(VENV)/.installed: pyproject.toml constraints.txt requirements.lock tools/install.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,ray]"
+	$(PY) tools/install.py ".[dev,ray]" -c constraints.txt -c requirements.lock
 	touch $@
+
+# Pin the newest set pyproject.toml allows (then run make test, and commit the lock with it).
+lock: $(VENV)/.installed
+	$(PY) tools/install.py --lock requirements.lock
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/crawl2diffusion demo
@@ -36,10 +40,9 @@ ui: $(VENV)/.installed
 
 # The peer tools pull in pyspark, which breaks great-expectations' import: own venv.
 BENCH_VENV := .venv-bench
-$(BENCH_VENV)/.installed: pyproject.toml constraints.txt
+$(BENCH_VENV)/.installed: pyproject.toml constraints.txt tools/install.py
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[bench]"
+	$(BENCH_VENV)/bin/python tools/install.py ".[bench]" -c constraints.txt
 	touch $@
 
 bench: $(BENCH_VENV)/.installed $(VENV)/.installed
