@@ -48,4 +48,4 @@ def test_no_pip_configuration_gives_plain_uv(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout
-    assert out.strip() == "['uv', 'pip', 'install', '-q', '--python', 'py']"
+    assert out.strip() == "['uv', 'pip', 'install', '-q', '--python', 'py', '--compile-bytecode']"

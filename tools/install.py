@@ -71,6 +71,8 @@ def uv_command(
 ) -> list[str]:
     """``uv pip install`` (or ``compile``) for ``python``'s environment from pip's indexes."""
     command = [uv, "pip", verb, "-q", "--python", python]
+    if verb == "install":  # as pip does: processes started with PYTHONDONTWRITEBYTECODE=1
+        command.append("--compile-bytecode")  # would otherwise compile every import anew
     for key, flag in _UV_FLAGS.items():
         for value in settings.get(key, []):
             command += [flag, value]
