@@ -27,7 +27,6 @@ from typing import Any
 import numba
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import simdjson
 
 from pipeline.hops.wat.url_join import replace_rows
@@ -256,11 +255,14 @@ def _strings(buf: bytes, start: np.ndarray, end: np.ndarray, valid: np.ndarray) 
     offsets = np.empty(2 * len(start), dtype=np.int32)
     offsets[0::2] = np.where(valid, start, reached)
     offsets[1::2] = np.where(valid, end, reached)
-    spans = pa.Array.from_buffers(
-        pa.binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(buf)]
+    spans = pa.Array.from_buffers(  # strings: JSON that simdjson validated, cut at quotes
+        pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(buf)]
     )
-    strings = spans.take(pa.array(np.arange(0, len(offsets), 2))).cast(pa.string())
-    return pc.if_else(pa.array(valid), strings, pa.scalar(None, pa.string()))
+    strings = spans.take(pa.array(np.arange(0, len(offsets), 2)))
+    if valid.all():
+        return strings
+    validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), len(strings), [validity, *strings.buffers()[1:]])
 
 
 def _object_end(buf: bytes, opening: int, region_end: int) -> int:
