@@ -99,3 +99,30 @@ def test_response_record_lineage_and_faults(tmp_path: Path) -> None:
         }
         for o in offsets
     ]
+
+
+def test_a_block_with_a_warc_line_is_one_record_in_every_form(tmp_path: Path) -> None:
+    """A page whose HTML has a line starting ``WARC/`` is cut at its Content-Length: the same
+    one record whether its member holds it alone (told by the header) or the file is plain."""
+    page = b'<pre>\r\nWARC/1.0\r\nWARC-Type: response\r\n</pre><img src="i.png" alt="x">'
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n" + page
+    record = warc_record(
+        [
+            ("WARC-Type", "response"),
+            ("WARC-Target-URI", "http://s.test/p"),
+            ("WARC-Record-ID", "<urn:uuid:p>"),
+            ("Content-Type", "application/http; msgtype=response"),
+            ("Content-Length", str(len(http))),
+        ],
+        http,
+    )
+    found = []
+    for name, data, records in (
+        ("member.warc.gz", gzip_member(record), 1),
+        ("plain.warc", record * 2, 2),
+    ):
+        (tmp_path / name).write_bytes(data)
+        table, stats = extract_image_links(str(tmp_path / name))
+        assert stats.records_failed == {} and stats.records_read == records
+        found.append(table.column("url").to_pylist())
+    assert found == [["http://s.test/i.png"], ["http://s.test/i.png"] * 2]
