@@ -33,7 +33,9 @@ LOCK_HEADER = (
     "# (tools/install.py applies it as constraints). After changing pyproject.toml: make lock.\n"
 )
 _LISTS = ("extra-index-url", "find-links", "constraint")
-"""pip settings that add up across scopes (the others take the highest scope's value)."""
+"""pip settings that add up across scopes."""
+_SINGLE = ("index-url", "cert")
+"""pip settings whose highest scope's value wins."""
 _UV_FLAGS = {
     "index-url": "--default-index",
     "extra-index-url": "--index",
@@ -55,12 +57,12 @@ def pip_settings(python: str) -> dict[str, list[str]]:
     for line in listed.splitlines():
         name, _, value = line.partition("=")
         scope, _, key = name.rpartition(".")
-        if key in (*_LISTS, "index-url", "cert") and value:
+        if key in (*_LISTS, *_SINGLE) and value:
             found.append((_ORDER.get(scope, 0), key, str(ast.literal_eval(value)).split()))
     settings: dict[str, list[str]] = {}
     for _, key, values in sorted(found, key=lambda f: f[0]):
-        if key in ("index-url", "cert"):
-            settings[key] = values[-1:]  # one value: the highest scope's
+        if key in _SINGLE:
+            settings[key] = values[-1:]
         else:
             settings.setdefault(key, []).extend(v for v in values if v not in settings[key])
     return settings
@@ -76,7 +78,7 @@ def uv_command(
     for key, flag in _UV_FLAGS.items():
         for value in settings.get(key, []):
             command += [flag, value]
-    if len(settings.get("extra-index-url", [])) + len(settings.get("find-links", [])) > 0:
+    if settings.get("extra-index-url") or settings.get("find-links"):
         # pins (requirements.lock) decide the versions; any configured index may hold them
         command += ["--index-strategy", "unsafe-best-match"]
     return command + args
